@@ -1,0 +1,45 @@
+// GradKit CKernels — single-precision matrix multiply. SPDX-License-Identifier: MIT
+#ifndef CK_GEMM_H
+#define CK_GEMM_H
+
+#include "ck_config.h"
+
+/// Whether a GEMM operand is used as stored or transposed.
+typedef enum ck_transpose {
+    CK_TRANSPOSE_NONE = 0,
+    CK_TRANSPOSE_YES = 1,
+} ck_transpose;
+
+/// Bytes of workspace ck_sgemm_f32 needs for these sizes with the current
+/// thread count and instruction set. 0 means the call needs none.
+size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k);
+
+/// Row-major SGEMM:  C := alpha * op(A) * op(B) + beta * C
+///
+///   op(A) is m x k: A[i*lda + p] (NONE) or A[p*lda + i] (YES)
+///   op(B) is k x n: B[p*ldb + j] (NONE) or B[j*ldb + p] (YES)
+///   C     is m x n: C[i*ldc + j]
+///
+/// beta == 0 means C is not read (NaN in C does not propagate), as in BLAS.
+/// k == 0 scales C by beta. Leading dimensions are in elements, at least the
+/// row length of the stored matrix.
+/// Aliasing: C must not overlap A, B or the workspace; A and B may overlap.
+/// workspace: 64-byte aligned, `workspace_size` bytes; with less than
+/// ck_sgemm_workspace_size(m, n, k) the kernel uses fewer threads, or a slower
+/// unpacked loop when even one thread's blocks do not fit.
+void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b,
+                  size_t m, size_t n, size_t k,
+                  float alpha, const float *a, ptrdiff_t lda,
+                  const float *b, ptrdiff_t ldb,
+                  float beta, float *c, ptrdiff_t ldc,
+                  void *workspace, size_t workspace_size);
+
+/// The reference the blocked kernel is tested against: the same contract, a
+/// plain triple loop with a double accumulator, single-threaded.
+void ck_sgemm_reference_f32(ck_transpose trans_a, ck_transpose trans_b,
+                            size_t m, size_t n, size_t k,
+                            float alpha, const float *a, ptrdiff_t lda,
+                            const float *b, ptrdiff_t ldb,
+                            float beta, float *c, ptrdiff_t ldc);
+
+#endif

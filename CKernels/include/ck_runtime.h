@@ -1,0 +1,45 @@
+// GradKit CKernels — threads, instruction sets, build facts. SPDX-License-Identifier: MIT
+#ifndef CK_RUNTIME_H
+#define CK_RUNTIME_H
+
+#include "ck_config.h"
+
+/// Instruction-set levels with a dedicated code path.
+typedef enum ck_isa {
+    CK_ISA_PORTABLE = 0, ///< plain C, whatever the compiler flags allow
+    CK_ISA_AVX2 = 1,     ///< AVX2 + FMA (x86-64)
+    CK_ISA_AVX512 = 2,   ///< AVX-512 F/BW/DQ/VL (x86-64)
+} ck_isa;
+
+/// The best level this CPU (and OS) supports; detected once.
+ck_isa ck_isa_detected(void);
+
+/// The level kernels use now: the detected one unless lowered by ck_isa_select.
+ck_isa ck_isa_active(void);
+
+/// Makes kernels use `requested`, clamped to what the CPU supports; returns the
+/// level now active. For tests and benchmarks that exercise every code path.
+ck_isa ck_isa_select(ck_isa requested);
+
+/// Number of threads parallel kernels use (the calling thread included).
+size_t ck_threads_get(void);
+
+/// Sets the thread count; 0 restores the default (the CPUs this process may use).
+/// Under OpenMP the count is passed to each parallel region; otherwise the
+/// persistent pool grows on demand and never shrinks (idle workers sleep).
+void ck_threads_set(size_t count);
+
+/// The default thread count: CPUs in this process's affinity mask.
+size_t ck_threads_default(void);
+
+/// True when compiled with -fopenmp (the NativeOpenMP trait).
+bool ck_build_openmp(void);
+
+/// True when compiled for the build machine's CPU (-march=native).
+bool ck_build_native(void);
+
+/// Writes the CPU's brand string (cpuid leaves 0x80000002-4), NUL-terminated,
+/// into `buffer`; writes "unknown" where the CPU does not report one.
+void ck_cpu_brand(char *buffer, size_t capacity);
+
+#endif

@@ -1,0 +1,13 @@
+// GradKit CKernels — umbrella header. SPDX-License-Identifier: MIT
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include "ck_config.h"
+#include "ck_runtime.h"
+#include "ck_gemm.h"
+#include "ck_elementwise.h"
+#include "ck_reduce.h"
+#include "ck_softmax.h"
+#include "ck_layout.h"
+
+#endif

@@ -1,0 +1,43 @@
+// GradKit CKernels — internal helpers shared by the kernel files. SPDX-License-Identifier: MIT
+#ifndef CK_INTERNAL_H
+#define CK_INTERNAL_H
+
+#include "ck_config.h"
+#include "ck_runtime.h"
+
+#if defined(__x86_64__)
+#define CK_HAVE_X86 1
+#include <immintrin.h>
+// Per-ISA entry points: one body (an always_inline function) compiled three times.
+// min_vector_width(512) keeps clang from preferring 256-bit vectors under
+// -march=native, which spilled registers in the GEMM micro-kernel.
+#define CK_TARGET_AVX512 \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"), min_vector_width(512)))
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#else
+#define CK_HAVE_X86 0
+#endif
+
+#define CK_INLINE static inline __attribute__((always_inline))
+
+/// A range of a parallel loop: [begin, end) of the caller's units, and `part`,
+/// the index of this range (0 ..< parts), usable to pick a per-part workspace.
+typedef void (*ck_range_fn)(void *context, size_t begin, size_t end, size_t part);
+
+/// The one parallel-for primitive. Splits [0, n) into
+/// parts = min(threads, ceil(n / grain)) contiguous ranges whose boundaries are
+/// multiples of `grain`, and runs fn on each. parts == 1 runs on the calling
+/// thread with no synchronization. Under OpenMP: a static schedule; otherwise
+/// the persistent pool. A call made while the pool is busy (another thread's
+/// kernel, or a nested call) runs on the calling thread.
+void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context);
+
+/// The number of parts ck_parallel_for(n, grain, ...) will use right now.
+size_t ck_parallel_parts(size_t n, size_t grain);
+
+static inline size_t ck_min_size(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t ck_max_size(size_t a, size_t b) { return a > b ? a : b; }
+static inline size_t ck_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+static inline size_t ck_div_up(size_t x, size_t m) { return (x + m - 1) / m; }
+
+#endif

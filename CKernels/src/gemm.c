@@ -1,0 +1,415 @@
+// GradKit CKernels — SGEMM. SPDX-License-Identifier: MIT
+//
+// BLIS structure (flame/blis): for each NC-wide block of columns and KC-deep
+// block of k, op(B) is packed into NR-wide panels; each thread packs MC x KC
+// blocks of op(A) into MR-tall panels and calls the micro-kernel on every
+// MR x NR tile. The micro-kernel contract is one line:
+//     C[0:MR, 0:NR] := alpha * Ap * Bp + beta * C      (beta == 0: C not read)
+// Edge tiles run the micro-kernel into a local tile and merge the valid part.
+// Small products skip packing (direct loops), where packing would cost more
+// than it saves.
+#include "ck_gemm.h"
+#include "ck_internal.h"
+
+#include <string.h>
+
+#define GEMM_MAX_MR 12
+#define GEMM_MAX_NR 32
+#define GEMM_ALIGN 64u
+
+typedef void (*gemm_micro_fn)(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
+                              float beta);
+
+typedef struct gemm_config {
+    size_t mr, nr, kc, mc, nc;
+    gemm_micro_fn micro;
+} gemm_config;
+
+// ---------------------------------------------------------------- micro-kernels
+
+// Portable: 4 x 8, plain C the compiler keeps in registers.
+static void micro_portable(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
+                           float beta) {
+    enum { MR = 4, NR = 8 };
+    float acc[MR][NR] = { { 0 } };
+    for (size_t p = 0; p < kc; ++p) {
+        for (int i = 0; i < MR; ++i) {
+            float a = ap[p * MR + (size_t)i];
+            for (int j = 0; j < NR; ++j) acc[i][j] += a * bp[p * NR + (size_t)j];
+        }
+    }
+    for (int i = 0; i < MR; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        if (beta == 0.0f) {
+            for (int j = 0; j < NR; ++j) row[j] = alpha * acc[i][j];
+        } else {
+            for (int j = 0; j < NR; ++j) row[j] = alpha * acc[i][j] + beta * row[j];
+        }
+    }
+}
+
+#if CK_HAVE_X86
+// AVX2 + FMA: 6 x 16, twelve ymm accumulators.
+CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
+                                      float alpha, float beta) {
+    __m256 acc[6][2];
+    for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (size_t p = 0; p < kc; ++p) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 6; ++i) {
+            __m256 a = _mm256_broadcast_ss(ap + i);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += 6;
+        bp += 16;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < 6; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
+            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
+        }
+        _mm256_storeu_ps(row, r0);
+        _mm256_storeu_ps(row + 8, r1);
+    }
+}
+
+// AVX-512: 12 x 32, twenty-four zmm accumulators; A values are broadcast from
+// memory straight into the FMAs.
+CK_TARGET_AVX512 static void micro_avx512(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
+                                          float alpha, float beta) {
+    __m512 acc[12][2];
+    for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t p = 0; p < kc; ++p) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 12; ++i) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += 12;
+        bp += 32;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < 12; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16), r1);
+        }
+        _mm512_storeu_ps(row, r0);
+        _mm512_storeu_ps(row + 16, r1);
+    }
+}
+#endif
+
+static gemm_config current_config(void) {
+#if CK_HAVE_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512 };
+    case CK_ISA_AVX2: return (gemm_config){ .mr = 6, .nr = 16, .kc = 256, .mc = 96, .nc = 2048, .micro = micro_avx2 };
+    case CK_ISA_PORTABLE: break;
+    }
+#endif
+    return (gemm_config){ .mr = 4, .nr = 8, .kc = 256, .mc = 64, .nc = 1024, .micro = micro_portable };
+}
+
+// ---------------------------------------------------------------- packing
+
+typedef struct gemm_operands {
+    ck_transpose ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    ptrdiff_t lda, ldb, ldc;
+    float *c;
+} gemm_operands;
+
+// Ap: MR-tall panels of op(A)[i0 : i0+mc, p0 : p0+kc]; panel q holds, for each
+// p, MR consecutive values (rows beyond m are zero).
+static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, size_t mc, size_t p0, size_t kc,
+                   float *ap) {
+    size_t mr = cfg->mr;
+    for (size_t q = 0; q < mc; q += mr) {
+        size_t rows = ck_min_size(mr, mc - q);
+        float *panel = ap + q * kc;
+        if (g->ta == CK_TRANSPOSE_NONE) {
+            for (size_t i = 0; i < rows; ++i) {
+                const float *src = g->a + (ptrdiff_t)(i0 + q + i) * g->lda + (ptrdiff_t)p0;
+                for (size_t p = 0; p < kc; ++p) panel[p * mr + i] = src[p];
+            }
+        } else {
+            for (size_t p = 0; p < kc; ++p) {
+                const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
+                memcpy(panel + p * mr, src, rows * sizeof(float));
+            }
+        }
+        if (rows < mr) {
+            for (size_t p = 0; p < kc; ++p)
+                for (size_t i = rows; i < mr; ++i) panel[p * mr + i] = 0.0f;
+        }
+    }
+}
+
+// Bp: NR-wide panels of op(B)[p0 : p0+kc, j0 : j0+nc]; columns beyond n are zero.
+static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t p0, size_t kc, size_t j,
+                         size_t cols, float *panel) {
+    size_t nr = cfg->nr;
+    if (g->tb == CK_TRANSPOSE_NONE) {
+        for (size_t p = 0; p < kc; ++p) {
+            memcpy(panel + p * nr, g->b + (ptrdiff_t)(p0 + p) * g->ldb + (ptrdiff_t)j, cols * sizeof(float));
+            for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
+        }
+    } else {
+        for (size_t c = 0; c < cols; ++c) {
+            const float *src = g->b + (ptrdiff_t)(j + c) * g->ldb + (ptrdiff_t)p0;
+            for (size_t p = 0; p < kc; ++p) panel[p * nr + c] = src[p];
+        }
+        for (size_t p = 0; p < kc; ++p)
+            for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
+    }
+}
+
+typedef struct gemm_job {
+    const gemm_operands *g;
+    const gemm_config *cfg;
+    size_t jc, nc, pc, kc;
+    float beta;                  // beta for this k block
+    float *bp;                   // packed op(B) block
+    float *ap_base;              // per-part A blocks
+    size_t ap_stride;            // floats per part
+    int split_rows;              // parts split m (1) or the nc columns (0)
+} gemm_job;
+
+static void pack_b_part(void *ctx, size_t begin, size_t end, size_t part) {
+    (void)part;
+    const gemm_job *j = ctx;
+    size_t nr = j->cfg->nr;
+    for (size_t q = begin; q < end; ++q) {
+        size_t col = q * nr;
+        pack_b_panel(j->g, j->cfg, j->pc, j->kc, j->jc + col, ck_min_size(nr, j->nc - col), j->bp + col * j->kc);
+    }
+}
+
+// Merges a full MR x NR tile computed with alpha = 1, beta = 0 into C.
+static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, size_t rows, size_t cols, float alpha,
+                       float beta) {
+    for (size_t i = 0; i < rows; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        const float *t = tile + i * nr;
+        if (beta == 0.0f) {
+            for (size_t j = 0; j < cols; ++j) row[j] = alpha * t[j];
+        } else {
+            for (size_t j = 0; j < cols; ++j) row[j] = alpha * t[j] + beta * row[j];
+        }
+    }
+}
+
+// Rows [r0, r1) and columns [c0, c1) of the current NC block (both in elements,
+// r multiples of MR, c multiples of NR except at the ends).
+static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
+    const gemm_job *j = ctx;
+    const gemm_operands *g = j->g;
+    const gemm_config *cfg = j->cfg;
+    size_t mr = cfg->mr, nr = cfg->nr;
+    size_t r0, r1, c0, c1;
+    if (j->split_rows) {
+        r0 = begin * mr;
+        r1 = ck_min_size(end * mr, g->m);
+        c0 = 0;
+        c1 = j->nc;
+    } else {
+        r0 = 0;
+        r1 = g->m;
+        c0 = begin * nr;
+        c1 = ck_min_size(end * nr, j->nc);
+    }
+    float *ap = j->ap_base + part * j->ap_stride;
+    float tile[GEMM_MAX_MR * GEMM_MAX_NR] __attribute__((aligned(64)));
+    for (size_t ic = r0; ic < r1; ic += cfg->mc) {
+        size_t mc = ck_min_size(cfg->mc, r1 - ic);
+        pack_a(g, cfg, ic, mc, j->pc, j->kc, ap);
+        for (size_t jr = c0; jr < c1; jr += nr) {
+            size_t cols = ck_min_size(nr, c1 - jr);
+            const float *bpanel = j->bp + jr * j->kc;
+            for (size_t ir = 0; ir < mc; ir += mr) {
+                size_t rows = ck_min_size(mr, mc - ir);
+                float *c = g->c + (ptrdiff_t)(ic + ir) * g->ldc + (ptrdiff_t)(j->jc + jr);
+                const float *apanel = ap + ir * j->kc;
+                if (rows == mr && cols == nr) {
+                    cfg->micro(j->kc, apanel, bpanel, c, g->ldc, g->alpha, j->beta);
+                } else {
+                    cfg->micro(j->kc, apanel, bpanel, tile, (ptrdiff_t)nr, 1.0f, 0.0f);
+                    merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- sizes
+
+static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    if (flops < 2.0e6) return 1; // ~20 us on one core: not worth a fork/join
+    return ck_threads_get();
+}
+
+static size_t align_floats(size_t count) { return ck_round_up(count, GEMM_ALIGN / sizeof(float)); }
+
+static void workspace_layout(const gemm_config *cfg, size_t m, size_t n, size_t k, size_t parts, size_t *b_floats,
+                             size_t *a_floats) {
+    size_t kc = ck_min_size(cfg->kc, k);
+    size_t nc = ck_min_size(cfg->nc, ck_round_up(n, cfg->nr));
+    size_t mc = ck_min_size(cfg->mc, ck_round_up(m, cfg->mr));
+    *b_floats = align_floats(kc * ck_round_up(nc, cfg->nr));
+    *a_floats = align_floats(ck_round_up(mc, cfg->mr) * kc);
+    (void)parts;
+}
+
+static int use_direct(size_t m, size_t n, size_t k, ck_transpose ta, ck_transpose tb) {
+    if (ta == CK_TRANSPOSE_YES && tb == CK_TRANSPOSE_YES) return 0;
+    return (double)m * (double)n * (double)k <= 32768.0 && n <= 512;
+}
+
+size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
+    if (m == 0 || n == 0 || k == 0) return 0;
+    gemm_config cfg = current_config();
+    size_t parts = gemm_flops_parts(m, n, k);
+    size_t b_floats, a_floats;
+    workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
+    return (b_floats + parts * a_floats) * sizeof(float) + GEMM_ALIGN;
+}
+
+// ---------------------------------------------------------------- direct path
+
+// Small products: no packing. Rows of C are accumulated in a stack buffer.
+static void gemm_direct(const gemm_operands *g) {
+    float acc[512];
+    ptrdiff_t a_row = g->ta == CK_TRANSPOSE_NONE ? g->lda : 1;
+    ptrdiff_t a_col = g->ta == CK_TRANSPOSE_NONE ? 1 : g->lda;
+    for (size_t i = 0; i < g->m; ++i) {
+        const float *arow = g->a + (ptrdiff_t)i * a_row;
+        if (g->tb == CK_TRANSPOSE_NONE) {
+            for (size_t j = 0; j < g->n; ++j) acc[j] = 0.0f;
+            for (size_t p = 0; p < g->k; ++p) {
+                float av = arow[(ptrdiff_t)p * a_col];
+                const float *brow = g->b + (ptrdiff_t)p * g->ldb;
+                for (size_t j = 0; j < g->n; ++j) acc[j] += av * brow[j];
+            }
+        } else { // op(A) row i (contiguous when A is not transposed) . B row j
+            for (size_t j = 0; j < g->n; ++j) {
+                const float *brow = g->b + (ptrdiff_t)j * g->ldb;
+                float s = 0.0f;
+                for (size_t p = 0; p < g->k; ++p) s += arow[(ptrdiff_t)p * a_col] * brow[p];
+                acc[j] = s;
+            }
+        }
+        float *crow = g->c + (ptrdiff_t)i * g->ldc;
+        if (g->beta == 0.0f) {
+            for (size_t j = 0; j < g->n; ++j) crow[j] = g->alpha * acc[j];
+        } else {
+            for (size_t j = 0; j < g->n; ++j) crow[j] = g->alpha * acc[j] + g->beta * crow[j];
+        }
+    }
+}
+
+#if CK_HAVE_X86
+CK_TARGET_AVX2 static void gemm_direct_avx2(const gemm_operands *g) { gemm_direct(g); }
+CK_TARGET_AVX512 static void gemm_direct_avx512(const gemm_operands *g) { gemm_direct(g); }
+#endif
+
+static void run_direct(const gemm_operands *g) {
+#if CK_HAVE_X86
+    switch (ck_isa_active()) {
+    case CK_ISA_AVX512: gemm_direct_avx512(g); return;
+    case CK_ISA_AVX2: gemm_direct_avx2(g); return;
+    case CK_ISA_PORTABLE: break;
+    }
+#endif
+    gemm_direct(g);
+}
+
+// ---------------------------------------------------------------- entry points
+
+static void scale_c(size_t m, size_t n, float beta, float *c, ptrdiff_t ldc) {
+    for (size_t i = 0; i < m; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        if (beta == 0.0f) memset(row, 0, n * sizeof(float));
+        else for (size_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+}
+
+void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
+                  const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
+                  void *workspace, size_t workspace_size) {
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    gemm_operands g = { .ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
+                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c };
+    if (use_direct(m, n, k, trans_a, trans_b)) {
+        run_direct(&g);
+        return;
+    }
+    gemm_config cfg = current_config();
+    size_t parts = gemm_flops_parts(m, n, k);
+    size_t b_floats, a_floats;
+    workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
+    uintptr_t base = ck_round_up((uintptr_t)workspace, GEMM_ALIGN);
+    size_t usable = workspace ? workspace_size - (size_t)(base - (uintptr_t)workspace) : 0;
+    if (!workspace || workspace_size < GEMM_ALIGN) usable = 0;
+    size_t fit = usable / sizeof(float) > b_floats ? (usable / sizeof(float) - b_floats) / a_floats : 0;
+    if (fit == 0) {
+        ck_sgemm_reference_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    parts = ck_min_size(parts, fit);
+    float *bp = (float *)base;
+    gemm_job job = { .g = &g, .cfg = &cfg, .bp = bp, .ap_base = bp + b_floats, .ap_stride = a_floats };
+    for (size_t jc = 0; jc < n; jc += cfg.nc) {
+        job.jc = jc;
+        job.nc = ck_min_size(cfg.nc, n - jc);
+        size_t col_panels = ck_div_up(job.nc, cfg.nr);
+        size_t row_panels = ck_div_up(m, cfg.mr);
+        for (size_t pc = 0; pc < k; pc += cfg.kc) {
+            job.pc = pc;
+            job.kc = ck_min_size(cfg.kc, k - pc);
+            job.beta = pc == 0 ? beta : 1.0f;
+            size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
+            ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
+            // Split the dimension with more micro-panels; each part gets whole panels.
+            job.split_rows = row_panels >= col_panels || row_panels >= 2 * parts * (cfg.mc / cfg.mr);
+            size_t units = job.split_rows ? row_panels : col_panels;
+            size_t grain = parts > 1 ? ck_max_size(1, ck_div_up(units, parts)) : units;
+            ck_parallel_for(units, grain, compute_part, &job);
+        }
+    }
+}
+
+void ck_sgemm_reference_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
+                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+                            ptrdiff_t ldc) {
+    for (size_t i = 0; i < m; ++i) {
+        for (size_t j = 0; j < n; ++j) {
+            double s = 0.0;
+            for (size_t p = 0; p < k; ++p) {
+                float av = trans_a == CK_TRANSPOSE_NONE ? a[(ptrdiff_t)i * lda + (ptrdiff_t)p]
+                                                        : a[(ptrdiff_t)p * lda + (ptrdiff_t)i];
+                float bv = trans_b == CK_TRANSPOSE_NONE ? b[(ptrdiff_t)p * ldb + (ptrdiff_t)j]
+                                                        : b[(ptrdiff_t)j * ldb + (ptrdiff_t)p];
+                s += (double)av * (double)bv;
+            }
+            float *cv = c + (ptrdiff_t)i * ldc + (ptrdiff_t)j;
+            *cv = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s) + beta * *cv;
+        }
+    }
+}

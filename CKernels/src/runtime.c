@@ -1,0 +1,97 @@
+// GradKit CKernels — instruction-set detection and build facts. SPDX-License-Identifier: MIT
+#include "ck_internal.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if CK_HAVE_X86
+#include <cpuid.h>
+#endif
+
+static ck_isa detect_isa(void) {
+#if CK_HAVE_X86
+    __builtin_cpu_init();
+    // __builtin_cpu_supports also checks that the OS saves the wide registers.
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma")) {
+        return CK_ISA_AVX512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return CK_ISA_AVX2;
+    }
+#endif
+    return CK_ISA_PORTABLE;
+}
+
+// -1 until first use; afterwards the active level. Detection is idempotent, so
+// racing first calls agree on the value they store.
+static _Atomic int detected_isa = -1;
+static _Atomic int active_isa = -1;
+
+ck_isa ck_isa_detected(void) {
+    int level = atomic_load_explicit(&detected_isa, memory_order_relaxed);
+    if (level < 0) {
+        level = (int)detect_isa();
+        atomic_store_explicit(&detected_isa, level, memory_order_relaxed);
+    }
+    return (ck_isa)level;
+}
+
+ck_isa ck_isa_active(void) {
+    int level = atomic_load_explicit(&active_isa, memory_order_relaxed);
+    if (level < 0) {
+        int expected = -1;
+        level = (int)ck_isa_detected();
+        atomic_compare_exchange_strong(&active_isa, &expected, level);
+        level = atomic_load_explicit(&active_isa, memory_order_relaxed);
+    }
+    return (ck_isa)level;
+}
+
+ck_isa ck_isa_select(ck_isa requested) {
+    ck_isa best = ck_isa_detected();
+    ck_isa level = requested < best ? requested : best;
+    if ((int)level < 0) level = CK_ISA_PORTABLE;
+    atomic_store_explicit(&active_isa, (int)level, memory_order_relaxed);
+    return level;
+}
+
+bool ck_build_openmp(void) {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool ck_build_native(void) {
+#ifdef CK_NATIVE_BUILD // set by Package.swift with the NativeOpenMP trait
+    return true;
+#else
+    return false;
+#endif
+}
+
+void ck_cpu_brand(char *buffer, size_t capacity) {
+    if (capacity == 0) return;
+    char brand[49] = "unknown";
+#if CK_HAVE_X86
+    unsigned int regs[12];
+    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        for (unsigned int i = 0; i < 3; ++i) {
+            __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+        }
+        memcpy(brand, regs, 48);
+        brand[48] = '\0';
+    }
+#endif
+    // Trim the padding some CPUs put around the name.
+    char *start = brand;
+    while (*start == ' ') ++start;
+    size_t length = strlen(start);
+    while (length > 0 && start[length - 1] == ' ') --length;
+    if (length >= capacity) length = capacity - 1;
+    memcpy(buffer, start, length);
+    buffer[length] = '\0';
+}

@@ -1,0 +1,65 @@
+// swift-tools-version:6.2
+// 6.2 matters: from 6.2 SwiftPM accepts unsafeFlags in a package used as a
+// versioned dependency, which the C target's -O3 and the trait's flags need.
+import PackageDescription
+
+let nativeOpenMP: Set<String> = ["NativeOpenMP"]
+
+let package = Package(
+    name: "GradKit",
+    products: [
+        .library(name: "GradKit", targets: ["GradKit"]),
+        .executable(name: "gradkit", targets: ["gradkit"]),
+        .executable(name: "gradkit-bench", targets: ["gradkit-bench"]),
+    ],
+    traits: [
+        .trait(
+            name: "NativeOpenMP",
+            description: "Compile the C kernels with -march=native and OpenMP threads (needs Debian's libomp-dev)."
+        ),
+        .default(enabledTraits: []),
+    ],
+    targets: [
+        // Public products.
+        .target(
+            name: "GradKit",
+            dependencies: ["CKernels"],
+            path: "Sources/GradKit"
+        ),
+        .executableTarget(
+            name: "gradkit",
+            dependencies: ["GradKit"],
+            path: "Sources/gradkit"
+        ),
+        .executableTarget(
+            name: "gradkit-bench",
+            dependencies: ["GradKit"],
+            path: "Benchmarks",
+            exclude: ["torch_bench.py"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+
+        // Implementation details.
+        .target(
+            name: "CKernels",
+            path: "CKernels",
+            cSettings: [
+                .unsafeFlags(["-O3", "-fno-math-errno", "-Wall", "-Wextra"]),
+                .unsafeFlags(["-march=native", "-fopenmp"], .when(traits: nativeOpenMP)),
+                .define("CK_NATIVE_BUILD", .when(traits: nativeOpenMP)),
+            ],
+            linkerSettings: [
+                .linkedLibrary("m", .when(platforms: [.linux])),
+                // Debian's libomp-dev installs libomp5.so on the default path; -lomp is not found.
+                .linkedLibrary("omp5", .when(traits: nativeOpenMP))
+            ]
+        ),
+
+        // Tests.
+        .testTarget(
+            name: "GradKitTests",
+            dependencies: ["GradKit", "CKernels"],
+            path: "Tests/GradKitTests"
+        ),
+    ]
+)

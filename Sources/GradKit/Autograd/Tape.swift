@@ -1,0 +1,303 @@
+// GradKit — the tape: a flat record of differentiable operations. SPDX-License-Identifier: MIT
+import Synchronization
+
+/// A pullback: given one record and the gradient of its output, sends the
+/// gradients of its inputs to the sink. Stored in records as a plain function
+/// (no captured context, so recording allocates nothing for it).
+typealias Pullback = @Sendable (_ record: borrowing TapeRecord, _ gradient: Tensor, _ sink: inout GradientSink) -> Void
+
+/// One recorded operation: its pullback, its inputs' and output's nodes, and
+/// whatever the pullback needs (saved values, shapes, scalars, indices).
+struct TapeRecord {
+    let pullback: Pullback
+    /// Input nodes, -1 where the input needs no gradient.
+    var inputs: (Int32, Int32, Int32) = (-1, -1, -1)
+    var output: Int32 = -1
+    var saved0: Tensor?
+    var saved1: Tensor?
+    var saved2: Tensor?
+    var shape0: [Int] = []
+    var shape1: [Int] = []
+    var scalar0: Float = 0
+    var scalar1: Float = 0
+    var integer: Int = 0
+    var indices: [Int] = []
+
+    init(pullback: @escaping Pullback) { self.pullback = pullback }
+
+    /// Saves a value for the pullback, stripped of tape tracking so records never
+    /// keep their session alive.
+    @inline(__always)
+    mutating func save(_ a: Tensor?, _ b: Tensor? = nil, _ c: Tensor? = nil) {
+        saved0 = a?.detached()
+        saved1 = b?.detached()
+        saved2 = c?.detached()
+    }
+}
+
+/// Marks the tensors of one recording session. Recorded tensors hold it
+/// strongly; the tape holds it weakly. When no recorded tensor is left, the
+/// session dies and the tape knows its records can no longer be reached.
+final class TapeSession {
+    let tape: Tape
+    let generation: UInt64
+
+    init(tape: Tape, generation: UInt64) {
+        self.tape = tape
+        self.generation = generation
+    }
+
+    @inline(__always)
+    var isCurrent: Bool { tape.generation == generation }
+}
+
+/// The per-thread tape.
+///
+/// Operations append records as they run; `backward` walks them from last to
+/// first, which is already a reverse topological order, and then clears them.
+/// Buffers (records, gradients) keep their capacity between steps.
+final class Tape {
+    static let local = ThreadLocal { Tape() }
+
+    /// Unique across all tapes, so a parameter's cached leaf node can never be
+    /// mistaken for one of another tape or an earlier session.
+    private static let generations = Atomic<UInt64>(1)
+
+    private(set) var generation: UInt64
+    private weak var session: TapeSession?
+    private(set) var records: [TapeRecord] = []
+    private var leaves: [(node: Int32, parameter: Parameter)] = []
+    private var nodeCount: Int32 = 0
+    /// Gradients by node during a backward sweep.
+    private var gradients: [Tensor?] = []
+
+    /// > 0 inside `withoutGradients` (on this thread).
+    var disabledDepth = 0
+    private(set) var isSweeping = false
+
+    init() { generation = Tape.generations.add(1, ordering: .relaxed).newValue }
+
+    var recordCount: Int { records.count }
+
+    /// Forgets every record (their saved values return to the buffer pool).
+    func reset() {
+        records.removeAll(keepingCapacity: true)
+        leaves.removeAll(keepingCapacity: true)
+        nodeCount = 0
+        generation = Tape.generations.add(1, ordering: .relaxed).newValue
+        session = nil
+    }
+
+    /// The live session, or a new one when no recorded tensor survives (then
+    /// the old records are unreachable and are dropped first).
+    @inline(__always)
+    private func currentSession() -> TapeSession {
+        if let session, session.generation == generation { return session }
+        if !records.isEmpty || !leaves.isEmpty { reset() }
+        let fresh = TapeSession(tape: self, generation: generation)
+        session = fresh
+        return fresh
+    }
+
+    /// The tape an operation on these inputs records on, or nil when it should
+    /// not be recorded: gradients are off on this thread, or no input is a
+    /// parameter's value or a live recorded tensor.
+    @inline(__always)
+    static func recording(_ a: Tensor, _ b: Tensor?, _ c: Tensor?) -> Tape? {
+        let local = Tape.local.current
+        if local.disabledDepth > 0 { return nil }
+        // A live recorded input decides: the graph follows its data, even to
+        // another thread.
+        if let tape = a.liveTape ?? b?.liveTape ?? c?.liveTape { return tape }
+        if a.isLiveLeaf || b?.isLiveLeaf == true || c?.isLiveLeaf == true { return local }
+        return nil
+    }
+
+    /// Appends a record for `output` computed from `a`, `b`, `c` and returns
+    /// `output` marked as recorded.
+    func append(
+        _ output: Tensor, _ a: Tensor, _ b: Tensor?, _ c: Tensor?, pullback: @escaping Pullback,
+        configure: (inout TapeRecord) -> Void
+    ) -> Tensor {
+        let session = currentSession()
+        var record = TapeRecord(pullback: pullback)
+        record.inputs = (node(of: a), b.map(node(of:)) ?? -1, c.map(node(of:)) ?? -1)
+        configure(&record)
+        record.output = nodeCount
+        nodeCount += 1
+        records.append(record)
+        var result = output
+        result.origin = session
+        result.node = record.output
+        return result
+    }
+
+    /// The node of an input on this tape, registering a parameter's value as a
+    /// leaf on first use in this session; -1 when it needs no gradient.
+    private func node(of t: Tensor) -> Int32 {
+        if t.node >= 0 {
+            let s = unsafeDowncast(t.origin.unsafelyUnwrapped, to: TapeSession.self)
+            return (s.tape === self && s.generation == generation) ? t.node : -1
+        }
+        guard t.node == Tensor.leafNode else { return -1 }
+        let parameter = unsafeDowncast(t.origin.unsafelyUnwrapped, to: Parameter.self)
+        guard parameter.storage === t.storage else { return -1 }
+        if parameter.leafGeneration == generation { return parameter.leafNode }
+        let id = nodeCount
+        nodeCount += 1
+        leaves.append((id, parameter))
+        parameter.leafGeneration = generation
+        parameter.leafNode = id
+        return id
+    }
+
+    // ------------------------------------------------------------ backward
+
+    /// Propagates `seed` (the gradient of the tensor at `root`) back through
+    /// every record, accumulates into the parameters' gradients, and clears
+    /// the tape.
+    func backward(from root: Int32, seed: Tensor) {
+        precondition(!isSweeping, "backward(): called from inside a backward pass")
+        let local = Tape.local.current
+        local.disabledDepth += 1
+        isSweeping = true
+        defer {
+            isSweeping = false
+            local.disabledDepth -= 1
+        }
+        gradients.removeAll(keepingCapacity: true)
+        gradients.append(contentsOf: repeatElement(nil, count: Int(nodeCount)))
+        gradients[Int(root)] = seed
+        var index = records.count - 1
+        while index >= 0 {
+            let output = Int(records[index].output)
+            if let gradient = gradients[output] {
+                gradients[output] = nil // its buffer returns to the pool as soon as possible
+                var sink = GradientSink(tape: self, inputs: records[index].inputs)
+                records[index].pullback(records[index], gradient, &sink)
+            }
+            index -= 1
+        }
+        for (node, parameter) in leaves {
+            if let gradient = gradients[Int(node)] { parameter.accumulateGradient(gradient) }
+        }
+        gradients.removeAll(keepingCapacity: true)
+        reset()
+    }
+
+    /// Adds `gradient` to the gradient of `node`.
+    fileprivate func accumulate(_ node: Int32, _ gradient: Tensor) {
+        let i = Int(node)
+        if var existing = gradients[i] {
+            gradients[i] = nil
+            existing.addInPlace(gradient)
+            gradients[i] = existing
+        } else {
+            gradients[i] = gradient.detached()
+        }
+    }
+
+    /// Lets `produce` write (beta = 0) or add (beta = 1) the gradient of `node`
+    /// straight into its buffer, so a GEMM can accumulate without a temporary.
+    fileprivate func accumulate(
+        _ node: Int32, shape: [Int], _ produce: (_ destination: FloatPointer, _ beta: Float) -> Void
+    ) {
+        let i = Int(node)
+        if var existing = gradients[i] {
+            gradients[i] = nil
+            existing.makeUniquelyOwned()
+            produce(existing.mutablePointer, 1)
+            gradients[i] = existing
+        } else {
+            let fresh = Tensor(uninitializedShape: shape)
+            produce(fresh.mutablePointer, 0)
+            gradients[i] = fresh
+        }
+    }
+}
+
+/// Where a pullback sends its inputs' gradients. Inputs that need no gradient
+/// (constants, data) are skipped, and `isNeeded` lets a pullback skip computing
+/// them at all.
+struct GradientSink {
+    fileprivate unowned(unsafe) let tape: Tape
+    fileprivate let inputs: (Int32, Int32, Int32)
+
+    @inline(__always)
+    private func node(_ slot: Int) -> Int32 {
+        switch slot {
+        case 0: inputs.0
+        case 1: inputs.1
+        default: inputs.2
+        }
+    }
+
+    /// Whether input `slot` (0, 1, 2 in the order the op recorded them) needs a gradient.
+    @inline(__always)
+    func isNeeded(_ slot: Int) -> Bool { node(slot) >= 0 }
+
+    /// Adds `gradient` to input `slot`'s gradient.
+    func accumulate(_ slot: Int, _ gradient: Tensor) {
+        let n = node(slot)
+        if n >= 0 { tape.accumulate(n, gradient) }
+    }
+
+    /// Lets `produce` write the gradient of input `slot` (of `shape`) in place:
+    /// it must compute `destination = result + beta * destination`.
+    func accumulate(_ slot: Int, shape: [Int], _ produce: (_ destination: FloatPointer, _ beta: Float) -> Void) {
+        let n = node(slot)
+        if n >= 0 { tape.accumulate(n, shape: shape, produce) }
+    }
+}
+
+extension Tensor {
+    /// The tape of a live recorded tensor.
+    @inline(__always)
+    var liveTape: Tape? {
+        guard node >= 0 else { return nil }
+        let s = unsafeDowncast(origin.unsafelyUnwrapped, to: TapeSession.self)
+        return s.isCurrent ? s.tape : nil
+    }
+
+    /// True for a parameter's value that still shows the parameter's storage.
+    @inline(__always)
+    var isLiveLeaf: Bool {
+        guard node == Tensor.leafNode else { return false }
+        return unsafeDowncast(origin.unsafelyUnwrapped, to: Parameter.self).storage === storage
+    }
+
+    /// Records an operation with one differentiable input.
+    ///
+    /// The fast exit costs two comparisons when nothing is tracked.
+    @inline(__always)
+    static func record(
+        _ output: Tensor, _ a: Tensor, pullback: @escaping Pullback,
+        configure: (inout TapeRecord) -> Void = { _ in }
+    ) -> Tensor {
+        if a.node == Tensor.untracked { return output }
+        guard let tape = Tape.recording(a, nil, nil) else { return output }
+        return tape.append(output, a, nil, nil, pullback: pullback, configure: configure)
+    }
+
+    /// Records an operation with two differentiable inputs.
+    @inline(__always)
+    static func record(
+        _ output: Tensor, _ a: Tensor, _ b: Tensor, pullback: @escaping Pullback,
+        configure: (inout TapeRecord) -> Void = { _ in }
+    ) -> Tensor {
+        if a.node == Tensor.untracked && b.node == Tensor.untracked { return output }
+        guard let tape = Tape.recording(a, b, nil) else { return output }
+        return tape.append(output, a, b, nil, pullback: pullback, configure: configure)
+    }
+
+    /// Records an operation with three differentiable inputs.
+    @inline(__always)
+    static func record(
+        _ output: Tensor, _ a: Tensor, _ b: Tensor, _ c: Tensor, pullback: @escaping Pullback,
+        configure: (inout TapeRecord) -> Void = { _ in }
+    ) -> Tensor {
+        if a.node == Tensor.untracked && b.node == Tensor.untracked && c.node == Tensor.untracked { return output }
+        guard let tape = Tape.recording(a, b, c) else { return output }
+        return tape.append(output, a, b, c, pullback: pullback, configure: configure)
+    }
+}

@@ -1,0 +1,128 @@
+// GradKit — the kernel boundary: which implementation runs, on how many threads. SPDX-License-Identifier: MIT
+import CKernels
+import Synchronization
+
+/// The implementation behind every hot loop.
+///
+/// Every C kernel in `CKernels` has a pure-Swift twin with the same contract.
+/// The C kernels are the fast path; the Swift twins are the readable reference
+/// the tests compare against and the benchmarks measure.
+public enum KernelBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The C kernels: SIMD code paths chosen at run time, multi-threaded.
+    case c
+    /// The pure-Swift twins: single-threaded, written for clarity first.
+    case swift
+
+    public var description: String { rawValue }
+}
+
+/// Global switches for the kernels: backend, threads, instruction set.
+public enum Kernels {
+    private static let globalBackend = Atomic<UInt8>(0)
+
+    /// The backend used by threads that have not chosen one with
+    /// ``withBackend(_:_:)``. Default: ``KernelBackend/c``.
+    public static var backend: KernelBackend {
+        get { globalBackend.load(ordering: .relaxed) == 0 ? .c : .swift }
+        set { globalBackend.store(newValue == .c ? 0 : 1, ordering: .relaxed) }
+    }
+
+    /// Runs `body` with `backend` on this thread only, whatever the global
+    /// setting; other threads are unaffected. Nests.
+    public static func withBackend<Result>(
+        _ backend: KernelBackend, _ body: () throws -> Result
+    ) rethrows -> Result {
+        let context = KernelContext.local.current
+        let saved = context.backendOverride
+        context.backendOverride = backend
+        defer { context.backendOverride = saved }
+        return try body()
+    }
+
+    /// The backend kernels called on this thread use now.
+    public static var activeBackend: KernelBackend {
+        KernelContext.local.existing?.backendOverride ?? backend
+    }
+
+    /// Threads the C kernels use (the calling thread included). Defaults to the
+    /// CPUs this process may run on; setting 0 restores that default. The Swift
+    /// twins are single-threaded.
+    public static var threadCount: Int {
+        get { Int(ck_threads_get()) }
+        set {
+            precondition(newValue >= 0, "Kernels.threadCount: must be >= 0, got \(newValue)")
+            ck_threads_set(newValue)
+        }
+    }
+
+    /// The instruction-set levels the C kernels have code paths for.
+    public enum InstructionSet: Int, Sendable, Comparable, CustomStringConvertible {
+        case portable = 0, avx2 = 1, avx512 = 2
+
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+        public var description: String {
+            switch self {
+            case .portable: "portable"
+            case .avx2: "AVX2+FMA"
+            case .avx512: "AVX-512"
+            }
+        }
+    }
+
+    /// The best level this CPU supports.
+    public static var detectedInstructionSet: InstructionSet {
+        InstructionSet(rawValue: Int(ck_isa_detected().rawValue)) ?? .portable
+    }
+
+    /// The level the C kernels use: the detected one unless lowered (for tests
+    /// and benchmarks of each code path). Setting a level the CPU lacks selects
+    /// the best one it has.
+    public static var instructionSet: InstructionSet {
+        get { InstructionSet(rawValue: Int(ck_isa_active().rawValue)) ?? .portable }
+        set { _ = ck_isa_select(ck_isa(rawValue: UInt32(newValue.rawValue))) }
+    }
+
+    /// True in the `NativeOpenMP` build (`-march=native -fopenmp`).
+    public static var isNativeOpenMPBuild: Bool { ck_build_openmp() && ck_build_native() }
+
+    /// The CPU's name as it reports it, for benchmark headers.
+    public static var cpuName: String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        ck_cpu_brand(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// One line naming what the kernels run on, e.g. for a benchmark header.
+    public static var summary: String {
+        "CPU \(cpuName); \(threadCount) threads; \(instructionSet) (detected \(detectedInstructionSet)); "
+            + "build \(isNativeOpenMPBuild ? "NativeOpenMP" : "default"); backend \(activeBackend)"
+    }
+}
+
+/// Per-thread kernel state: the backend override and the GEMM workspace.
+final class KernelContext {
+    static let local = ThreadLocal { KernelContext() }
+
+    var backendOverride: KernelBackend?
+    private(set) var workspace: UnsafeMutableRawPointer?
+    private(set) var workspaceSize = 0
+
+    /// A 64-byte aligned scratch buffer of at least `bytes` bytes, valid until
+    /// the next call on this thread. Grows, never shrinks.
+    func workspace(bytes: Int) -> UnsafeMutableRawPointer? {
+        if bytes == 0 { return workspace }
+        if bytes > workspaceSize {
+            workspace?.deallocate()
+            let size = max(bytes, workspaceSize * 3 / 2)
+            workspace = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            workspaceSize = size
+        }
+        return workspace
+    }
+
+    deinit { workspace?.deallocate() }
+
+    @inline(__always)
+    static var backend: KernelBackend { local.existing?.backendOverride ?? Kernels.backend }
+}

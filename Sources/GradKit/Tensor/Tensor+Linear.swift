@@ -1,0 +1,123 @@
+// GradKit — matrix multiplication. SPDX-License-Identifier: MIT
+
+extension Tensor {
+    /// How the operands of a matmul were batched.
+    private enum BatchMode: Int {
+        /// `[..., m, k] x [k, n]`: the left batch folds into m, one GEMM.
+        case folded = 0
+        /// `[m, k] x [..., k, n]`: one left matrix for every right one.
+        case sharedLeft = 1
+        /// `[..., m, k] x [..., k, n]` with equal batch shapes.
+        case batched = 2
+    }
+
+    /// The matrix product over the last two axes: `[m, k] x [k, n] -> [m, n]`.
+    ///
+    /// Leading axes are batch axes: `[..., m, k] x [k, n]`, `[m, k] x [..., k, n]`
+    /// and `[..., m, k] x [..., k, n]` with equal batch shapes are supported.
+    /// - Precondition: both operands have rank >= 2, the inner dimensions agree,
+    ///   and batch shapes are equal or absent on one side.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(
+            rank >= 2 && other.rank >= 2,
+            "matmul: needs operands of rank >= 2, got shapes \(shape) and \(other.shape)")
+        let m = shape[rank - 2], k = shape[rank - 1]
+        let k2 = other.shape[other.rank - 2], n = other.shape[other.rank - 1]
+        precondition(
+            k == k2, "matmul: shapes \(shape) and \(other.shape) are incompatible (inner dimensions \(k) and \(k2) differ)")
+        let batchA = Array(shape.dropLast(2)), batchB = Array(other.shape.dropLast(2))
+        let mode: BatchMode
+        let outShape: [Int]
+        if batchB.isEmpty {
+            mode = .folded
+            outShape = batchA + [m, n]
+        } else if batchA.isEmpty {
+            mode = .sharedLeft
+            outShape = batchB + [m, n]
+        } else {
+            precondition(
+                batchA == batchB,
+                "matmul: batch dimensions \(batchA) and \(batchB) of shapes \(shape) and \(other.shape) differ")
+            mode = .batched
+            outShape = batchA + [m, n]
+        }
+        let y = Tensor(uninitializedShape: outShape)
+        withExtendedLifetime((self, other)) {
+            let batch = mode == .folded ? 1 : Shape.count(mode == .sharedLeft ? batchB : batchA)
+            let rows = mode == .folded ? Shape.count(batchA) * m : m
+            Tensor.gemmBatched(
+                batch: batch, transposeA: false, transposeB: false, m: rows, n: n, k: k,
+                a: pointer, strideA: mode == .sharedLeft ? 0 : m * k, lda: k,
+                b: other.pointer, strideB: n * k, ldb: n,
+                beta: 0, c: y.mutablePointer, strideC: rows * n, ldc: n)
+        }
+        return Tensor.record(y, self, other, pullback: matmulPullback) { record in
+            record.save(self, other)
+            record.integer = mode.rawValue
+        }
+    }
+
+    /// `C_i := op(A_i) op(B_i) + beta C_i` for i < batch (strides in elements).
+    static func gemmBatched(
+        batch: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        a: ConstFloatPointer, strideA: Int, lda: Int, b: ConstFloatPointer, strideB: Int, ldb: Int,
+        beta: Float, c: FloatPointer, strideC: Int, ldc: Int
+    ) {
+        for i in 0..<batch {
+            Kernels.gemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                beta: beta, c: c + i * strideC, ldc: ldc)
+        }
+    }
+
+    /// The pullback of matmul: dA = dC Bᵀ, dB = Aᵀ dC, written straight into
+    /// the gradient buffers (beta = 1 accumulates on fan-out).
+    fileprivate static func matmulBackward(_ record: borrowing TapeRecord, _ g: Tensor, _ sink: inout GradientSink) {
+        let a = record.saved0!, b = record.saved1!
+        let mode = BatchMode(rawValue: record.integer)!
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        withExtendedLifetime((a, b, g)) {
+            switch mode {
+            case .folded:
+                let rows = a.scalarCount / Swift.max(k, 1)
+                sink.accumulate(0, shape: a.shape) { dA, beta in
+                    gemmBatched(
+                        batch: 1, transposeA: false, transposeB: true, m: rows, n: k, k: n,
+                        a: g.pointer, strideA: 0, lda: n, b: b.pointer, strideB: 0, ldb: n,
+                        beta: beta, c: dA, strideC: 0, ldc: k)
+                }
+                sink.accumulate(1, shape: b.shape) { dB, beta in
+                    gemmBatched(
+                        batch: 1, transposeA: true, transposeB: false, m: k, n: n, k: rows,
+                        a: a.pointer, strideA: 0, lda: k, b: g.pointer, strideB: 0, ldb: n,
+                        beta: beta, c: dB, strideC: 0, ldc: n)
+                }
+            case .sharedLeft, .batched:
+                let batch = b.scalarCount / Swift.max(k * n, 1)
+                let shared = mode == .sharedLeft
+                sink.accumulate(0, shape: a.shape) { dA, beta in
+                    for i in 0..<batch {
+                        // A shared left factor sums its gradient over the batch.
+                        let target = shared ? dA : dA + i * m * k
+                        let betaI: Float = shared && i > 0 ? 1 : beta
+                        Kernels.gemm(
+                            transposeA: false, transposeB: true, m: m, n: k, k: n, alpha: 1,
+                            a: g.pointer + i * m * n, lda: n, b: b.pointer + i * k * n, ldb: n,
+                            beta: betaI, c: target, ldc: k)
+                    }
+                }
+                sink.accumulate(1, shape: b.shape) { dB, beta in
+                    gemmBatched(
+                        batch: batch, transposeA: true, transposeB: false, m: k, n: n, k: m,
+                        a: a.pointer, strideA: shared ? 0 : m * k, lda: k, b: g.pointer, strideB: m * n, ldb: n,
+                        beta: beta, c: dB, strideC: k * n, ldc: n)
+                }
+            }
+        }
+    }
+}
+
+private let matmulPullback: Pullback = { record, gradient, sink in
+    Tensor.matmulBackward(record, gradient, &sink)
+}

@@ -1,0 +1,334 @@
+// C kernels vs their pure-Swift twins, on every instruction-set path.
+import Testing
+
+@testable import GradKit
+
+/// Input range, scalars, and whether the op is exact, for each unary op.
+///
+/// Exact ops (one IEEE operation or a comparison) must match the Swift twin bit
+/// for bit. The transcendental ones are vectorizable approximations in C and
+/// double-precision libm rounded once in Swift; the C result must lie within
+/// 4 ulp of the twin's (3 ulp claimed in ck_elementwise.h, plus the twin's own
+/// half ulp), scaled by the condition number where it exceeds 1.
+private func unaryCase(_ op: UnaryOperation) -> (range: ClosedRange<Float>, a: Float, b: Float, exact: Bool) {
+    switch op {
+    case .negate, .abs, .square, .relu, .addScalar, .rsubScalar: (-4...4, 0.75, 0, true)
+    case .mulScalar, .divScalar, .rdivScalar: (-4...4, -1.7, 0, true)
+    case .leakyRelu: (-4...4, 0.01, 0, true)
+    case .clamp: (-4...4, -0.5, 0.75, true)
+    case .sqrt: (0...9, 0, 0, true)
+    case .pow: (0.05...4, 2.5, 0, true) // powf on both sides
+    case .log: (0.001...50, 0, 0, false)
+    case .exp: (-20...20, 0, 0, false)
+    case .sigmoid, .tanh: (-12...12, 0, 0, false)
+    case .elu: (-6...4, 1.3, 0, false)
+    case .gelu, .geluTanh: (-7...6, 0, 0, false)
+    case .softplus: (-25...25, 1.5, 20, false)
+    }
+}
+
+/// Special inputs every map must handle like the reference: signed zeros,
+/// infinities, NaN, huge and tiny magnitudes, and the edges of exp's range.
+private let specialInputs: [Float] = [
+    0, -0.0, .infinity, -.infinity, .nan, 1e-30, -1e-30, 1e30, -1e30, 88.7, 88.8, -87.3, -103.9, -150, 1,
+    Float.leastNonzeroMagnitude, Float.greatestFiniteMagnitude,
+]
+@Suite("C kernels agree with their Swift twins")
+struct KernelParityTests {
+    @Test("unary maps, every op, size and ISA", arguments: UnaryOperation.allCases)
+    func unaryMaps(op: UnaryOperation) {
+        let spec = unaryCase(op)
+        for n in enumeratedSizes + [70_001, specialInputs.count] {
+            let x = n == specialInputs.count ? specialInputs : randomScalars(n, seed: UInt64(n) &+ 11, in: spec.range)
+            let reference = output(count: n, backend: .swift) { y in
+                Kernels.unary(op, count: n, output: y, input: x, a: spec.a, b: spec.b)
+            }
+            // f'(x) from the twin, for the condition number |x f'(x) / f(x)|.
+            let ones = [Float](repeating: 1, count: n)
+            let slope = output(count: n, backend: .swift) { dx in
+                Kernels.unaryBackward(
+                    op, count: n, inputGradient: dx, outputGradient: ones, input: x, output: reference, a: spec.a,
+                    b: spec.b)
+            }
+            forEachInstructionSet { isa in
+                let fast = output(count: n, backend: .c) { y in
+                    Kernels.unary(op, count: n, output: y, input: x, a: spec.a, b: spec.b)
+                }
+                if spec.exact {
+                    expectIdentical(fast, reference, "\(op) n=\(n) \(isa)")
+                    return
+                }
+                for i in 0..<n {
+                    let condition = Double(Swift.abs(x[i] * slope[i] / reference[i]))
+                    let allowed = 4 * Swift.max(1, condition.isFinite ? condition : 1)
+                    let error = ulpDistance(fast[i], Double(reference[i]))
+                    #expect(error <= allowed, "\(op)(\(x[i])) = \(fast[i]), reference \(reference[i]): \(error) ulp, allowed \(allowed) (\(isa))")
+                    if !(error <= allowed) { return }
+                }
+            }
+        }
+    }
+
+    @Test("unary pullbacks, every op, size and ISA", arguments: UnaryOperation.allCases)
+    func unaryPullbacks(op: UnaryOperation) {
+        let spec = unaryCase(op)
+        for n in enumeratedSizes + [70_001] {
+            let x = randomScalars(n, seed: UInt64(n) &+ 23, in: spec.range)
+            let dy = randomScalars(n, seed: UInt64(n) &+ 29)
+            // The forward output both sides read is the Swift twin's.
+            let y = output(count: n, backend: .swift) { y in
+                Kernels.unary(op, count: n, output: y, input: x, a: spec.a, b: spec.b)
+            }
+            let reference = output(count: n, backend: .swift) { dx in
+                Kernels.unaryBackward(
+                    op, count: n, inputGradient: dx, outputGradient: dy, input: x, output: y, a: spec.a, b: spec.b)
+            }
+            forEachInstructionSet { isa in
+                let fast = output(count: n, backend: .c) { dx in
+                    Kernels.unaryBackward(
+                        op, count: n, inputGradient: dx, outputGradient: dy, input: x, output: y, a: spec.a,
+                        b: spec.b)
+                }
+                // Derivatives built from an approximated function (gelu's erfc,
+                // softplus's sigmoid, elu's exp) differ from libm's by the same few
+                // ulp, measured relative to |dy| (their values can cancel to ~0).
+                expectClose(fast, reference, relative: spec.exact ? 0 : 4e-6, absolute: spec.exact ? 0 : 1e-7, "\(op) n=\(n) \(isa)")
+            }
+        }
+    }
+
+    /// Shapes whose broadcasting exercises every row variant of the kernel:
+    /// both contiguous, either operand broadcast, general strides, rank 0.
+    static let broadcastPairs: [([Int], [Int])] = [
+        ([17], [17]), ([257], [1]), ([1], [64]), ([], [3, 7]), ([3, 7], []),
+        ([15, 16], [16]), ([16, 1], [1, 15]), ([7, 1, 3], [2, 3]), ([2, 1, 3, 1], [1, 4, 1, 5]),
+        ([0, 3], [3]), ([64, 257], [64, 1]), ([3, 2, 17], [3, 1, 17]),
+    ]
+
+    @Test("broadcasting maps, every op and layout", arguments: BinaryOperation.allCases)
+    func binaryMaps(op: BinaryOperation) {
+        for (index, (shapeA, shapeB)) in Self.broadcastPairs.enumerated() {
+            let range: ClosedRange<Float> = op == .pow ? 0.1...3 : -3...3
+            var a = randomTensor(shapeA, seed: UInt64(index) * 2 + 1, in: range)
+            let b = randomTensor(shapeB, seed: UInt64(index) * 2 + 2, in: op == .pow ? -2...2 : range)
+            if op == .equal || op == .maximum || op == .minimum, a.shape == b.shape {
+                a = b // ties
+            }
+            let reference = Kernels.withBackend(.swift) { Tensor.combined(op, a, b, name: "test") }.scalars
+            forEachInstructionSet { isa in
+                let fast = Kernels.withBackend(.c) { Tensor.combined(op, a, b, name: "test") }.scalars
+                expectIdentical(fast, reference, "\(op) \(shapeA) \(shapeB) \(isa)")
+            }
+        }
+    }
+
+    @Test("broadcasting pullbacks, every differentiable op and layout",
+          arguments: [BinaryOperation.mul, .div, .maximum, .minimum, .pow])
+    func binaryPullbacks(op: BinaryOperation) {
+        for (index, (shapeA, shapeB)) in Self.broadcastPairs.enumerated() {
+            let range: ClosedRange<Float> = op == .pow ? 0.1...3 : -3...3
+            let a = randomTensor(shapeA, seed: UInt64(index) + 101, in: range)
+            let b = randomTensor(shapeB, seed: UInt64(index) + 202, in: op == .pow ? -2...2 : range)
+            let out = Shape.broadcast(shapeA, shapeB, op: "test")
+            let g = randomTensor(out, seed: UInt64(index) + 303)
+            let y = Tensor.combined(op, a, b, name: "test")
+            let layout = Tensor.broadcastLayout(out, shapeA, shapeB)
+            func run(_ backend: KernelBackend) -> ([Float], [Float]) {
+                let ga = Tensor(zeros: out), gb = Tensor(zeros: out)
+                Kernels.withBackend(backend) {
+                    Kernels.binaryBackward(
+                        op, layout: layout, lhsGradient: ga.mutablePointer, rhsGradient: gb.mutablePointer,
+                        outputGradient: g.pointer, lhs: a.pointer, rhs: b.pointer, output: y.pointer)
+                }
+                return withExtendedLifetime((a, b, g, y)) { (ga.scalars, gb.scalars) }
+            }
+            let reference = run(.swift)
+            forEachInstructionSet { isa in
+                let fast = run(.c)
+                // pow's pullback calls powf/logf on both sides; the C side may fuse
+                // the final multiply-adds (1 ulp).
+                expectClose(fast.0, reference.0, relative: 3e-7, "\(op) lhs \(shapeA) \(shapeB) \(isa)")
+                expectClose(fast.1, reference.1, relative: 3e-7, "\(op) rhs \(shapeA) \(shapeB) \(isa)")
+            }
+        }
+    }
+
+    @Test("reductions: sums bit-identical, extrema equal", arguments: ReductionOperation.allCases)
+    func reductions(op: ReductionOperation) {
+        var cases: [(outer: Int, extent: Int, inner: Int)] = []
+        for n in enumeratedSizes { cases += [(1, n, 1), (3, n, 1), (2, n, 5), (1, n, 600)] }
+        cases += [(1, 100_003, 1), (2, 70_000, 1), (300, 64, 1), (4, 1000, 17)]
+        for (index, c) in cases.enumerated() {
+            var x = randomScalars(c.outer * c.extent * c.inner, seed: UInt64(index) + 7, in: -10...10)
+            if index % 9 == 5, !x.isEmpty { x[x.count / 2] = .nan }
+            let count = c.outer * c.inner
+            let reference = output(count: count, backend: .swift) { y in
+                Kernels.reduce(op, outer: c.outer, extent: c.extent, inner: c.inner, output: y, input: x, scale: 0.5)
+            }
+            forEachInstructionSet { isa in
+                let fast = output(count: count, backend: .c) { y in
+                    Kernels.reduce(op, outer: c.outer, extent: c.extent, inner: c.inner, output: y, input: x, scale: 0.5)
+                }
+                // Sums: the same double additions in the same order on both sides
+                // (see ck_reduce.h), so the bits match exactly.
+                expectIdentical(fast, reference, "\(op) \(c) \(isa)")
+            }
+        }
+    }
+
+    @Test("softmax, log-softmax and their pullbacks")
+    func softmaxFamily() {
+        for logarithmic in [false, true] {
+            for n in enumeratedSizes where n > 0 {
+                for (outer, inner) in [(1, 1), (5, 1), (3, 4), (2, 1030)] where inner < 1000 || n < 20 {
+                    let count = outer * n * inner
+                    let x = randomScalars(count, seed: UInt64(n * 31 + inner), in: -30...30)
+                    let dy = randomScalars(count, seed: UInt64(n * 37 + inner))
+                    let ref = output(count: count, backend: .swift) { y in
+                        Kernels.softmax(logarithmic: logarithmic, outer: outer, extent: n, inner: inner, output: y, input: x)
+                    }
+                    let refBack = output(count: count, backend: .swift) { dx in
+                        Kernels.softmaxBackward(
+                            logarithmic: logarithmic, outer: outer, extent: n, inner: inner, inputGradient: dx,
+                            outputGradient: dy, output: ref)
+                    }
+                    forEachInstructionSet { isa in
+                        let fast = output(count: count, backend: .c) { y in
+                            Kernels.softmax(logarithmic: logarithmic, outer: outer, extent: n, inner: inner, output: y, input: x)
+                        }
+                        let fastBack = output(count: count, backend: .c) { dx in
+                            Kernels.softmaxBackward(
+                                logarithmic: logarithmic, outer: outer, extent: n, inner: inner, inputGradient: dx,
+                                outputGradient: dy, output: ref)
+                        }
+                        // exp approximations (<= 3 ulp each) and differently ordered
+                        // float sums of up to 257 terms: a few 1e-6 relative; log-softmax
+                        // values near 0 get an absolute bound.
+                        let context = "log=\(logarithmic) n=\(n) outer=\(outer) inner=\(inner) \(isa)"
+                        expectClose(fast, ref, relative: 4e-6, absolute: 4e-6, context)
+                        expectClose(fastBack, refBack, relative: 4e-6, absolute: 4e-6, context)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("fused softmax cross-entropy and its pullback")
+    func crossEntropy() {
+        for classes in enumeratedSizes where classes > 0 {
+            for rows in [1, 3, 64] {
+                let logits = randomScalars(rows * classes, seed: UInt64(classes * 7 + rows), in: -20...20)
+                var generator = SeededGenerator(seed: UInt64(classes))
+                let labels = (0..<rows).map { _ in Int(generator.next() % UInt64(classes)) }
+                func run(_ backend: KernelBackend) -> ([Float], [Float], [Float]) {
+                    var losses = [Float](repeating: 0, count: rows)
+                    var probabilities = [Float](repeating: 0, count: rows * classes)
+                    var gradient = [Float](repeating: 0, count: rows * classes)
+                    Kernels.withBackend(backend) {
+                        Kernels.softmaxCrossEntropy(
+                            rows: rows, classes: classes, losses: &losses, probabilities: &probabilities,
+                            logits: logits, labels: labels)
+                        Kernels.softmaxCrossEntropyBackward(
+                            rows: rows, classes: classes, logitsGradient: &gradient, probabilities: probabilities,
+                            labels: labels, scale: 0.25)
+                    }
+                    return (losses, probabilities, gradient)
+                }
+                let reference = run(.swift)
+                forEachInstructionSet { isa in
+                    let fast = run(.c)
+                    let context = "classes=\(classes) rows=\(rows) \(isa)"
+                    // A loss is logsumexp - logit, which cancels to ~0 for a confident
+                    // row: its error is absolute, a few ulp of the logits (|x| <= 20,
+                    // ulp 2e-6). Probabilities: relative (exp approximations, sums).
+                    // Gradients are scale * (p - 1) at the label, which cancels: a few
+                    // ulp of 1, times the scale 0.25.
+                    expectClose(fast.0, reference.0, relative: 4e-6, absolute: 8e-6, context)
+                    expectClose(fast.1, reference.1, relative: 4e-6, absolute: 1e-9, context)
+                    expectClose(fast.2, reference.2, relative: 4e-6, absolute: 0.25 * 4 * 1.2e-7, context)
+                }
+            }
+        }
+    }
+
+    @Test("transposes, strided copies, gathers and scatters are exact")
+    func layout() {
+        for rows in enumeratedSizes {
+            for columns in [1, 3, 16, 17] {
+                for batch in [1, 2] {
+                    let x = randomScalars(batch * rows * columns, seed: UInt64(rows * 100 + columns))
+                    let count = x.count
+                    let reference = output(count: count, backend: .swift) { y in
+                        Kernels.transpose(batch: batch, rows: rows, columns: columns, output: y, input: x)
+                    }
+                    forEachInstructionSet { isa in
+                        let fast = output(count: count, backend: .c) { y in
+                            Kernels.transpose(batch: batch, rows: rows, columns: columns, output: y, input: x)
+                        }
+                        expectIdentical(fast, reference, "transpose \(batch)x\(rows)x\(columns) \(isa)")
+                    }
+                    // The definition, independently: y[b][c][r] == x[b][r][c].
+                    var expected = [Float](repeating: 0, count: count)
+                    for b in 0..<batch {
+                        for r in 0..<rows {
+                            for c in 0..<columns {
+                                expected[b * rows * columns + c * rows + r] = x[b * rows * columns + r * columns + c]
+                            }
+                        }
+                    }
+                    expectIdentical(reference, expected, "transpose definition")
+                }
+            }
+        }
+        // Strided copies: permutations and broadcasts, including stride 0 rows.
+        let source = randomScalars(2 * 3 * 17, seed: 5)
+        let cases: [([Int], [Int])] = [([17, 3, 2], [1, 17, 51]), ([2, 17, 3], [51, 1, 17]), ([4, 3, 17], [0, 17, 1]),
+                                       ([2, 3, 5], [51, 17, 0]), ([], [])]
+        for (shape, strides) in cases {
+            let count = Shape.count(shape)
+            let reference = output(count: count, backend: .swift) { y in
+                Kernels.stridedCopy(shape: shape, strides: strides, output: y, input: source)
+            }
+            let fast = output(count: count, backend: .c) { y in
+                Kernels.stridedCopy(shape: shape, strides: strides, output: y, input: source)
+            }
+            expectIdentical(fast, reference, "strided copy \(shape) \(strides)")
+        }
+        // Gather and scatter-add with repeated rows.
+        for columns in enumeratedSizes {
+            let table = randomScalars(5 * columns, seed: UInt64(columns))
+            let rows = [4, 0, 0, 2, 4, 4, 1]
+            let gathered = output(count: rows.count * columns, backend: .c) { y in
+                Kernels.gatherRows(count: rows.count, columns: columns, output: y, input: table, rows: rows)
+            }
+            let gatheredSwift = output(count: rows.count * columns, backend: .swift) { y in
+                Kernels.gatherRows(count: rows.count, columns: columns, output: y, input: table, rows: rows)
+            }
+            expectIdentical(gathered, gatheredSwift, "gather columns=\(columns)")
+            func scatter(_ backend: KernelBackend) -> [Float] {
+                var y = [Float](repeating: 1, count: 5 * columns)
+                Kernels.withBackend(backend) {
+                    Kernels.scatterAddRows(count: rows.count, columns: columns, output: &y, input: gathered, rows: rows)
+                }
+                return y
+            }
+            expectIdentical(scatter(.c), scatter(.swift), "scatter columns=\(columns)")
+        }
+    }
+
+    @Test("fill and axpy")
+    func streaming() {
+        for n in enumeratedSizes + [200_001] {
+            let x = randomScalars(n, seed: UInt64(n))
+            for backend in KernelBackend.allCases {
+                let filled = output(count: n, backend: backend) { y in Kernels.fill(count: n, output: y, value: 2.5) }
+                #expect(filled.allSatisfy { $0 == 2.5 })
+                var y = randomScalars(n, seed: UInt64(n) + 1)
+                let expected = zip(y, x).map { $0 + -0.5 * $1 }
+                Kernels.withBackend(backend) { Kernels.axpy(count: n, output: &y, alpha: -0.5, input: x) }
+                // y + a*x may be fused into one rounding in C: 1 ulp.
+                expectClose(y, expected, relative: 1.2e-7, absolute: 1e-30, "axpy n=\(n) \(backend)")
+            }
+        }
+    }
+}

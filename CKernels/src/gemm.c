@@ -13,6 +13,11 @@
 
 #include <string.h>
 
+// Every tile is stored as (alpha * acc) + (beta * C) with two roundings, never
+// fused: full tiles (micro-kernel) and edge tiles (merge_tile) must round alike,
+// or C would depend on where the thread split puts the tile edges.
+#pragma clang fp contract(off)
+
 #define GEMM_MAX_MR 12
 #define GEMM_MAX_NR 32
 #define GEMM_ALIGN 64u
@@ -70,8 +75,8 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *b
         float *row = c + (ptrdiff_t)i * ldc;
         __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
         if (beta != 0.0f) {
-            r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), r0);
-            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), r1);
+            r0 = _mm256_add_ps(r0, _mm256_mul_ps(vb, _mm256_loadu_ps(row)));
+            r1 = _mm256_add_ps(r1, _mm256_mul_ps(vb, _mm256_loadu_ps(row + 8)));
         }
         _mm256_storeu_ps(row, r0);
         _mm256_storeu_ps(row + 8, r1);
@@ -100,8 +105,8 @@ CK_TARGET_AVX512 static void micro_avx512(size_t kc, const float *ap, const floa
         float *row = c + (ptrdiff_t)i * ldc;
         __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
         if (beta != 0.0f) {
-            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), r0);
-            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16), r1);
+            r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_loadu_ps(row)));
+            r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16)));
         }
         _mm512_storeu_ps(row, r0);
         _mm512_storeu_ps(row + 16, r1);

@@ -79,8 +79,9 @@ CK_INLINE void softmax_row_body(size_t n, float *y, const float *x, int log_mode
         for (size_t w = LANES / 2; w >= 1; w /= 2)
             for (size_t j = 0; j < w; ++j) acc[j] += acc[j + w];
         s = acc[0];
-        float shift = m + ck_logf(s);
-        for (size_t k = 0; k < n; ++k) y[k] = x[k] - shift;
+        // (x - m) - log s, not x - (m + log s): the latter rounds at |m|'s scale.
+        float log_sum = ck_logf(s);
+        for (size_t k = 0; k < n; ++k) y[k] = (x[k] - m) - log_sum;
     } else {
         float s = exp_shifted_sum(y, x, n, m);
         for (size_t k = 0; k < n; ++k) y[k] = y[k] / s;
@@ -102,7 +103,7 @@ CK_INLINE float cross_entropy_row_body(size_t n, float *p, const float *x, int64
     float target = x[label];
     float s = exp_shifted_sum(p, x, n, m);
     for (size_t k = 0; k < n; ++k) p[k] = p[k] / s;
-    return (m + ck_logf(s)) - target;
+    return (m - target) + ck_logf(s); // m - target first: no rounding at |m|'s scale
 }
 
 typedef void (*softmax_row_fn)(size_t, float *, const float *, int);
@@ -183,8 +184,8 @@ static void strided_softmax(const softmax_job *j, size_t slice, int backward) {
         float total = 0.0f;
         for (size_t r = 0; r < n; ++r) total += ck_expf(x[r * s] - m);
         if (j->log_mode) {
-            float shift = m + ck_logf(total);
-            for (size_t r = 0; r < n; ++r) y[r * s] = x[r * s] - shift;
+            float log_sum = ck_logf(total);
+            for (size_t r = 0; r < n; ++r) y[r * s] = (x[r * s] - m) - log_sum;
         } else {
             for (size_t r = 0; r < n; ++r) y[r * s] = ck_expf(x[r * s] - m) / total;
         }

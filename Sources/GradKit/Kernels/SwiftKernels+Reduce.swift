@@ -98,8 +98,8 @@ extension SwiftKernels {
                 var total: Float = 0
                 for r in 0..<extent { total += expf(x[base &+ r &* inner] - m) }
                 if logarithmic {
-                    let shift = m + logf(total)
-                    for r in 0..<extent { y[base &+ r &* inner] = x[base &+ r &* inner] - shift }
+                    let logSum = logf(total)
+                    for r in 0..<extent { y[base &+ r &* inner] = (x[base &+ r &* inner] - m) - logSum }
                 } else {
                     for r in 0..<extent { y[base &+ r &* inner] = expf(x[base &+ r &* inner] - m) / total }
                 }
@@ -143,7 +143,7 @@ extension SwiftKernels {
                 total += e
             }
             for c in 0..<classes { out[c] /= total }
-            losses[r] = (m + logf(total)) - target
+            losses[r] = (m - target) + logf(total)
         }
     }
 

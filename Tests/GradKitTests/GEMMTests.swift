@@ -1,0 +1,186 @@
+// SGEMM: the blocked C kernel (every ISA path) and the Swift twin against the
+// triple-loop reference, with a rigorous error bound, and by projection.
+import Testing
+
+@testable import GradKit
+
+private struct GEMMCase: CustomStringConvertible {
+    var transposeA: Bool, transposeB: Bool
+    var m: Int, n: Int, k: Int
+    var alpha: Float, beta: Float
+    /// Extra elements between rows of every operand (odd leading dimensions).
+    var pad: Int
+
+    var description: String {
+        "\(transposeA ? "T" : "N")\(transposeB ? "T" : "N") m=\(m) n=\(n) k=\(k) alpha=\(alpha) beta=\(beta) pad=\(pad)"
+    }
+
+    var lda: Int { (transposeA ? m : k) + pad }
+    var ldb: Int { (transposeB ? k : n) + pad }
+    var ldc: Int { n + pad }
+    var aCount: Int { (transposeA ? k : m) * lda }
+    var bCount: Int { (transposeB ? n : k) * ldb }
+    var cCount: Int { m * ldc }
+}
+
+private func run(
+    _ c: GEMMCase, _ a: [Float], _ b: [Float], _ c0: [Float], reference: Bool = false
+) -> [Float] {
+    var out = c0
+    out.withUnsafeMutableBufferPointer { cb in
+        a.withUnsafeBufferPointer { ab in
+            b.withUnsafeBufferPointer { bb in
+                let ap = ab.baseAddress ?? UnsafePointer(bitPattern: 64)!, bp = bb.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                let cp = cb.baseAddress ?? UnsafeMutablePointer(bitPattern: 64)!
+                if reference {
+                    Kernels.gemmReference(
+                        transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, alpha: c.alpha,
+                        a: ap, lda: c.lda, b: bp, ldb: c.ldb, beta: c.beta, c: cp, ldc: c.ldc)
+                } else {
+                    Kernels.gemm(
+                        transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, alpha: c.alpha,
+                        a: ap, lda: c.lda, b: bp, ldb: c.ldb, beta: c.beta, c: cp, ldc: c.ldc)
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Checks `actual` against the reference with the standard bound for a dot
+/// product of length k in Float: |error| <= gamma_k (|alpha| |A||B| + |beta C0|)
+/// with gamma_k = (k + 2) u, u = 2^-24 (Higham, Accuracy and Stability, 3.1).
+/// The bound is computed with the same reference on absolute values.
+private func check(_ c: GEMMCase, _ a: [Float], _ b: [Float], _ c0: [Float], _ actual: [Float], _ label: String) {
+    let reference = run(c, a, b, c0, reference: true)
+    var magnitudeCase = c
+    magnitudeCase.alpha = Swift.abs(c.alpha)
+    magnitudeCase.beta = Swift.abs(c.beta)
+    let magnitude = run(
+        magnitudeCase, a.map(Swift.abs), b.map(Swift.abs), c0.map { $0.isNaN ? 0 : Swift.abs($0) }, reference: true)
+    let gamma = Float(c.k + 2) * 0x1p-24
+    #expect(actual.count == reference.count)
+    for i in 0..<c.m {
+        for j in 0..<c.n {
+            let index = i * c.ldc + j
+            let error = Swift.abs(actual[index] - reference[index])
+            let allowed = gamma * magnitude[index] + Float.leastNormalMagnitude
+            if !(error <= allowed) {
+                Issue.record("\(label) \(c): C[\(i),\(j)] = \(actual[index]), reference \(reference[index]), bound \(allowed)")
+                return
+            }
+        }
+        // Padding between rows must be untouched.
+        for j in c.n..<c.ldc where actual[i * c.ldc + j].bitPattern != c0[i * c.ldc + j].bitPattern {
+            Issue.record("\(label) \(c): padding C[\(i),\(j)] was written")
+            return
+        }
+    }
+}
+
+private func cases() -> [GEMMCase] {
+    var result: [GEMMCase] = []
+    let small = [0, 1, 2, 3, 7, 15, 16, 17]
+    let scalars: [(Float, Float)] = [(1, 0), (-0.5, 1), (2, -0.75)]
+    var index = 0
+    for ta in [false, true] {
+        for tb in [false, true] {
+            for m in small {
+                for n in small {
+                    for k in small {
+                        let (alpha, beta) = scalars[index % scalars.count]
+                        result.append(.init(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: index % 3))
+                        index += 1
+                    }
+                }
+            }
+            // Larger shapes: 64 and 257 around every blocking edge (MR 4/6/12,
+            // NR 8/16/32, MC 64-144, KC 256), the skinny shapes of MLP training,
+            // threads (m n k >= 1e6), and more than one NC block (n > 2048).
+            let large: [(Int, Int, Int)] = [
+                (64, 257, 17), (257, 64, 257), (257, 257, 64), (1, 257, 64), (257, 1, 64), (64, 64, 257),
+                (32, 1024, 64), (300, 130, 520), (145, 97, 300), (40, 2100, 30), (128, 128, 128),
+            ]
+            for (m, n, k) in large {
+                for (alpha, beta) in scalars {
+                    result.append(.init(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 3))
+                }
+            }
+        }
+    }
+    return result
+}
+
+@Suite("SGEMM")
+struct GEMMTests {
+    @Test("C kernel on every ISA path and the Swift twin match the reference within the error bound")
+    func againstReference() {
+        for (index, c) in cases().enumerated() {
+            let a = randomScalars(c.aCount, seed: UInt64(index * 3 + 1))
+            let b = randomScalars(c.bCount, seed: UInt64(index * 3 + 2))
+            var c0 = randomScalars(c.cCount, seed: UInt64(index * 3 + 3))
+            if c.beta == 0 {
+                // beta == 0 must not read C: NaN there must not reach the result.
+                c0 = c0.enumerated().map { $0.offset % 5 == 0 ? .nan : $0.element }
+            }
+            forEachInstructionSet { isa in
+                let actual = Kernels.withBackend(.c) { run(c, a, b, c0) }
+                check(c, a, b, c0, actual, "C \(isa)")
+            }
+            let swift = Kernels.withBackend(.swift) { run(c, a, b, c0) }
+            check(c, a, b, c0, swift, "Swift")
+        }
+    }
+
+    @Test("projection: (A B) x equals A (B x) for random x", arguments: [KernelBackend.c, .swift])
+    func projection(backend: KernelBackend) {
+        for (m, n, k) in [(17, 15, 16), (64, 257, 257), (257, 64, 7), (300, 400, 530), (33, 2049, 65)] {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let c = GEMMCase(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1, beta: 0, pad: 0)
+                let a = randomScalars(c.aCount, seed: UInt64(m + n))
+                let b = randomScalars(c.bCount, seed: UInt64(n + k))
+                let product = Kernels.withBackend(backend) { run(c, a, b, [Float](repeating: 0, count: c.cCount)) }
+                let x = randomScalars(n, seed: 99).map(Double.init)
+                func opA(_ i: Int, _ p: Int) -> Double { Double(ta ? a[p * c.lda + i] : a[i * c.lda + p]) }
+                func opB(_ p: Int, _ j: Int) -> Double { Double(tb ? b[j * c.ldb + p] : b[p * c.ldb + j]) }
+                var bx = [Double](repeating: 0, count: k), bxAbs = [Double](repeating: 0, count: k)
+                for p in 0..<k {
+                    for j in 0..<n {
+                        bx[p] += opB(p, j) * x[j]
+                        bxAbs[p] += Swift.abs(opB(p, j) * x[j])
+                    }
+                }
+                for i in 0..<m {
+                    var lhs = 0.0, rhs = 0.0, scale = 0.0
+                    for j in 0..<n { lhs += Double(product[i * n + j]) * x[j] }
+                    for p in 0..<k {
+                        rhs += opA(i, p) * bx[p]
+                        scale += Swift.abs(opA(i, p)) * bxAbs[p]
+                    }
+                    // Each C entry carries at most (k+2)u relative to its |A||B| sum.
+                    let allowed = Double(k + 2) * 0x1p-24 * scale + 1e-12
+                    if !(Swift.abs(lhs - rhs) <= allowed) {
+                        Issue.record("\(backend) \(c): row \(i): (AB)x = \(lhs), A(Bx) = \(rhs), bound \(allowed)")
+                        break
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the result does not depend on the thread count")
+    func threadCountIndependent() {
+        let c = GEMMCase(transposeA: false, transposeB: true, m: 300, n: 310, k: 600, alpha: 1, beta: 0, pad: 1)
+        let a = randomScalars(c.aCount, seed: 1), b = randomScalars(c.bCount, seed: 2)
+        let zeros = [Float](repeating: 0, count: c.cCount)
+        let saved = Kernels.threadCount
+        defer { Kernels.threadCount = saved }
+        Kernels.threadCount = 1
+        let one = Kernels.withBackend(.c) { run(c, a, b, zeros) }
+        Kernels.threadCount = 3
+        let three = Kernels.withBackend(.c) { run(c, a, b, zeros) }
+        // Every C element is one micro-kernel's dot product in a fixed k order,
+        // whichever thread computes it.
+        expectIdentical(three, one, "threads 3 vs 1")
+    }
+}

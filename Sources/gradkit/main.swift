@@ -1,7 +1,41 @@
+// gradkit — the command-line tool. SPDX-License-Identifier: MIT
+#if canImport(Glibc)
+import Glibc
+#endif
 import GradKit
-let w = Parameter(Tensor(shape: [3, 2], scalars: [0.1, -0.2, 0.3, 0.4, -0.5, 0.6]), name: "w")
-let x = Tensor(shape: [4, 3], scalars: (0..<12).map { Float($0) / 10 })
-let loss = x.matmul(w.value).tanh().sum()
-loss.backward()
-print(loss.scalar, w.gradient!.scalars)
-print(Kernels.summary)
+
+let usage = """
+    usage: gradkit <command> [options]
+
+    Commands:
+      info         print the kernel configuration (CPU, threads, instruction set, build)
+      lab          run the gradient-pathology experiments (not yet available)
+      train        train a model from the command line (not yet available)
+      inspect      print a checkpoint's tensors (not yet available)
+      lr-find      run the learning-rate range test (not yet available)
+
+    Options:
+      --help, -h   show this help
+      --version    print the version
+    """
+
+func fail(_ message: String) -> Never {
+    let line = "gradkit: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case nil, "--help", "-h", "help":
+    print(usage)
+case "--version", "version":
+    print("gradkit \(GradKit.version)")
+case "info":
+    print("gradkit \(GradKit.version)")
+    print(Kernels.summary)
+case let command? where ["lab", "train", "inspect", "lr-find"].contains(command):
+    fail("'\(command)' is not available yet in this version")
+case let other?:
+    fail("unknown command '\(other)'; see 'gradkit --help'")
+}

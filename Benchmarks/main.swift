@@ -1,7 +1,7 @@
 // gradkit-bench — C vs pure-Swift kernels, and autograd bookkeeping.
 // SPDX-License-Identifier: MIT
 //
-//   swift run -c release gradkit-bench [--filter NAME] [--json] [--quick]
+//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--json] [--quick]
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 #if canImport(Glibc)
 import Glibc
@@ -19,10 +19,14 @@ while let argument = arguments.first {
         guard let value = arguments.first else { fatalError("--filter needs a NAME") }
         filter = value
         arguments.removeFirst()
+    case "--threads":
+        guard let value = arguments.first, let count = Int(value), count > 0 else { fatalError("--threads needs a count") }
+        Kernels.threadCount = count
+        arguments.removeFirst()
     case "--json": json = true
     case "--quick": quick = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--json] [--quick]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--json] [--quick]")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")

@@ -1,0 +1,37 @@
+// The README's tour, compiled and run, so the README stays true.
+import Testing
+
+import GradKit
+
+@Suite("README")
+struct ReadmeTests {
+    @Test("the tour runs and does what it says")
+    func tour() {
+        let x = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        var rng = SeededGenerator(seed: 42)
+        let noise = Tensor(randomNormal: [2, 3], mean: 0, standardDeviation: 1, using: &rng)
+        let y = (x * 2 + noise).sum(alongAxes: 1)
+        #expect(y.shape == [2, 1])
+
+        let w = Parameter(Tensor(shape: [3, 2], scalars: [0.1, -0.2, 0.3, 0.4, -0.5, 0.6]), name: "w")
+        let input = Tensor(shape: [4, 3], scalars: (0..<12).map { Float($0) / 10 })
+        let loss = input.matmul(w.value).tanh().sum()
+        loss.backward()
+        #expect(w.gradient != nil)
+        w.gradient = nil
+
+        let logits = input.matmul(w.value)
+        let ce = softmaxCrossEntropy(logits: logits, labels: [0, 1, 1, 0])
+        #expect(ce.shape == [] && ce.scalar > 0)
+
+        let prediction = withoutGradients { input.matmul(w.value).softmax() }
+        #expect(!prediction.requiresGradient)
+
+        let report = gradientCheck(at: [Tensor(randomNormal: [3, 4], using: &rng)]) { $0[0].gelu().squared() }
+        #expect(report.passed && report.checkedCount == 144)
+        #expect(report.description.hasPrefix("gradient check passed: 144 entries, 0 non-smooth"))
+
+        Kernels.withBackend(.swift) { #expect(Kernels.activeBackend == .swift) }
+        #expect(Kernels.threadCount >= 1)
+    }
+}

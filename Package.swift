@@ -35,6 +35,7 @@ let package = Package(
             name: "gradkit-bench",
             dependencies: ["GradKit"],
             path: "Benchmarks",
+            exclude: ["torch_bench.py"],
             
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),

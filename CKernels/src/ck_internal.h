@@ -35,6 +35,15 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context);
 /// The number of parts ck_parallel_for(n, grain, ...) will use right now.
 size_t ck_parallel_parts(size_t n, size_t grain);
 
+/// The table of per-ISA entry points for the active instruction set: the
+/// best of the given ones (NULL where a file has no such path) not above it.
+static inline const void *ck_isa_choose(const void *portable, const void *avx2, const void *avx512) {
+    ck_isa level = ck_isa_active();
+    if (level >= CK_ISA_AVX512 && avx512) return avx512;
+    if (level >= CK_ISA_AVX2 && avx2) return avx2;
+    return portable;
+}
+
 static inline size_t ck_min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t ck_max_size(size_t a, size_t b) { return a > b ? a : b; }
 static inline size_t ck_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }

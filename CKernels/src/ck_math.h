@@ -12,34 +12,8 @@
 static inline uint32_t ck_bits(float f) { uint32_t u; __builtin_memcpy(&u, &f, 4); return u; }
 static inline float ck_from_bits(uint32_t u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
 
-/// e^x. Reduction x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2), Taylor
-/// polynomial of degree 7 (truncation < 6e-9 relative), scaled by 2^n in two
-/// halves so results that overflow become inf and tiny ones become subnormal.
-static inline float ck_expf(float x) {
-    float xc = x < -150.0f ? -150.0f : (x > 150.0f ? 150.0f : x);
-    xc = (x == x) ? xc : 0.0f;
-    const float magic = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
-    float n = (xc * 1.44269504088896341f + magic) - magic;
-    float r = xc - n * 0.693359375f;  // ln2 high part: n * hi is exact
-    r = r - n * -2.12194440e-4f;      // ln2 low part
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t ni = (int32_t)n;
-    int32_t half = ni / 2;
-    float s1 = ck_from_bits((uint32_t)(half + 127) << 23);
-    float s2 = ck_from_bits((uint32_t)(ni - half + 127) << 23);
-    float result = (p * s1) * s2;
-    return (x == x) ? result : x;
-}
-
-/// e^(hi + lo) for a two-float argument with |lo| <= ulp(hi): the same reduction
-/// as ck_expf, with lo folded into the small remainder r where it is not lost.
+/// e^(hi + lo) for a two-float argument with |lo| <= ulp(hi) (ck_expf below is
+/// the case lo = 0); lo is folded into the small remainder r, where it is not lost.
 /// Needed where the argument is itself a rounded product (e^(-x^2/2)): e^a
 /// turns an absolute error in a into the same relative error in the result.
 static inline float ck_expf2(float hi, float lo) {
@@ -66,6 +40,11 @@ static inline float ck_expf2(float hi, float lo) {
     float result = (p * s1) * s2;
     return (x == x) ? result : x;
 }
+
+/// e^x: reduction x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2), Taylor
+/// polynomial of degree 7 (truncation < 6e-9 relative), scaled by 2^n in two
+/// halves so results that overflow become inf and tiny ones become subnormal.
+static inline float ck_expf(float x) { return ck_expf2(x, 0.0f); }
 
 /// The exact product a*b as hi + lo (Dekker's split; no FMA needed, so every
 /// target computes the same bits).

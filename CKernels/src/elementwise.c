@@ -323,13 +323,10 @@ static const elementwise_isa avx512_isa = {
 
 static const elementwise_isa *isa_table(void) {
 #if CK_HAVE_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return &avx512_isa;
-    case CK_ISA_AVX2: return &avx2_isa;
-    case CK_ISA_PORTABLE: break;
-    }
-#endif
+    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
+#else
     return &portable_isa;
+#endif
 }
 
 // ---------------------------------------------------------------- drivers

@@ -115,13 +115,10 @@ static const reduce_isa avx512_isa = { sum_block_avx512, max_row_avx512, sum_col
 
 static const reduce_isa *isa_table(void) {
 #if CK_HAVE_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return &avx512_isa;
-    case CK_ISA_AVX2: return &avx2_isa;
-    case CK_ISA_PORTABLE: break;
-    }
-#endif
+    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
+#else
     return &portable_isa;
+#endif
 }
 
 static size_t sum_block_size(size_t extent) {

@@ -135,13 +135,10 @@ static const softmax_isa avx512_isa = { row_avx512, backward_row_avx512, cross_e
 
 static const softmax_isa *isa_table(void) {
 #if CK_HAVE_X86
-    switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return &avx512_isa;
-    case CK_ISA_AVX2: return &avx2_isa;
-    case CK_ISA_PORTABLE: break;
-    }
-#endif
+    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
+#else
     return &portable_isa;
+#endif
 }
 
 typedef struct softmax_job {

@@ -65,7 +65,12 @@ final class Tape {
 
     private(set) var generation: UInt64
     private weak var session: TapeSession?
-    private(set) var records: [TapeRecord] = []
+    /// The records, in a buffer managed by hand: backward moves each record out
+    /// as it runs its pullback, so saved values are released as early as
+    /// possible and records are never copied.
+    private var records: UnsafeMutablePointer<TapeRecord>
+    private var recordCapacity = 256
+    private(set) var recordCount = 0
     private var leaves: [(node: Int32, parameter: Parameter)] = []
     private var nodeCount: Int32 = 0
     /// Gradients by node during a backward sweep.
@@ -75,13 +80,32 @@ final class Tape {
     var disabledDepth = 0
     private(set) var isSweeping = false
 
-    init() { generation = Tape.generations.add(1, ordering: .relaxed).newValue }
+    init() {
+        generation = Tape.generations.add(1, ordering: .relaxed).newValue
+        records = .allocate(capacity: recordCapacity)
+    }
 
-    var recordCount: Int { records.count }
+    deinit {
+        records.deinitialize(count: recordCount)
+        records.deallocate()
+    }
+
+    private func appendRecord(_ record: consuming TapeRecord) {
+        if recordCount == recordCapacity {
+            let grown = UnsafeMutablePointer<TapeRecord>.allocate(capacity: recordCapacity * 2)
+            grown.moveInitialize(from: records, count: recordCount)
+            records.deallocate()
+            records = grown
+            recordCapacity *= 2
+        }
+        (records + recordCount).initialize(to: record)
+        recordCount += 1
+    }
 
     /// Forgets every record (their saved values return to the buffer pool).
     func reset() {
-        records.removeAll(keepingCapacity: true)
+        records.deinitialize(count: recordCount)
+        recordCount = 0
         leaves.removeAll(keepingCapacity: true)
         nodeCount = 0
         generation = Tape.generations.add(1, ordering: .relaxed).newValue
@@ -93,7 +117,7 @@ final class Tape {
     @inline(__always)
     private func currentSession() -> TapeSession {
         if let session, session.generation == generation { return session }
-        if !records.isEmpty || !leaves.isEmpty { reset() }
+        if recordCount > 0 || !leaves.isEmpty { reset() }
         let fresh = TapeSession(tape: self, generation: generation)
         session = fresh
         return fresh
@@ -123,12 +147,13 @@ final class Tape {
         var record = TapeRecord(pullback: pullback)
         record.inputs = (node(of: a), b.map(node(of:)) ?? -1, c.map(node(of:)) ?? -1)
         configure(&record)
-        record.output = nodeCount
+        let id = nodeCount
+        record.output = id
         nodeCount += 1
-        records.append(record)
+        appendRecord(record)
         var result = output
         result.origin = session
-        result.node = record.output
+        result.node = id
         return result
     }
 
@@ -168,15 +193,15 @@ final class Tape {
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: Int(nodeCount)))
         gradients[Int(root)] = seed
-        var index = records.count - 1
-        while index >= 0 {
-            let output = Int(records[index].output)
+        while recordCount > 0 {
+            recordCount -= 1
+            let record = (records + recordCount).move() // released after its pullback
+            let output = Int(record.output)
             if let gradient = gradients[output] {
                 gradients[output] = nil // its buffer returns to the pool as soon as possible
-                var sink = GradientSink(tape: self, inputs: records[index].inputs)
-                records[index].pullback(records[index], gradient, &sink)
+                var sink = GradientSink(tape: self, inputs: record.inputs)
+                record.pullback(record, gradient, &sink)
             }
-            index -= 1
         }
         for (node, parameter) in leaves {
             if let gradient = gradients[Int(node)] { parameter.accumulateGradient(gradient) }

@@ -3,6 +3,9 @@
 /// Shape helpers shared by the operations. Messages name the operation so a
 /// trap says what was called with what.
 enum Shape {
+    /// CK_MAX_RANK: the strided kernels' limit after dimension merging.
+    static let maximumKernelRank = 8
+
     @inline(__always)
     static func count(_ shape: [Int]) -> Int {
         var n = 1
@@ -78,6 +81,9 @@ enum Shape {
         if outShape.isEmpty {
             return StridedLayout(shape: [1], strides: Array(repeating: [0], count: strides.count))
         }
+        precondition(
+            outShape.count <= maximumKernelRank,
+            "broadcasting or permuting shape \(shape): more than \(maximumKernelRank) dimensions remain after merging")
         return StridedLayout(shape: outShape, strides: outStrides)
     }
 

@@ -50,25 +50,41 @@ extension Tensor {
     /// Elementwise quotient with broadcasting.
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { binary(.div, lhs, rhs, name: "/") }
 
+    /// Adds a scalar to every element.
     public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs.unary(.addScalar, rhs) }
+    /// Adds a scalar to every element.
     public static func + (lhs: Float, rhs: Tensor) -> Tensor { rhs.unary(.addScalar, lhs) }
+    /// Subtracts a scalar from every element.
     public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs.unary(.addScalar, -rhs) }
+    /// A scalar minus every element.
     public static func - (lhs: Float, rhs: Tensor) -> Tensor { rhs.unary(.rsubScalar, lhs) }
+    /// Multiplies every element by a scalar.
     public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs.unary(.mulScalar, rhs) }
+    /// Multiplies every element by a scalar.
     public static func * (lhs: Float, rhs: Tensor) -> Tensor { rhs.unary(.mulScalar, lhs) }
+    /// Divides every element by a scalar (a true division, as PyTorch, not a multiplication by the reciprocal).
     public static func / (lhs: Tensor, rhs: Float) -> Tensor { lhs.unary(.divScalar, rhs) }
+    /// A scalar divided by every element.
     public static func / (lhs: Float, rhs: Tensor) -> Tensor { rhs.unary(.rdivScalar, lhs) }
 
     /// Elementwise negation.
     public static prefix func - (operand: Tensor) -> Tensor { operand.unary(.negate) }
 
+    /// `lhs = lhs + rhs`: a new recorded result, never an in-place write into shared memory.
     public static func += (lhs: inout Tensor, rhs: Tensor) { lhs = lhs + rhs }
+    /// `lhs = lhs - rhs`.
     public static func -= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs - rhs }
+    /// `lhs = lhs * rhs`.
     public static func *= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs * rhs }
+    /// `lhs = lhs / rhs`.
     public static func /= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs / rhs }
+    /// `lhs = lhs + rhs`.
     public static func += (lhs: inout Tensor, rhs: Float) { lhs = lhs + rhs }
+    /// `lhs = lhs - rhs`.
     public static func -= (lhs: inout Tensor, rhs: Float) { lhs = lhs - rhs }
+    /// `lhs = lhs * rhs`.
     public static func *= (lhs: inout Tensor, rhs: Float) { lhs = lhs * rhs }
+    /// `lhs = lhs / rhs`.
     public static func /= (lhs: inout Tensor, rhs: Float) { lhs = lhs / rhs }
 
     /// Elementwise `self^exponent` with broadcasting. The gradient with respect

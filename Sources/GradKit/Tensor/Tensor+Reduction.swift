@@ -64,6 +64,7 @@ extension Tensor {
     public func sum() -> Tensor { sum(alongAxes: Array(0..<rank)).reshaped(to: []) }
     /// Sums along `axes`, keeping them with size 1. Negative axes count from the end.
     public func sum(alongAxes axes: [Int]) -> Tensor { reduction(.sum, axes: axes, mean: false, name: "sum(alongAxes:)") }
+    /// Variadic form of `sum(alongAxes:)`.
     public func sum(alongAxes axes: Int...) -> Tensor { sum(alongAxes: axes) }
     /// Sums along `axes` and removes them.
     public func sum(squeezingAxes axes: Int...) -> Tensor { squeezed(sum(alongAxes: axes), axes) }
@@ -74,6 +75,7 @@ extension Tensor {
     public func mean(alongAxes axes: [Int]) -> Tensor {
         reduction(.sum, axes: axes, mean: true, name: "mean(alongAxes:)")
     }
+    /// Variadic form of `mean(alongAxes:)`.
     public func mean(alongAxes axes: Int...) -> Tensor { mean(alongAxes: axes) }
     /// Means along `axes` and removes them.
     public func mean(squeezingAxes axes: Int...) -> Tensor { squeezed(mean(alongAxes: axes), axes) }
@@ -83,6 +85,7 @@ extension Tensor {
     public func max() -> Tensor { max(alongAxes: Array(0..<rank)).reshaped(to: []) }
     /// Maxima along `axes`, keeping them with size 1.
     public func max(alongAxes axes: [Int]) -> Tensor { reduction(.max, axes: axes, mean: false, name: "max(alongAxes:)") }
+    /// Variadic form of `max(alongAxes:)`.
     public func max(alongAxes axes: Int...) -> Tensor { max(alongAxes: axes) }
     /// Maxima along `axes`, removed from the shape.
     public func max(squeezingAxes axes: Int...) -> Tensor { squeezed(max(alongAxes: axes), axes) }
@@ -91,6 +94,7 @@ extension Tensor {
     public func min() -> Tensor { min(alongAxes: Array(0..<rank)).reshaped(to: []) }
     /// Minima along `axes`, keeping them with size 1.
     public func min(alongAxes axes: [Int]) -> Tensor { reduction(.min, axes: axes, mean: false, name: "min(alongAxes:)") }
+    /// Variadic form of `min(alongAxes:)`.
     public func min(alongAxes axes: Int...) -> Tensor { min(alongAxes: axes) }
     /// Minima along `axes`, removed from the shape.
     public func min(squeezingAxes axes: Int...) -> Tensor { squeezed(min(alongAxes: axes), axes) }

@@ -79,8 +79,16 @@ final class BufferPool {
     /// The most bytes one thread keeps for reuse.
     nonisolated(unsafe) static var maximumCachedBytes = 1 << 30
 
-    private var free: [[UnsafeMutableRawPointer]] = Array(repeating: [], count: 256)
+    private static let classCount = 256
+    /// One free list per size class, linked through the first word of each
+    /// free buffer (no Swift array in the hot path).
+    private let heads: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private(set) var cachedBytes = 0
+
+    init() {
+        heads = .allocate(capacity: BufferPool.classCount)
+        heads.initialize(repeating: nil, count: BufferPool.classCount)
+    }
 
     /// Size class for `count` floats: capacity (q + 1) * 2^(e - 2) with
     /// q in 4...7, the smallest such capacity >= max(count, 16).
@@ -100,7 +108,8 @@ final class BufferPool {
 
     static func acquire(sizeClass: Int) -> UnsafeMutablePointer<Float> {
         let pool = local.current
-        if let raw = pool.free[sizeClass].popLast() {
+        if let raw = pool.heads[sizeClass] {
+            pool.heads[sizeClass] = raw.load(as: UnsafeMutableRawPointer?.self)
             pool.cachedBytes -= capacity(ofClass: sizeClass) * 4
             return raw.assumingMemoryBound(to: Float.self)
         }
@@ -115,18 +124,27 @@ final class BufferPool {
             UnsafeMutableRawPointer(pointer).deallocate()
             return
         }
-        pool.free[sizeClass].append(UnsafeMutableRawPointer(pointer))
+        let raw = UnsafeMutableRawPointer(pointer)
+        raw.storeBytes(of: pool.heads[sizeClass], as: UnsafeMutableRawPointer?.self)
+        pool.heads[sizeClass] = raw
         pool.cachedBytes += bytes
     }
 
     /// Frees every cached buffer of this thread.
     func trim() {
-        for i in free.indices {
-            for raw in free[i] { raw.deallocate() }
-            free[i].removeAll()
+        for i in 0..<BufferPool.classCount {
+            var next = heads[i]
+            while let raw = next {
+                next = raw.load(as: UnsafeMutableRawPointer?.self)
+                raw.deallocate()
+            }
+            heads[i] = nil
         }
         cachedBytes = 0
     }
 
-    deinit { trim() }
+    deinit {
+        trim()
+        heads.deallocate()
+    }
 }

@@ -14,12 +14,17 @@ typedef enum ck_isa {
 /// The best level this CPU (and OS) supports; detected once.
 ck_isa ck_isa_detected(void);
 
-/// The level kernels use now: the detected one unless lowered by ck_isa_select.
+/// The level kernels called on this thread use: the detected one unless this
+/// thread lowered it with ck_isa_select.
 ck_isa ck_isa_active(void);
 
-/// Makes kernels use `requested`, clamped to what the CPU supports; returns the
-/// level now active. For tests and benchmarks that exercise every code path.
+/// Makes kernels called on this thread use `requested`, clamped to what the CPU
+/// supports; returns the level now active. Other threads are unaffected. For
+/// tests and benchmarks that exercise every code path.
 ck_isa ck_isa_select(ck_isa requested);
+
+/// Ends this thread's ck_isa_select: back to the detected level.
+void ck_isa_clear(void);
 
 /// Number of threads parallel kernels use (the calling thread included).
 size_t ck_threads_get(void);

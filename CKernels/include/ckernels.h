@@ -9,5 +9,7 @@
 #include "ck_reduce.h"
 #include "ck_softmax.h"
 #include "ck_layout.h"
+#include "ck_optim.h"
+#include "ck_norm.h"
 
 #endif

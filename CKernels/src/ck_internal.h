@@ -44,9 +44,19 @@ static inline const void *ck_isa_choose(const void *portable, const void *avx2, 
     return portable;
 }
 
+/// The canonical block of a long sum (reduce.c, norm.c): rows are summed in
+/// blocks of this many elements, each in 16 double lanes, the blocks in order.
+/// Depends on the length only, so sums are the same for any thread count.
+static inline size_t ck_sum_block_size(size_t extent);
+
 static inline size_t ck_min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t ck_max_size(size_t a, size_t b) { return a > b ? a : b; }
 static inline size_t ck_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 static inline size_t ck_div_up(size_t x, size_t m) { return (x + m - 1) / m; }
+
+static inline size_t ck_sum_block_size(size_t extent) {
+    size_t block = ck_round_up(ck_div_up(extent, 1024u), 16u);
+    return ck_max_size(block, 4096u);
+}
 
 #endif

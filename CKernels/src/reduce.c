@@ -10,8 +10,7 @@
 #include <math.h>
 
 #define SUM_LANES 16
-#define SUM_MIN_BLOCK 4096u  // elements per block of a long row
-#define SUM_MAX_BLOCKS 1024u // blocks per row at most (their partials live on the stack)
+#define SUM_MAX_BLOCKS 1024u // blocks per row at most (their partials live on the stack); see ck_sum_block_size
 #define INNER_TILE 512u      // columns per tile when reducing a strided axis
 
 // Canonical sum of one block: lane j takes elements j, j+16, ...; the lanes
@@ -121,10 +120,7 @@ static const reduce_isa *isa_table(void) {
 #endif
 }
 
-static size_t sum_block_size(size_t extent) {
-    size_t block = ck_round_up(ck_div_up(extent, SUM_MAX_BLOCKS), SUM_LANES);
-    return ck_max_size(block, SUM_MIN_BLOCK);
-}
+static size_t sum_block_size(size_t extent) { return ck_sum_block_size(extent); }
 
 typedef struct reduce_job {
     const reduce_isa *isa;

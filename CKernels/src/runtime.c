@@ -24,10 +24,12 @@ static ck_isa detect_isa(void) {
     return CK_ISA_PORTABLE;
 }
 
-// -1 until first use; afterwards the active level. Detection is idempotent, so
-// racing first calls agree on the value they store.
+// -1 until first use. Detection is idempotent, so racing first calls agree.
 static _Atomic int detected_isa = -1;
-static _Atomic int active_isa = -1;
+// A thread's override of the level (-1: none). Per thread, so that a test or
+// benchmark forcing a code path does not change other threads' results; the
+// calling thread picks the path before a kernel forks, so pool workers follow it.
+static _Thread_local int thread_isa = -1;
 
 ck_isa ck_isa_detected(void) {
     int level = atomic_load_explicit(&detected_isa, memory_order_relaxed);
@@ -39,23 +41,19 @@ ck_isa ck_isa_detected(void) {
 }
 
 ck_isa ck_isa_active(void) {
-    int level = atomic_load_explicit(&active_isa, memory_order_relaxed);
-    if (level < 0) {
-        int expected = -1;
-        level = (int)ck_isa_detected();
-        atomic_compare_exchange_strong(&active_isa, &expected, level);
-        level = atomic_load_explicit(&active_isa, memory_order_relaxed);
-    }
-    return (ck_isa)level;
+    int level = thread_isa;
+    return level >= 0 ? (ck_isa)level : ck_isa_detected();
 }
 
 ck_isa ck_isa_select(ck_isa requested) {
     ck_isa best = ck_isa_detected();
     ck_isa level = requested < best ? requested : best;
     if ((int)level < 0) level = CK_ISA_PORTABLE;
-    atomic_store_explicit(&active_isa, (int)level, memory_order_relaxed);
+    thread_isa = (int)level;
     return level;
 }
+
+void ck_isa_clear(void) { thread_isa = -1; }
 
 bool ck_build_openmp(void) {
 #ifdef _OPENMP

@@ -68,14 +68,11 @@ func expectIdentical(
         sourceLocation: sourceLocation)
 }
 
-/// Runs `body` once per instruction-set level this CPU has, restoring the
-/// detected level afterwards.
+/// Runs `body` once per instruction-set level this CPU has (on this thread only).
 func forEachInstructionSet(_ body: (Kernels.InstructionSet) -> Void) {
     let detected = Kernels.detectedInstructionSet
-    defer { Kernels.instructionSet = detected }
     for level in [Kernels.InstructionSet.portable, .avx2, .avx512] where level <= detected {
-        Kernels.instructionSet = level
-        body(level)
+        Kernels.withInstructionSet(level) { body(level) }
     }
 }
 
@@ -88,4 +85,9 @@ func output(count: Int, backend: KernelBackend, _ body: (FloatPointer) -> Void) 
         }
     }
     return result
+}
+
+/// The standard error of an exit test, as text.
+func standardError(_ result: ExitTest.Result?) -> String {
+    String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
 }

@@ -3,10 +3,7 @@ import Testing
 
 @testable import GradKit
 
-/// The standard error of an exit test, as text.
-private func text(_ result: ExitTest.Result?) -> String {
-    String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-}
+private func text(_ result: ExitTest.Result?) -> String { standardError(result) }
 
 @Suite("Traps")
 struct TrapTests {

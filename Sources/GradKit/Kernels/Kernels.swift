@@ -75,12 +75,25 @@ public enum Kernels {
         InstructionSet(rawValue: Int(ck_isa_detected().rawValue)) ?? .portable
     }
 
-    /// The level the C kernels use: the detected one unless lowered (for tests
-    /// and benchmarks of each code path). Setting a level the CPU lacks selects
-    /// the best one it has.
+    /// The level the C kernels called on this thread use: the detected one
+    /// unless lowered by ``withInstructionSet(_:_:)``.
     public static var instructionSet: InstructionSet {
-        get { InstructionSet(rawValue: Int(ck_isa_active().rawValue)) ?? .portable }
-        set { _ = ck_isa_select(ck_isa(rawValue: UInt32(newValue.rawValue))) }
+        InstructionSet(rawValue: Int(ck_isa_active().rawValue)) ?? .portable
+    }
+
+    /// Runs `body` with the C kernels on this thread using `level` (clamped to
+    /// what the CPU supports), for tests and benchmarks of each code path. Other
+    /// threads are unaffected. Nests.
+    public static func withInstructionSet<Result>(
+        _ level: InstructionSet, _ body: () throws -> Result
+    ) rethrows -> Result {
+        let previous = ck_isa_active()
+        let wasOverridden = previous != ck_isa_detected()
+        _ = ck_isa_select(ck_isa(rawValue: UInt32(level.rawValue)))
+        defer {
+            if wasOverridden { _ = ck_isa_select(previous) } else { ck_isa_clear() }
+        }
+        return try body()
     }
 
     /// True in the `NativeOpenMP` build (`-march=native -fopenmp`).

@@ -40,7 +40,7 @@ let package = Package(
             name: "gradkit-bench",
             dependencies: ["GradKit"],
             path: "Benchmarks",
-            exclude: ["torch_bench.py"],
+            exclude: ["torch_bench.py", "compare.sh"],
             
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),

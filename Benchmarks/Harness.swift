@@ -11,6 +11,9 @@ struct Measurement {
     /// What one call does, for throughput figures.
     var unit: Unit
     var work: Double
+    /// For streaming kernels: the a*x+y bandwidth measured just before, and
+    /// this figure's fraction of it.
+    var roofline: (bandwidth: Double, fraction: Double)? = nil
 
     enum Unit: String { case flops = "GFLOP/s", bytes = "GB/s", operations = "ns/op" }
 

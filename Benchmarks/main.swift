@@ -6,7 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import GradKit
+@_spi(Benchmarks) import GradKit
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 var filter: String?
@@ -43,7 +43,10 @@ func selected(_ name: String) -> Bool { options.filter.map { name.contains($0) }
 func record(_ m: Measurement) {
     results.append(m)
     if !options.json {
-        let figure = m.unit == .operations ? "\(format3(m.throughput)) ns/op" : "\(format3(m.throughput)) \(m.unit.rawValue)"
+        var figure = m.unit == .operations ? "\(format3(m.throughput)) ns/op" : "\(format3(m.throughput)) \(m.unit.rawValue)"
+        if let (bandwidth, fraction) = m.roofline {
+            figure += "  = \(Int((fraction * 100).rounded()))% of a*x+y (\(format3(bandwidth)) GB/s just before)"
+        }
         print("\(padded(m.name, 34)) \(padded(m.variant, 10)) median \(padded(formatSeconds(m.median), 10)) min \(padded(formatSeconds(m.minimum), 10)) \(figure)")
     }
 }
@@ -105,13 +108,103 @@ func kernels() {
     compareBackends("sum 4M (read 1)", unit: .bytes, work: bytes) { consume(x.sum()) }
 }
 
+// ------------------------------------------------------------------ optimizers
+
+/// A 10 M-element a*x+y (C kernel): the roofline for the streaming kernels,
+/// measured right before each of them because this machine's bandwidth drifts
+/// between runs. Returns GB/s.
+final class AxpyRoofline {
+    let count: Int
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+
+    init(count: Int) {
+        self.count = count
+        // Allocated like the optimizers' flat buffers, so the roofline is fair.
+        x = BenchmarkKernels.allocateFloats(count)
+        y = BenchmarkKernels.allocateFloats(count)
+        x.initialize(repeating: 1, count: count)
+        y.initialize(repeating: 0, count: count)
+    }
+
+    deinit {
+        x.deallocate()
+        y.deallocate()
+    }
+
+    func measure(_ backend: KernelBackend = .c) -> Measurement {
+        let t = Kernels.withBackend(backend) {
+            time(budget: options.budget) { BenchmarkKernels.axpy(count: count, y: y, alpha: 1e-7, x: x) }
+        }
+        return Measurement(
+            name: "axpy 10M (read 2, write 1)", variant: backend.rawValue, median: t.median, minimum: t.minimum,
+            unit: .bytes, work: Double(count * 12))
+    }
+}
+
+/// 10 M parameters in 20 tensors, every one with a gradient: one step of each
+/// optimizer, and global-norm clipping, as GB/s of the bytes each must move,
+/// and as a fraction of the a*x+y bandwidth measured just before.
+func optimizers() {
+    let tensors = 20, perTensor = 500_000
+    let total = Double(tensors * perTensor)
+    let roofline = AxpyRoofline(count: tensors * perTensor)
+    if selected("axpy 10M") {
+        record(roofline.measure(.c))
+        record(roofline.measure(.swift))
+    }
+    var generator = SeededGenerator(seed: 3)
+    func parameters() -> [Parameter] {
+        (0..<tensors).map { i in
+            let p = Parameter(Tensor(randomNormal: [perTensor], using: &generator), name: "p\(i)")
+            p.gradient = Tensor(randomNormal: [perTensor], standardDeviation: 1e-3, using: &generator)
+            return p
+        }
+    }
+    func report(_ name: String, bytes: Double, _ body: @escaping () -> Void) {
+        let axpy = roofline.measure()
+        for backend in KernelBackend.allCases {
+            let t = Kernels.withBackend(backend) { time(budget: options.budget, body) }
+            var m = Measurement(name: name, variant: backend.rawValue, median: t.median, minimum: t.minimum, unit: .bytes, work: bytes * total)
+            if backend == .c { m.roofline = (axpy.throughput, m.throughput / axpy.throughput) }
+            record(m)
+        }
+    }
+    // Bytes per element: reads and writes of parameters, gradients and state.
+    let cases: [(String, Double, ([Parameter]) -> Optimizer)] = [
+        ("sgd momentum", 20, { SGD($0, learningRate: 1e-3, momentum: 0.9) }),
+        ("adagrad", 20, { AdaGrad($0) }),
+        ("rmsprop", 20, { RMSprop($0) }),
+        ("adam", 28, { Adam($0) }),
+        ("adamw", 28, { AdamW($0) }),
+    ]
+    for (label, bytes, make) in cases {
+        let name = "optimizer \(label) 10M/20"
+        guard selected(name) else { continue }
+        let optimizer = make(parameters())
+        report(name, bytes: bytes) { optimizer.step() }
+    }
+    let name = "clipGradientNorm 10M/20"
+    if selected(name) {
+        let ps = parameters()
+        // Read for the norm, then read and write to scale: 12 bytes. The limit
+        // sits just under the current norm so every call really scales (a fixed
+        // limit converges to a coefficient of exactly 1).
+        report(name, bytes: 12) {
+            let total = gradientNorm(ps)
+            clipGradients(ps, maxNorm: total * 0.9999, totalNorm: total)
+        }
+    }
+}
+
 autogradOverhead()
 kernels()
+optimizers()
 
 if json {
     let items = results.map { m in
         "{\"name\": \(jsonString(m.name)), \"variant\": \(jsonString(m.variant)), \"median_s\": \(m.median), "
-            + "\"min_s\": \(m.minimum), \"unit\": \(jsonString(m.unit.rawValue)), \"value\": \(m.throughput)}"
+            + "\"min_s\": \(m.minimum), \"unit\": \(jsonString(m.unit.rawValue)), \"value\": \(m.throughput)"
+            + (m.roofline.map { ", \"axpy_gbps\": \($0.0), \"axpy_fraction\": \($0.1)" } ?? "") + "}"
     }
     print("{\"context\": \(jsonString(Kernels.summary)), \"results\": [\n  " + items.joined(separator: ",\n  ") + "\n]}")
 }

@@ -40,10 +40,12 @@ def fmt(s):
     return f"{s:.3g} s"
 
 
-def report(name, variant, median, minimum, unit, work):
+def report(name, variant, median, minimum, unit, work, roofline=None):
     if args.filter and args.filter not in name:
         return
     figure = f"{median / work * 1e9:.3g} ns/op" if unit == "ns/op" else f"{work / minimum / 1e9:.3g} {unit}"
+    if roofline:
+        figure += f"  = {round(work / minimum / 1e9 / roofline * 100)}% of a*x+y ({roofline:.3g} GB/s just before)"
     print(f"{name:<34} {variant:<10} median {fmt(median):<10} min {fmt(minimum):<10} {figure}")
 
 
@@ -84,3 +86,54 @@ x, y = torch.randn(n), torch.randn(n)
 report("add 4M (read 2, write 1)", "torch", *timed(lambda: x + y), "GB/s", 12 * n)
 report("tanh 4M (read 1, write 1)", "torch", *timed(lambda: torch.tanh(x)), "GB/s", 8 * n)
 report("sum 4M (read 1)", "torch", *timed(lambda: x.sum()), "GB/s", 4 * n)
+
+# Optimizer steps over 10 M parameters in 20 tensors, every one with a gradient;
+# bytes per element as gradkit-bench counts them.
+TENSORS, PER_TENSOR = 20, 500_000
+TOTAL = TENSORS * PER_TENSOR
+y10, x10 = torch.zeros(TOTAL), torch.ones(TOTAL)
+
+
+def axpy_bandwidth():
+    """torch's own a*x+y right now (this machine's bandwidth drifts between runs)."""
+    _, minimum = timed(lambda: y10.add_(x10, alpha=1e-7))
+    return 12 * TOTAL / minimum / 1e9
+
+
+report("axpy 10M (read 2, write 1)", "torch", *timed(lambda: y10.add_(x10, alpha=1e-7)), "GB/s", 12 * TOTAL)
+
+
+def make_parameters():
+    g = torch.Generator().manual_seed(3)
+    params = []
+    for _ in range(TENSORS):
+        p = torch.randn(PER_TENSOR, generator=g).requires_grad_()
+        p.grad = torch.randn(PER_TENSOR, generator=g) * 1e-3
+        params.append(p)
+    return params
+
+
+OPTIMIZERS = [
+    ("sgd momentum", 20, lambda ps, **k: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, **k), ("foreach", "fused")),
+    ("adagrad", 20, lambda ps, **k: torch.optim.Adagrad(ps, **k), ("foreach", "fused")),
+    ("rmsprop", 20, lambda ps, **k: torch.optim.RMSprop(ps, **k), ("foreach",)),
+    ("adam", 28, lambda ps, **k: torch.optim.Adam(ps, **k), ("foreach", "fused")),
+    ("adamw", 28, lambda ps, **k: torch.optim.AdamW(ps, **k), ("foreach", "fused")),
+]
+for label, bytes_per, make, modes in OPTIMIZERS:
+    name = f"optimizer {label} 10M/20"
+    if args.filter and args.filter not in name:
+        continue
+    for mode in modes:
+        ps = make_parameters()
+        opt = make(ps, **{mode: True})
+        roofline = axpy_bandwidth()
+        report(name, mode, *timed(opt.step), "GB/s", bytes_per * TOTAL, roofline)
+
+if not args.filter or args.filter in "clipGradientNorm 10M/20":
+    ps = make_parameters()
+
+    # clip_grad_norm_ computes the norm and always multiplies (by 1 below the
+    # threshold): the same two passes gradkit-bench times.
+    roofline = axpy_bandwidth()
+    report("clipGradientNorm 10M/20", "torch", *timed(lambda: torch.nn.utils.clip_grad_norm_(ps, max_norm=1e-3)), "GB/s", 12 * TOTAL, roofline)

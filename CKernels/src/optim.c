@@ -25,18 +25,20 @@ CK_INLINE float lerp(float start, float end, float weight) {
 
 // ---------------------------------------------------------------- bodies
 
-CK_INLINE void sgd_body(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s, int with_momentum) {
+CK_INLINE void sgd_body(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s, int with_momentum,
+                        int first, int nesterov) {
     float neg_lr = -s.learning_rate;
     if (!with_momentum) {
         for (size_t i = 0; i < n; ++i) p[i] = p[i] + neg_lr * gradient(g[i], p[i], s.gradient_scale, s.weight_decay);
         return;
     }
     for (size_t i = 0; i < n; ++i) {
-        float d = gradient(g[i], p[i], s.gradient_scale, s.weight_decay);
-        float buf = s.first ? d : b[i] * s.momentum + s.one_minus_dampening * d;
+        float pi = p[i];
+        float d = gradient(g[i], pi, s.gradient_scale, s.weight_decay);
+        float buf = first ? d : b[i] * s.momentum + s.one_minus_dampening * d;
+        float u = nesterov ? d + s.momentum * buf : buf;
+        p[i] = pi + neg_lr * u;
         b[i] = buf;
-        float u = s.nesterov ? d + s.momentum * buf : buf;
-        p[i] = p[i] + neg_lr * u;
     }
 }
 
@@ -85,16 +87,16 @@ CK_INLINE void adam_body(size_t n, float *p, float *m, float *v, float *vmax, co
         float d = gradient(g[i], pi, s.gradient_scale, s.weight_decay);
         float mi = lerp(m[i], d, s.one_minus_beta1);
         float vi = v[i] * s.beta2 + s.one_minus_beta2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
+        float vd = vi;
         if (amsgrad) {
             float w = vmax[i];
-            w = (vi > w || vi != vi) ? vi : w; // torch.maximum propagates NaN
-            vmax[i] = w;
-            vi = w;
+            vd = (vi > w || vi != vi) ? vi : w; // torch.maximum propagates NaN
+            vmax[i] = vd;
         }
-        float denom = sqrtf(vi) / s.bias_correction2_sqrt + s.epsilon;
+        float denom = sqrtf(vd) / s.bias_correction2_sqrt + s.epsilon;
         p[i] = pi + neg_step * mi / denom;
+        m[i] = mi;
+        v[i] = vi;
     }
 }
 
@@ -109,8 +111,10 @@ typedef struct optim_isa {
 
 // The option switches pick specialized loops; each wrapper is compiled per ISA.
 CK_INLINE void sgd_dispatch(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s) {
-    if (s.momentum != 0.0f) sgd_body(n, p, b, g, s, 1);
-    else sgd_body(n, p, b, g, s, 0);
+    if (s.momentum == 0.0f) sgd_body(n, p, b, g, s, 0, 0, 0);
+    else if (s.first) sgd_body(n, p, b, g, s, 1, 1, s.nesterov);
+    else if (s.nesterov) sgd_body(n, p, b, g, s, 1, 0, 1);
+    else sgd_body(n, p, b, g, s, 1, 0, 0);
 }
 
 CK_INLINE void rmsprop_dispatch(size_t n, float *p, float *sq, float *ga, float *b, const float *g,

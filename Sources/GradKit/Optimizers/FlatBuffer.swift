@@ -11,8 +11,7 @@ final class FlatBuffer {
     init(count: Int, initialValue: Float = 0) {
         self.count = count
         let capacity = Swift.max(count, 16)
-        base = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: capacity)
+        base = LargeAllocation.allocate(bytes: capacity * 4).bindMemory(to: Float.self, capacity: capacity)
         base.initialize(repeating: initialValue, count: capacity)
     }
 

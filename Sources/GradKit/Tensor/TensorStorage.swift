@@ -114,8 +114,7 @@ final class BufferPool {
             return raw.assumingMemoryBound(to: Float.self)
         }
         let bytes = capacity(ofClass: sizeClass) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        return raw.bindMemory(to: Float.self, capacity: bytes / 4)
+        return LargeAllocation.allocate(bytes: bytes).bindMemory(to: Float.self, capacity: bytes / 4)
     }
 
     static func release(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {

@@ -34,4 +34,31 @@ struct ReadmeTests {
         Kernels.withBackend(.swift) { #expect(Kernels.activeBackend == .swift) }
         #expect(Kernels.threadCount >= 1)
     }
+
+    @Test("the optimizer tour trains and resumes")
+    func optimizerTour() throws {
+        let w = Parameter(Tensor(shape: [3, 2], scalars: [0.1, -0.2, 0.3, 0.4, -0.5, 0.6]), name: "w")
+        let input = Tensor(shape: [4, 3], scalars: (0..<12).map { Float($0) / 10 })
+        let parameters = [w]
+        let adam = Adam(parameters, learningRate: 1e-3)
+        let scheduler = LearningRateScheduler(
+            optimizer: adam,
+            schedule: SequentialSchedule([LinearWarmup(startFactor: 0.1, steps: 100), CosineAnnealing(period: 900)],
+                                         milestones: [100]))
+        var first: Float = 0, last: Float = 0
+        for step in 0..<300 {
+            adam.zeroGradients()
+            let loss = softmaxCrossEntropy(logits: input.matmul(w.value), labels: [0, 1, 1, 0])
+            if step == 0 { first = loss.scalar }
+            last = loss.scalar
+            loss.backward()
+            let norm = clipGradientNorm(parameters, maxNorm: 1)
+            #expect(norm.isFinite)
+            adam.step()
+            scheduler.step()
+        }
+        #expect(last < first, "the loss decreases: \(first) -> \(last)")
+        let saved = adam.exportState()
+        #expect(saved.stepCount == 300 && saved.parameters[0].buffers["exp_avg"] != nil)
+    }
 }

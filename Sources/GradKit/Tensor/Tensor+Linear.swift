@@ -121,3 +121,65 @@ extension Tensor {
 private let matmulPullback: Pullback = { record, gradient, sink in
     Tensor.matmulBackward(record, gradient, &sink)
 }
+
+/// The affine map of a fully connected layer, as PyTorch's `F.linear`:
+/// `y = x Wᵀ + b` for `x` of shape `[..., in]`, `weight` `[out, in]`, `bias`
+/// `[out]`; `y` has shape `[..., out]`.
+///
+/// One fused operation on the tape: forward is one GEMM (W used transposed in
+/// place) and a bias add; backward writes `dX = dY W`, `dW = dYᵀ X` and
+/// `db = Σ_rows dY` straight into the gradient buffers, skipping the ones no
+/// parameter needs (such as the gradient of a data batch).
+/// - Precondition: the last dimension of `input` is `weight.shape[1]`, and `bias` (if any) has shape `[out]`.
+public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(weight.rank == 2, "linear: weight must have shape [out, in], got \(weight.shape)")
+    let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+    precondition(
+        input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
+        "linear: input of shape \(input.shape) does not end in \(inFeatures) features (weight \(weight.shape))")
+    if let bias {
+        precondition(bias.shape == [outFeatures], "linear: bias of shape \(bias.shape) for \(outFeatures) outputs")
+    }
+    let rows = inFeatures == 0 ? input.scalarCount : input.scalarCount / inFeatures
+    var outShape = input.shape
+    outShape[outShape.count - 1] = outFeatures
+    let y = Tensor(uninitializedShape: outShape)
+    withExtendedLifetime((input, weight, bias)) {
+        Kernels.gemm(
+            transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
+            a: input.pointer, lda: inFeatures, b: weight.pointer, ldb: inFeatures, beta: 0, c: y.mutablePointer,
+            ldc: outFeatures)
+        if let bias, rows > 0, outFeatures > 0 {
+            let layout = StridedLayout(shape: [rows, outFeatures], strides: [[outFeatures, 1], [0, 1]])
+            Kernels.binary(.add, layout: layout, output: y.mutablePointer, lhs: y.pointer, rhs: bias.pointer)
+        }
+    }
+    let configure: (inout TapeRecord) -> Void = { record in
+        record.save(input, weight)
+        record.integer = rows
+    }
+    if let bias { return Tensor.record(y, input, weight, bias, pullback: linearPullback, configure: configure) }
+    return Tensor.record(y, input, weight, pullback: linearPullback, configure: configure)
+}
+
+private let linearPullback: Pullback = { record, gradient, sink in
+    let x = record.saved0!, w = record.saved1!
+    let rows = record.integer, outFeatures = w.shape[0], inFeatures = w.shape[1]
+    withExtendedLifetime((x, w, gradient)) {
+        sink.accumulate(0, shape: x.shape) { dX, beta in
+            Kernels.gemm(
+                transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures, alpha: 1,
+                a: gradient.pointer, lda: outFeatures, b: w.pointer, ldb: inFeatures, beta: beta, c: dX, ldc: inFeatures)
+        }
+        sink.accumulate(1, shape: w.shape) { dW, beta in
+            Kernels.gemm(
+                transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows, alpha: 1,
+                a: gradient.pointer, lda: outFeatures, b: x.pointer, ldb: inFeatures, beta: beta, c: dW, ldc: inFeatures)
+        }
+        if sink.isNeeded(2) {
+            let db = Tensor(uninitializedShape: [outFeatures])
+            Kernels.reduce(.sum, outer: 1, extent: rows, inner: outFeatures, output: db.mutablePointer, input: gradient.pointer)
+            sink.accumulate(2, db)
+        }
+    }
+}

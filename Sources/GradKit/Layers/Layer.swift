@@ -1,0 +1,159 @@
+// GradKit — the layer protocol, buffers, containers' naming and state dictionaries. SPDX-License-Identifier: MIT
+
+/// A building block of a model: a function of one tensor with trainable
+/// parameters, PyTorch's `nn.Module`.
+///
+/// Layers are reference types: models share them with optimizers and monitors.
+/// Parameters carry stable dotted names: a layer names its own `"weight"` and
+/// `"bias"`, and each container that takes it prefixes its position (`"0."`,
+/// `"body."`), so `Sequential([Linear(...), ReLU(), Linear(...)])` has
+/// `"0.weight"`, `"0.bias"`, `"2.weight"`, `"2.bias"` — PyTorch's names, so
+/// checkpoints interoperate. A layer belongs to one container.
+public protocol Layer: AnyObject {
+    /// Applies the layer.
+    func callAsFunction(_ input: Tensor) -> Tensor
+
+    /// The trainable parameters, in a fixed order (depth first, in the order
+    /// the layer was built), named by their dotted paths.
+    var parameters: [Parameter] { get }
+
+    /// Non-trainable state that checkpoints keep (BatchNorm's running statistics).
+    var buffers: [Buffer] { get }
+
+    /// The layers directly inside this one.
+    var children: [any Layer] { get }
+
+    /// Training mode (true, the default, as in PyTorch) or evaluation mode:
+    /// dropout and batch normalization behave differently. Setting it sets it
+    /// on every child.
+    var isTraining: Bool { get set }
+}
+
+extension Layer {
+    public var buffers: [Buffer] { children.flatMap(\.buffers) }
+    public var children: [any Layer] { [] }
+
+    /// The number of trainable scalars.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.scalarCount } }
+
+    /// Prepends `prefix` to the names of every parameter and buffer inside.
+    func prefixNames(with prefix: String) {
+        for p in parameters { p.name = prefix + p.name }
+        for b in buffers { b.name = prefix + b.name }
+    }
+}
+
+/// Non-trainable layer state, saved in checkpoints: PyTorch's buffers.
+public final class Buffer {
+    /// The dotted name, like a parameter's (`"4.running_mean"`).
+    public var name: String
+    /// The current value.
+    public var value: Tensor
+
+    public init(_ value: Tensor, name: String) {
+        self.value = value
+        self.name = name
+    }
+}
+
+/// What went wrong loading a state dictionary; nothing was changed.
+public enum LayerStateError: Error, Equatable, CustomStringConvertible {
+    /// Names the model has and the dictionary lacks.
+    case missing([String])
+    /// Names the dictionary has and the model lacks.
+    case unexpected([String])
+    case shapeMismatch(name: String, expected: [Int], found: [Int])
+
+    public var description: String {
+        switch self {
+        case .missing(let names): "state dictionary lacks \(names.joined(separator: ", "))"
+        case .unexpected(let names): "state dictionary has unknown entries \(names.joined(separator: ", "))"
+        case .shapeMismatch(let name, let expected, let found): "'\(name)' has shape \(found), the model expects \(expected)"
+        }
+    }
+}
+
+extension Layer {
+    /// Every parameter and buffer by dotted name (PyTorch's `state_dict()`).
+    public func stateDictionary() -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for p in parameters { result[p.name] = p.value.detached() }
+        for b in buffers { result[b.name] = b.value }
+        return result
+    }
+
+    /// Sets parameters and buffers by name (PyTorch's `load_state_dict`). With
+    /// `strict`, the names must match exactly both ways. Everything is checked
+    /// before anything is written: on error the model is unchanged.
+    public func loadStateDictionary(_ values: [String: Tensor], strict: Bool = true) throws {
+        let parameters = self.parameters, buffers = self.buffers
+        let known = Set(parameters.map(\.name) + buffers.map(\.name))
+        if strict {
+            let missing = known.subtracting(values.keys).sorted()
+            if !missing.isEmpty { throw LayerStateError.missing(missing) }
+            let unexpected = Set(values.keys).subtracting(known).sorted()
+            if !unexpected.isEmpty { throw LayerStateError.unexpected(unexpected) }
+        }
+        for p in parameters {
+            if let v = values[p.name], v.shape != p.shape {
+                throw LayerStateError.shapeMismatch(name: p.name, expected: p.shape, found: v.shape)
+            }
+        }
+        for b in buffers {
+            if let v = values[b.name], v.shape != b.value.shape {
+                throw LayerStateError.shapeMismatch(name: b.name, expected: b.value.shape, found: v.shape)
+            }
+        }
+        for p in parameters { if let v = values[p.name] { p.value = v } }
+        for b in buffers { if let v = values[b.name] { b.value = v.detached() } }
+    }
+}
+
+/// Layers applied one after another; children are named by index (`"0."`,
+/// `"1."`, ...), as PyTorch's `nn.Sequential`.
+///
+/// ```swift
+/// let model = Sequential([Linear(inputSize: 64, outputSize: 128), ReLU(), Linear(inputSize: 128, outputSize: 10)])
+/// let same = Sequential {
+///     Linear(inputSize: 64, outputSize: 128)
+///     ReLU()
+///     Linear(inputSize: 128, outputSize: 10)
+/// }
+/// ```
+public final class Sequential: Layer {
+    /// The layers, in order.
+    public let layers: [any Layer]
+
+    public var isTraining = true {
+        didSet { for layer in layers { layer.isTraining = isTraining } }
+    }
+
+    public init(_ layers: [any Layer]) {
+        self.layers = layers
+        for (index, layer) in layers.enumerated() { layer.prefixNames(with: "\(index).") }
+    }
+
+    public convenience init(@LayerBuilder _ build: () -> [any Layer]) {
+        self.init(build())
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        layers.reduce(input) { $1($0) }
+    }
+
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var buffers: [Buffer] { layers.flatMap(\.buffers) }
+    public var children: [any Layer] { layers }
+}
+
+/// Builds the layer list of a ``Sequential``.
+@resultBuilder
+public enum LayerBuilder {
+    public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
+    public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    public static func buildEither(first part: [any Layer]) -> [any Layer] { part }
+    public static func buildEither(second part: [any Layer]) -> [any Layer] { part }
+    public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
+}

@@ -1,0 +1,46 @@
+// GradKit — the fully connected layer. SPDX-License-Identifier: MIT
+
+/// A fully connected layer, PyTorch's `nn.Linear`: `y = x Wᵀ + b` with
+/// `weight` of shape `[outputSize, inputSize]` (so PyTorch checkpoints load
+/// as they are) and `bias` of shape `[outputSize]`.
+///
+/// By default both start as PyTorch's do: U(-1/√inputSize, 1/√inputSize);
+/// see ``Initializer`` for the alternatives. Inputs of shape `[..., inputSize]`
+/// are accepted; leading axes are batch axes.
+public final class Linear: Layer {
+    public let inputSize: Int
+    public let outputSize: Int
+    /// Shape `[outputSize, inputSize]`, named `"weight"`.
+    public let weight: Parameter
+    /// Shape `[outputSize]`, named `"bias"`; nil without a bias.
+    public let bias: Parameter?
+    public var isTraining = true
+
+    /// - Precondition: positive sizes.
+    public init(
+        inputSize: Int, outputSize: Int, bias: Bool = true, weightInitializer: Initializer = .pytorchDefault,
+        biasInitializer: Initializer = .pytorchDefault
+    ) {
+        precondition(
+            inputSize > 0 && outputSize > 0,
+            "Linear(inputSize:outputSize:): sizes must be positive, got \(inputSize) and \(outputSize)")
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        let (w, b) = GradKit.withSharedGenerator { generator in
+            (weightInitializer.tensor(shape: [outputSize, inputSize], using: &generator),
+             bias ? biasInitializer.tensor(shape: [outputSize], fanIn: inputSize, fanOut: outputSize, using: &generator) : nil)
+        }
+        self.weight = Parameter(w, name: "weight")
+        self.bias = b.map { Parameter($0, name: "bias") }
+    }
+
+    /// - Precondition: the input's last dimension is ``inputSize``.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(
+            input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
+            "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
+        return linear(input, weight: weight.value, bias: bias?.value)
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+}

@@ -1,0 +1,39 @@
+// GradKit — residual connections. SPDX-License-Identifier: MIT
+
+/// A residual block (He et al., 2016): `y = x + body(x)`, or
+/// `y = projection(x) + body(x)` when the block changes the width. The
+/// identity path carries gradients past the body unattenuated — a cure for
+/// vanishing gradients in deep networks. Children are named `"body."` and
+/// `"projection."`.
+public final class Residual: Layer {
+    public let body: any Layer
+    public let projection: (any Layer)?
+
+    public var isTraining = true {
+        didSet {
+            body.isTraining = isTraining
+            projection?.isTraining = isTraining
+        }
+    }
+
+    public init(_ body: any Layer, projection: (any Layer)? = nil) {
+        self.body = body
+        self.projection = projection
+        body.prefixNames(with: "body.")
+        projection?.prefixNames(with: "projection.")
+    }
+
+    /// - Precondition: without a projection, the body keeps the input's shape.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let shortcut = projection.map { $0(input) } ?? input
+        let transformed = body(input)
+        precondition(
+            transformed.shape == shortcut.shape,
+            "Residual: body output \(transformed.shape) does not match the shortcut \(shortcut.shape); add a projection")
+        return shortcut + transformed
+    }
+
+    public var parameters: [Parameter] { body.parameters + (projection?.parameters ?? []) }
+    public var buffers: [Buffer] { body.buffers + (projection?.buffers ?? []) }
+    public var children: [any Layer] { [body] + (projection.map { [$0] } ?? []) }
+}

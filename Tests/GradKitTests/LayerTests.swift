@@ -135,6 +135,15 @@ struct LayerTests {
                 let result = gradientCheck(layer.parameters + [inputParameter]) { layer(inputParameter.value) }
                 #expect(result.passed, "\(name) \(backend): \(result)")
             }
+            // Dropout in training mode, its mask fixed by restoring the generator
+            // before each evaluation.
+            let dropout = Dropout(probability: 0.4, seed: 12)
+            let state = dropout.generatorState
+            let dropped = gradientCheck(at: [x]) { inputs in
+                dropout.generatorState = state
+                return dropout(inputs[0])
+            }
+            #expect(dropped.passed, "Dropout \(backend): \(dropped)")
             let evaluationNorm = BatchNorm(featureCount: 4)
             evaluationNorm.runningMean.value = Tensor([0.1, -0.2, 0.3, 0])
             evaluationNorm.runningVariance.value = Tensor([0.5, 2, 1, 1.5])

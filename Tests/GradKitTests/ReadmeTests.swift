@@ -35,6 +35,28 @@ struct ReadmeTests {
         #expect(Kernels.threadCount >= 1)
     }
 
+    @Test("the layers tour builds what it says")
+    func layersTour() throws {
+        GradKit.seed(42)
+        let model = Sequential([
+            Linear(inputSize: 64, outputSize: 128, weightInitializer: .heNormal()), ReLU(),
+            BatchNorm(featureCount: 128), Dropout(probability: 0.1),
+            Linear(inputSize: 128, outputSize: 10),
+        ])
+        #expect(model.parameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"])
+        let batch = randomTensor([16, 64], seed: 1)
+        let labels = (0..<16).map { $0 % 10 }
+        let logits = model(batch)
+        let loss = softmaxCrossEntropy(logits: logits, labels: labels)
+        #expect(loss.scalar.isFinite)
+        model.isTraining = false
+        let weightsFromPyTorch = model.stateDictionary()
+        try model.loadStateDictionary(weightsFromPyTorch)
+        let deep = MLP(sizes: [64, 32, 32, 32, 10], activation: .tanh, initializer: .xavierUniform(gain: 5.0 / 3),
+                       batchNorm: true, dropout: 0.1, residual: true)
+        #expect(deep(batch).shape == [16, 10])
+    }
+
     @Test("the optimizer tour trains and resumes")
     func optimizerTour() throws {
         let w = Parameter(Tensor(shape: [3, 2], scalars: [0.1, -0.2, 0.3, 0.4, -0.5, 0.6]), name: "w")

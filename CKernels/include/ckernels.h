@@ -11,5 +11,6 @@
 #include "ck_layout.h"
 #include "ck_optim.h"
 #include "ck_norm.h"
+#include "ck_stats.h"
 
 #endif

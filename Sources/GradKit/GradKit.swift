@@ -1,7 +1,4 @@
 // GradKit — package-level facts. SPDX-License-Identifier: MIT
 
-/// GradKit: training neural networks with gradients you can see.
-public enum GradKit {
-    /// The library's version (semantic versioning).
-    public static let version = "0.1.0"
-}
+/// The library's version (semantic versioning).
+public let gradKitVersion = "0.1.0"

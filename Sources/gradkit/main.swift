@@ -30,9 +30,9 @@ switch arguments.first {
 case nil, "--help", "-h", "help":
     print(usage)
 case "--version", "version":
-    print("gradkit \(GradKit.version)")
+    print("gradkit \(gradKitVersion)")
 case "info":
-    print("gradkit \(GradKit.version)")
+    print("gradkit \(gradKitVersion)")
     print(Kernels.summary)
 case let command? where ["lab", "train", "inspect", "lr-find"].contains(command):
     fail("'\(command)' is not available yet in this version")

@@ -37,7 +37,7 @@ struct ReadmeTests {
 
     @Test("the layers tour builds what it says")
     func layersTour() throws {
-        GradKit.seed(42)
+        manualSeed(42)
         let model = Sequential([
             Linear(inputSize: 64, outputSize: 128, weightInitializer: .heNormal()), ReLU(),
             BatchNorm(featureCount: 128), Dropout(probability: 0.1),

@@ -4,7 +4,11 @@
 public final class Sigmoid: Layer {
     public var isTraining = true
     public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.sigmoid() }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.sigmoid()
+        ActivationProbe.report(self, kind: .sigmoid, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -12,7 +16,11 @@ public final class Sigmoid: Layer {
 public final class Tanh: Layer {
     public var isTraining = true
     public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.tanh() }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.tanh()
+        ActivationProbe.report(self, kind: .tanh, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -20,7 +28,11 @@ public final class Tanh: Layer {
 public final class ReLU: Layer {
     public var isTraining = true
     public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.relu() }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.relu()
+        ActivationProbe.report(self, kind: .relu, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -29,7 +41,11 @@ public final class LeakyReLU: Layer {
     public let negativeSlope: Float
     public var isTraining = true
     public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.leakyRelu(negativeSlope: negativeSlope) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.leakyRelu(negativeSlope: negativeSlope)
+        ActivationProbe.report(self, kind: .leakyRelu, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -38,7 +54,11 @@ public final class ELU: Layer {
     public let alpha: Float
     public var isTraining = true
     public init(alpha: Float = 1) { self.alpha = alpha }
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.elu(alpha: alpha) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.elu(alpha: alpha)
+        ActivationProbe.report(self, kind: .other, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -47,7 +67,11 @@ public final class GELU: Layer {
     public let approximation: Tensor.GELUApproximation
     public var isTraining = true
     public init(approximation: Tensor.GELUApproximation = .none) { self.approximation = approximation }
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.gelu(approximation: approximation) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.gelu(approximation: approximation)
+        ActivationProbe.report(self, kind: .other, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 
@@ -60,7 +84,11 @@ public final class Softplus: Layer {
         self.beta = beta
         self.threshold = threshold
     }
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.softplus(beta: beta, threshold: threshold) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = input.softplus(beta: beta, threshold: threshold)
+        ActivationProbe.report(self, kind: .other, input: input, output: output)
+        return output
+    }
     public var parameters: [Parameter] { [] }
 }
 

@@ -5,7 +5,7 @@
 /// the survivors are scaled by `1 / (1 - p)`, so evaluation (the identity)
 /// needs no rescaling.
 ///
-/// Each layer has its own seeded generator (drawn from ``GradKit/seed(_:)``'s
+/// Each layer has its own seeded generator (drawn from ``manualSeed(_:)``'s
 /// generator when no seed is given), so masks are reproducible.
 public final class Dropout: Layer {
     /// The probability of zeroing an element.
@@ -18,7 +18,7 @@ public final class Dropout: Layer {
         precondition(
             probability >= 0 && probability <= 1, "Dropout: probability has to be between 0 and 1, but got \(probability)")
         self.probability = probability
-        self.generator = SeededGenerator(seed: seed ?? GradKit.withSharedGenerator { $0.next() })
+        self.generator = SeededGenerator(seed: seed ?? SharedRandom.with { $0.next() })
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {

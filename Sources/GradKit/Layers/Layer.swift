@@ -23,6 +23,14 @@ public protocol Layer: AnyObject {
     /// The layers directly inside this one.
     var children: [any Layer] { get }
 
+    /// The children with the names their parameters are prefixed with
+    /// (`"0"`, `"body"`); by default their indices.
+    var namedChildren: [(name: String, layer: any Layer)] { get }
+
+    /// The width of the inputs this layer takes (its last axis), when it fixes
+    /// one; nil for width-agnostic layers such as activations.
+    var inputWidth: Int? { get }
+
     /// Training mode (true, the default, as in PyTorch) or evaluation mode:
     /// dropout and batch normalization behave differently. Setting it sets it
     /// on every child.
@@ -32,6 +40,8 @@ public protocol Layer: AnyObject {
 extension Layer {
     public var buffers: [Buffer] { children.flatMap(\.buffers) }
     public var children: [any Layer] { [] }
+    public var namedChildren: [(name: String, layer: any Layer)] { children.enumerated().map { ("\($0.offset)", $0.element) } }
+    public var inputWidth: Int? { nil }
 
     /// The number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.scalarCount } }
@@ -144,6 +154,7 @@ public final class Sequential: Layer {
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
     public var buffers: [Buffer] { layers.flatMap(\.buffers) }
     public var children: [any Layer] { layers }
+    public var inputWidth: Int? { layers.lazy.compactMap(\.inputWidth).first }
 }
 
 /// Builds the layer list of a ``Sequential``.

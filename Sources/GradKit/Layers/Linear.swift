@@ -26,7 +26,7 @@ public final class Linear: Layer {
             "Linear(inputSize:outputSize:): sizes must be positive, got \(inputSize) and \(outputSize)")
         self.inputSize = inputSize
         self.outputSize = outputSize
-        let (w, b) = GradKit.withSharedGenerator { generator in
+        let (w, b) = SharedRandom.with { generator in
             (weightInitializer.tensor(shape: [outputSize, inputSize], using: &generator),
              bias ? biasInitializer.tensor(shape: [outputSize], fanIn: inputSize, fanOut: outputSize, using: &generator) : nil)
         }
@@ -43,4 +43,5 @@ public final class Linear: Layer {
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    public var inputWidth: Int? { inputSize }
 }

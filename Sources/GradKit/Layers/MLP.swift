@@ -100,4 +100,7 @@ public final class MLP: Layer {
     public var parameters: [Parameter] { network.parameters }
     public var buffers: [Buffer] { network.buffers }
     public var children: [any Layer] { [network] }
+    /// The network's layers, named as their parameters are (no extra prefix).
+    public var namedChildren: [(name: String, layer: any Layer)] { network.namedChildren }
+    public var inputWidth: Int? { sizes[0] }
 }

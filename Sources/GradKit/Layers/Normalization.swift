@@ -85,6 +85,7 @@ public final class BatchNorm: Layer {
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
     public var buffers: [Buffer] { [runningMean, runningVariance, batchesTracked] }
+    public var inputWidth: Int? { featureCount }
 }
 
 /// Layer normalization (Ba, Kiros and Hinton, 2016), PyTorch's `nn.LayerNorm`:

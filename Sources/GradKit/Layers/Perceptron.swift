@@ -92,4 +92,5 @@ public final class Perceptron: Layer {
     }
 
     public var parameters: [Parameter] { [weight, bias] }
+    public var inputWidth: Int? { inputSize }
 }

@@ -39,7 +39,7 @@ public final class RNN: Layer {
             if let chosen { return chosen.tensor(shape: shape, using: &generator) }
             return Tensor(randomUniform: shape, lowerBound: -bound, upperBound: bound, using: &generator)
         }
-        let (wih, whh, bih, bhh) = GradKit.withSharedGenerator { g in
+        let (wih, whh, bih, bhh) = SharedRandom.with { g in
             (draw([hiddenSize, inputSize], initializer, &g), draw([hiddenSize, hiddenSize], recurrentInitializer, &g),
              bias ? draw([hiddenSize], nil, &g) : nil, bias ? draw([hiddenSize], nil, &g) : nil)
         }
@@ -83,4 +83,5 @@ public final class RNN: Layer {
     public var parameters: [Parameter] {
         [weightInputHidden, weightHiddenHidden] + [biasInputHidden, biasHiddenHidden].compactMap { $0 }
     }
+    public var inputWidth: Int? { inputSize }
 }

@@ -36,4 +36,8 @@ public final class Residual: Layer {
     public var parameters: [Parameter] { body.parameters + (projection?.parameters ?? []) }
     public var buffers: [Buffer] { body.buffers + (projection?.buffers ?? []) }
     public var children: [any Layer] { [body] + (projection.map { [$0] } ?? []) }
+    public var namedChildren: [(name: String, layer: any Layer)] {
+        [("body", body)] + (projection.map { [("projection", $0)] } ?? [])
+    }
+    public var inputWidth: Int? { projection?.inputWidth ?? body.inputWidth }
 }

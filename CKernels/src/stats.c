@@ -1,0 +1,96 @@
+// GradKit CKernels — activation statistics. SPDX-License-Identifier: MIT
+#include "ck_internal.h"
+#include "ck_stats.h"
+
+#define LANES 16
+
+// Canonical block: lane j takes elements j, j+16, ...; lanes added pairwise.
+CK_INLINE void moments_block_body(const float *x, size_t n, double *s, double *q) {
+    double a[LANES] = { 0 }, b[LANES] = { 0 };
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (size_t j = 0; j < LANES; ++j) { double v = (double)x[i + j]; a[j] += v; b[j] += v * v; }
+    for (size_t j = 0; i + j < n; ++j) { double v = (double)x[i + j]; a[j] += v; b[j] += v * v; }
+    for (size_t w = LANES / 2; w >= 1; w /= 2)
+        for (size_t j = 0; j < w; ++j) { a[j] += a[j + w]; b[j] += b[j + w]; }
+    *s = a[0];
+    *q = b[0];
+}
+
+CK_INLINE size_t outside_body(const float *x, size_t n, float low, float high) {
+    size_t count = 0;
+    for (size_t i = 0; i < n; ++i) count += (x[i] < low) | (x[i] > high);
+    return count;
+}
+
+// Marks in `alive` the columns with a positive entry among these rows.
+CK_INLINE void alive_body(size_t rows, size_t columns, const float *y, unsigned char *alive) {
+    for (size_t r = 0; r < rows; ++r) {
+        const float *row = y + r * columns;
+        for (size_t c = 0; c < columns; ++c) alive[c] |= row[c] > 0.0f;
+    }
+}
+
+typedef struct stats_isa {
+    void (*moments_block)(const float *, size_t, double *, double *);
+    size_t (*outside)(const float *, size_t, float, float);
+    void (*alive)(size_t, size_t, const float *, unsigned char *);
+} stats_isa;
+
+static void moments_block_portable(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
+static size_t outside_portable(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
+static void alive_portable(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
+static const stats_isa portable_isa = { moments_block_portable, outside_portable, alive_portable };
+
+#if CK_HAVE_X86
+CK_TARGET_AVX2 static void moments_block_avx2(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
+CK_TARGET_AVX2 static size_t outside_avx2(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
+CK_TARGET_AVX2 static void alive_avx2(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
+static const stats_isa avx2_isa = { moments_block_avx2, outside_avx2, alive_avx2 };
+
+CK_TARGET_AVX512 static void moments_block_avx512(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
+CK_TARGET_AVX512 static size_t outside_avx512(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
+CK_TARGET_AVX512 static void alive_avx512(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
+static const stats_isa avx512_isa = { moments_block_avx512, outside_avx512, alive_avx512 };
+#endif
+
+static const stats_isa *isa_table(void) {
+#if CK_HAVE_X86
+    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
+#else
+    return &portable_isa;
+#endif
+}
+
+// Monitoring runs on activations of modest size: one thread, blocks in order.
+void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares) {
+    const stats_isa *isa = isa_table();
+    size_t block = ck_sum_block_size(n);
+    double s = 0.0, q = 0.0;
+    for (size_t start = 0; start < n; start += block) {
+        double bs, bq;
+        isa->moments_block(x + start, ck_min_size(block, n - start), &bs, &bq);
+        s += bs;
+        q += bq;
+    }
+    *sum = s;
+    *sum_squares = q;
+}
+
+size_t ck_count_outside_f32(size_t n, const float *x, float low, float high) {
+    return isa_table()->outside(x, n, low, high);
+}
+
+size_t ck_count_dead_columns_f32(size_t rows, size_t columns, const float *y) {
+    const stats_isa *isa = isa_table();
+    enum { TILE = 1024 };
+    unsigned char alive[TILE];
+    size_t dead = 0;
+    for (size_t c0 = 0; c0 < columns; c0 += TILE) {
+        size_t width = ck_min_size(TILE, columns - c0);
+        for (size_t c = 0; c < width; ++c) alive[c] = 0;
+        for (size_t r = 0; r < rows; ++r) isa->alive(1, width, y + r * columns + c0, alive);
+        for (size_t c = 0; c < width; ++c) dead += !alive[c];
+    }
+    return dead;
+}

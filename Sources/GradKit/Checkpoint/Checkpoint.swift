@@ -1,0 +1,147 @@
+// GradKit — training checkpoints. SPDX-License-Identifier: MIT
+
+/// Everything needed to resume training exactly, stored as one safetensors
+/// file that PyTorch can read:
+///
+/// - the model's parameters and buffers under their PyTorch names (`"0.weight"`);
+/// - the optimizer's buffers as `"optimizer/<parameter>/<buffer>"` tensors, its
+///   kind, hyperparameters and step counts in the metadata;
+/// - the step and epoch counters, the random generators' states and a free-form
+///   configuration (for example the command line), also in the metadata.
+///
+/// Writing is atomic: a temporary file, fsync, then a rename over the target.
+public struct Checkpoint: Sendable {
+    /// Parameters and buffers by name (``Layer/stateDictionary()``).
+    public var model: [String: Tensor]
+    /// The optimizer's state, if any.
+    public var optimizer: OptimizerState?
+    /// Optimizer steps taken and epochs completed when the checkpoint was made.
+    public var step: Int
+    public var epoch: Int
+    /// Generator states by role ("shuffle", "dropout:<layer>", ...).
+    public var randomState: [String: [UInt64]]
+    /// Free-form settings (the command line, data set, seed ...).
+    public var configuration: [String: String]
+
+    public init(
+        model: [String: Tensor], optimizer: OptimizerState? = nil, step: Int = 0, epoch: Int = 0,
+        randomState: [String: [UInt64]] = [:], configuration: [String: String] = [:]
+    ) {
+        self.model = model
+        self.optimizer = optimizer
+        self.step = step
+        self.epoch = epoch
+        self.randomState = randomState
+        self.configuration = configuration
+    }
+
+    static let format = "gradkit-checkpoint-1"
+    static let optimizerPrefix = "optimizer/"
+
+    /// Writes the checkpoint atomically.
+    /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
+    public func write(to path: String) throws {
+        var tensors = model
+        var metadata: [String: String] = [
+            "format": Checkpoint.format, "step": String(step), "epoch": String(epoch),
+            "random": JSON.object(randomState.mapValues { .array($0.map { .string(String($0)) }) }).text,
+            "configuration": JSON.object(configuration.mapValues { .string($0) }).text,
+        ]
+        if let optimizer {
+            metadata["optimizer.kind"] = optimizer.kind
+            metadata["optimizer.hyperparameters"] = JSON.object(optimizer.hyperparameters.mapValues { .number($0) }).text
+            metadata["optimizer.stepCount"] = String(optimizer.stepCount)
+            metadata["optimizer.parameters"] = JSON.array(optimizer.parameters.map { .string($0.name) }).text
+            metadata["optimizer.steps"] = JSON.array(optimizer.parameters.map { .number(Double($0.step)) }).text
+            for (index, entry) in optimizer.parameters.enumerated() {
+                for (buffer, tensor) in entry.buffers {
+                    tensors["\(Checkpoint.optimizerPrefix)\(index)/\(buffer)"] = tensor
+                }
+            }
+        }
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// Reads a checkpoint written by ``write(to:)``; a plain safetensors state
+    /// dictionary (PyTorch's `save_file(model.state_dict())`) reads as a
+    /// checkpoint with only model tensors.
+    /// - Throws: ``CheckpointError`` for malformed files and metadata.
+    public static func read(from path: String) throws -> Checkpoint {
+        let (tensors, metadata) = try SafeTensors.read(path)
+        var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:]
+        for (name, tensor) in tensors {
+            if name.hasPrefix(optimizerPrefix) { optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor } else { model[name] = tensor }
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let text = metadata[key] else { return 0 }
+            guard let value = Int(text), value >= 0 else { throw CheckpointError.badMetadata(file: path, key: key, reason: "'\(text)' is not a count") }
+            return value
+        }
+        func json(_ key: String) throws -> JSON? {
+            guard let text = metadata[key] else { return nil }
+            do { return try JSON.parse(text) } catch {
+                throw CheckpointError.badMetadata(file: path, key: key, reason: "invalid JSON at offset \(error.offset): \(error.reason)")
+            }
+        }
+        var randomState: [String: [UInt64]] = [:]
+        if let random = try json("random") {
+            guard let object = random.objectValue else { throw CheckpointError.badMetadata(file: path, key: "random", reason: "not an object") }
+            for (role, words) in object {
+                guard let list = words.arrayValue?.compactMap({ $0.stringValue.flatMap(UInt64.init) }), list.count == words.arrayValue?.count else {
+                    throw CheckpointError.badMetadata(file: path, key: "random", reason: "'\(role)' is not a list of 64-bit words")
+                }
+                randomState[role] = list
+            }
+        }
+        var configuration: [String: String] = [:]
+        if let config = try json("configuration") {
+            guard let object = config.objectValue else { throw CheckpointError.badMetadata(file: path, key: "configuration", reason: "not an object") }
+            for (key, value) in object { configuration[key] = value.stringValue ?? value.text }
+        }
+        var optimizer: OptimizerState?
+        if let kind = metadata["optimizer.kind"] {
+            guard let names = try json("optimizer.parameters")?.arrayValue?.compactMap(\.stringValue),
+                let steps = try json("optimizer.steps")?.arrayValue?.compactMap(\.integerValue), steps.count == names.count,
+                let hyper = try json("optimizer.hyperparameters")?.objectValue
+            else {
+                throw CheckpointError.badMetadata(file: path, key: "optimizer", reason: "parameters, steps or hyperparameters are missing or malformed")
+            }
+            var hyperparameters: [String: Double] = [:]
+            for (key, value) in hyper {
+                guard let number = value.numberValue else {
+                    throw CheckpointError.badMetadata(file: path, key: "optimizer.hyperparameters", reason: "'\(key)' is not a number")
+                }
+                hyperparameters[key] = number
+            }
+            var entries: [OptimizerState.ParameterState] = []
+            for (index, name) in names.enumerated() {
+                var buffers: [String: Tensor] = [:]
+                for (key, tensor) in optimizerBuffers where key.hasPrefix("\(index)/") {
+                    buffers[String(key.dropFirst("\(index)/".count))] = tensor
+                }
+                entries.append(.init(name: name, step: steps[index], buffers: buffers))
+            }
+            optimizer = OptimizerState(
+                kind: kind, hyperparameters: hyperparameters, stepCount: try integer("optimizer.stepCount"), parameters: entries)
+        }
+        return Checkpoint(
+            model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
+            randomState: randomState, configuration: configuration)
+    }
+
+    /// Loads the model tensors into `model` by name, reporting problems
+    /// against this file: every name must match both ways, with equal shapes.
+    /// - Throws: ``CheckpointError`` (nothing is changed then).
+    public func load(into model: any Layer, file: String = "checkpoint") throws {
+        do {
+            try model.loadStateDictionary(self.model)
+        } catch let error as LayerStateError {
+            switch error {
+            case .missing(let names): throw CheckpointError.missingTensor(file: file, tensor: names[0])
+            case .unexpected(let names): throw CheckpointError.unexpectedTensor(file: file, tensor: names[0])
+            case .shapeMismatch(let name, let expected, let found):
+                throw CheckpointError.shapeMismatch(file: file, tensor: name, expected: expected, found: found)
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+// GradKit — errors from data files and data sets. SPDX-License-Identifier: MIT
+
+/// What was wrong with a data file or data set, and where.
+public enum DataError: Error, Equatable, CustomStringConvertible {
+    /// The file could not be opened or read.
+    case unreadable(file: String, reason: String)
+    /// A binary file's content is wrong at a byte offset.
+    case malformed(file: String, offset: Int, reason: String)
+    /// A text file's content is wrong at a row (1-based, counting the header) and column (1-based).
+    case badField(file: String, row: Int, column: Int, reason: String)
+    /// Features and labels (or targets) disagree in count.
+    case countMismatch(features: Int, targets: Int)
+    /// A label outside `0..<classCount`.
+    case labelOutOfRange(row: Int, label: Int, classCount: Int)
+    /// A NaN or infinite feature value.
+    case nonFinite(row: Int, column: Int)
+    /// The data's width differs from what the model takes.
+    case widthMismatch(dataset: Int, model: Int)
+    /// An argument that cannot work (an empty split, a batch size of 0, ...).
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"
+        case .malformed(let file, let offset, let reason): "\(file): byte \(offset): \(reason)"
+        case .badField(let file, let row, let column, let reason): "\(file): row \(row), column \(column): \(reason)"
+        case .countMismatch(let features, let targets): "\(features) examples but \(targets) labels or targets"
+        case .labelOutOfRange(let row, let label, let classCount): "row \(row): label \(label) is out of range 0..<\(classCount)"
+        case .nonFinite(let row, let column): "row \(row), column \(column): value is NaN or infinite"
+        case .widthMismatch(let dataset, let model): "the data has \(dataset) features per example, the model takes \(model)"
+        case .invalidArgument(let reason): reason
+        }
+    }
+}

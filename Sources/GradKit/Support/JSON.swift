@@ -1,0 +1,255 @@
+// GradKit — a small JSON reader and writer (RFC 8259), without Foundation. SPDX-License-Identifier: MIT
+
+/// A JSON value. Objects keep their keys sorted when written, so output is
+/// deterministic.
+enum JSON: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object([String: JSON])
+
+    subscript(key: String) -> JSON? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    var numberValue: Double? { if case .number(let n) = self { return n } else { return nil } }
+    var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
+    var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
+
+    /// An exact non-negative integer (at most 2^53), or nil.
+    var integerValue: Int? {
+        guard case .number(let n) = self, n >= 0, n <= 9_007_199_254_740_992, n == n.rounded() else { return nil }
+        return Int(n)
+    }
+
+    /// Compact text; non-finite numbers become `null` (JSON has no NaN).
+    var text: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n):
+            if !n.isFinite {
+                out += "null"
+            } else if n == n.rounded(), Swift.abs(n) < 1e15 {
+                out += String(Int64(n))
+            } else {
+                out += "\(n)"
+            }
+        case .string(let s): JSON.writeString(s, to: &out)
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                JSON.writeString(key, to: &out)
+                out += ":"
+                members[key]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    /// Parses `bytes` (UTF-8). Throws ``JSONError`` with the byte offset of
+    /// the first problem; nesting deeper than 64 levels is rejected.
+    static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
+        var parser = Parser(bytes: bytes)
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.position == bytes.endIndex else { throw parser.error("unexpected text after the value") }
+        return value
+    }
+
+    static func parse(_ text: String) throws(JSONError) -> JSON { try parse(ArraySlice(Array(text.utf8))) }
+
+    private struct Parser {
+        let bytes: ArraySlice<UInt8>
+        var position: Int
+
+        init(bytes: ArraySlice<UInt8>) {
+            self.bytes = bytes
+            position = bytes.startIndex
+        }
+
+        func error(_ reason: String) -> JSONError { JSONError(offset: position - bytes.startIndex, reason: reason) }
+
+        mutating func skipSpace() {
+            while position < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        }
+
+        mutating func expect(_ literal: String) throws(JSONError) {
+            for byte in literal.utf8 {
+                guard position < bytes.endIndex, bytes[position] == byte else { throw error("expected '\(literal)'") }
+                position += 1
+            }
+        }
+
+        mutating func value(depth: Int) throws(JSONError) -> JSON {
+            guard depth < 64 else { throw error("nesting deeper than 64 levels") }
+            skipSpace()
+            guard position < bytes.endIndex else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: "n"): try expect("null"); return .null
+            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "["):
+                position += 1
+                var items: [JSON] = []
+                skipSpace()
+                if position < bytes.endIndex, bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(items)
+                }
+                while true {
+                    items.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard position < bytes.endIndex else { throw error("unterminated array") }
+                    if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+                    guard bytes[position] == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
+                    position += 1
+                }
+            case UInt8(ascii: "{"):
+                position += 1
+                var members: [String: JSON] = [:]
+                skipSpace()
+                if position < bytes.endIndex, bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                }
+                while true {
+                    skipSpace()
+                    guard position < bytes.endIndex, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key string") }
+                    let key = try string()
+                    skipSpace()
+                    guard position < bytes.endIndex, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                    position += 1
+                    guard members[key] == nil else { throw error("duplicate key '\(key)'") }
+                    members[key] = try value(depth: depth + 1)
+                    skipSpace()
+                    guard position < bytes.endIndex else { throw error("unterminated object") }
+                    if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+                    guard bytes[position] == UInt8(ascii: ",") else { throw error("expected ',' or '}'") }
+                    position += 1
+                }
+            default:
+                return .number(try number())
+            }
+        }
+
+        mutating func number() throws(JSONError) -> Double {
+            let start = position
+            while position < bytes.endIndex, "+-0123456789.eE".utf8.contains(bytes[position]) { position += 1 }
+            guard position > start, let text = String(validating: bytes[start..<position], as: UTF8.self),
+                let value = Double(text), value.isFinite
+            else {
+                position = start
+                throw error("invalid value")
+            }
+            return value
+        }
+
+        mutating func hex4() throws(JSONError) -> UInt32 {
+            guard position + 4 <= bytes.endIndex else { throw error("truncated \\u escape") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                guard let digit = UInt32(String(UnicodeScalar(bytes[position])), radix: 16) else { throw error("bad \\u escape") }
+                value = value << 4 | digit
+                position += 1
+            }
+            return value
+        }
+
+        mutating func string() throws(JSONError) -> String {
+            position += 1 // opening quote
+            var scalars = String.UnicodeScalarView()
+            var raw: [UInt8] = []
+            func flush() throws(JSONError) {
+                guard !raw.isEmpty else { return }
+                guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                scalars.append(contentsOf: s.unicodeScalars)
+                raw.removeAll()
+            }
+            while true {
+                guard position < bytes.endIndex else { throw error("unterminated string") }
+                let byte = bytes[position]
+                position += 1
+                if byte == UInt8(ascii: "\"") { break }
+                if byte < 0x20 { throw error("control character in a string") }
+                guard byte == UInt8(ascii: "\\") else {
+                    raw.append(byte)
+                    continue
+                }
+                try flush()
+                guard position < bytes.endIndex else { throw error("unterminated escape") }
+                let escape = bytes[position]
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "b"): scalars.append("\u{08}")
+                case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800...0xDBFF).contains(code) {
+                        guard position + 1 < bytes.endIndex, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                            throw error("unpaired surrogate")
+                        }
+                        position += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired surrogate") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let scalar = UnicodeScalar(code) else { throw error("invalid code point") }
+                    scalars.append(scalar)
+                default: throw error("unknown escape")
+                }
+            }
+            try flush()
+            return String(scalars)
+        }
+    }
+}
+
+/// A JSON syntax error at a byte offset.
+struct JSONError: Error, Equatable {
+    let offset: Int
+    let reason: String
+}

@@ -8,6 +8,13 @@
 /// same bits for any thread count). NaN propagates.
 void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares);
 
+/// The size of one update, for the update-to-weight ratio ||after - before|| / ||before||:
+/// sums of (after[i] - before[i])^2 and before[i]^2. A diagnostic, so computed
+/// in 32 float lanes per block of 4096 elements, blocks combined in double
+/// (relative error about 1e-5); the Swift twin follows the same order.
+void ck_change_moments_f32(size_t n, const float *after, const float *before, double *sum_squared_change,
+                           double *sum_squares_before);
+
 /// The number of i with x[i] < low or x[i] > high (NaN counts as neither).
 size_t ck_count_outside_f32(size_t n, const float *x, float low, float high);
 

@@ -2,6 +2,9 @@
 #include "ck_internal.h"
 #include "ck_stats.h"
 
+// No fused multiply-add: the Swift twins compute the same bits.
+#pragma clang fp contract(off)
+
 #define LANES 16
 
 // Canonical block: lane j takes elements j, j+16, ...; lanes added pairwise.
@@ -15,6 +18,32 @@ CK_INLINE void moments_block_body(const float *x, size_t n, double *s, double *q
         for (size_t j = 0; j < w; ++j) { a[j] += a[j + w]; b[j] += b[j + w]; }
     *s = a[0];
     *q = b[0];
+}
+
+// Sums of (a-b)^2 and b^2 for the update ratio, a diagnostic: float lanes
+// (CHANGE_LANES of them, lane j takes elements j, j+CHANGE_LANES, ...; lanes
+// added pairwise), twice as fast as double lanes. Blocks of CHANGE_BLOCK
+// elements are combined in double, which bounds the relative error near 1e-5.
+#define CHANGE_LANES 32
+#define CHANGE_BLOCK 4096
+CK_INLINE void change_block_body(const float *a, const float *b, size_t n, double *d, double *q) {
+    float x[CHANGE_LANES] = { 0 }, y[CHANGE_LANES] = { 0 };
+    size_t i = 0;
+    for (; i + CHANGE_LANES <= n; i += CHANGE_LANES)
+        for (size_t j = 0; j < CHANGE_LANES; ++j) {
+            float u = a[i + j] - b[i + j];
+            x[j] += u * u;
+            y[j] += b[i + j] * b[i + j];
+        }
+    for (size_t j = 0; i + j < n; ++j) {
+        float u = a[i + j] - b[i + j];
+        x[j] += u * u;
+        y[j] += b[i + j] * b[i + j];
+    }
+    for (size_t w = CHANGE_LANES / 2; w >= 1; w /= 2)
+        for (size_t j = 0; j < w; ++j) { x[j] += x[j + w]; y[j] += y[j + w]; }
+    *d = (double)x[0];
+    *q = (double)y[0];
 }
 
 CK_INLINE size_t outside_body(const float *x, size_t n, float low, float high) {
@@ -33,6 +62,7 @@ CK_INLINE void alive_body(size_t rows, size_t columns, const float *y, unsigned 
 
 typedef struct stats_isa {
     void (*moments_block)(const float *, size_t, double *, double *);
+    void (*change_block)(const float *, const float *, size_t, double *, double *);
     size_t (*outside)(const float *, size_t, float, float);
     void (*alive)(size_t, size_t, const float *, unsigned char *);
 } stats_isa;
@@ -40,18 +70,21 @@ typedef struct stats_isa {
 static void moments_block_portable(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 static size_t outside_portable(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 static void alive_portable(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-static const stats_isa portable_isa = { moments_block_portable, outside_portable, alive_portable };
+static void change_block_portable(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+static const stats_isa portable_isa = { moments_block_portable, change_block_portable, outside_portable, alive_portable };
 
 #if CK_HAVE_X86
 CK_TARGET_AVX2 static void moments_block_avx2(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX2 static size_t outside_avx2(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 CK_TARGET_AVX2 static void alive_avx2(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-static const stats_isa avx2_isa = { moments_block_avx2, outside_avx2, alive_avx2 };
+CK_TARGET_AVX2 static void change_block_avx2(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+static const stats_isa avx2_isa = { moments_block_avx2, change_block_avx2, outside_avx2, alive_avx2 };
 
 CK_TARGET_AVX512 static void moments_block_avx512(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX512 static size_t outside_avx512(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 CK_TARGET_AVX512 static void alive_avx512(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-static const stats_isa avx512_isa = { moments_block_avx512, outside_avx512, alive_avx512 };
+CK_TARGET_AVX512 static void change_block_avx512(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+static const stats_isa avx512_isa = { moments_block_avx512, change_block_avx512, outside_avx512, alive_avx512 };
 #endif
 
 static const stats_isa *isa_table(void) {
@@ -75,6 +108,20 @@ void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares) 
     }
     *sum = s;
     *sum_squares = q;
+}
+
+void ck_change_moments_f32(size_t n, const float *after, const float *before, double *sum_squared_change,
+                           double *sum_squares_before) {
+    const stats_isa *isa = isa_table();
+    double d = 0.0, q = 0.0;
+    for (size_t start = 0; start < n; start += CHANGE_BLOCK) {
+        double bd, bq;
+        isa->change_block(after + start, before + start, ck_min_size(CHANGE_BLOCK, n - start), &bd, &bq);
+        d += bd;
+        q += bq;
+    }
+    *sum_squared_change = d;
+    *sum_squares_before = q;
 }
 
 size_t ck_count_outside_f32(size_t n, const float *x, float low, float high) {

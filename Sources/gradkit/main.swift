@@ -9,9 +9,9 @@ let usage = """
 
     Commands:
       info         print the kernel configuration (CPU, threads, instruction set, build)
+      train        train an MLP on an embedded data set or IDX/CSV files (gradkit train --help)
+      inspect      print a safetensors checkpoint's tensors and metadata (gradkit inspect FILE)
       lab          run the gradient-pathology experiments (not yet available)
-      train        train a model from the command line (not yet available)
-      inspect      print a checkpoint's tensors (not yet available)
       lr-find      run the learning-rate range test (not yet available)
 
     Options:
@@ -19,23 +19,35 @@ let usage = """
       --version    print the version
     """
 
-func fail(_ message: String) -> Never {
+/// Prints one line to standard error and exits with status 2 (bad usage) or 1 (failure).
+func fail(_ message: String, status: Int32 = 2) -> Never {
     let line = "gradkit: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
-    exit(2)
+    exit(status)
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-switch arguments.first {
-case nil, "--help", "-h", "help":
-    print(usage)
-case "--version", "version":
-    print("gradkit \(gradKitVersion)")
-case "info":
-    print("gradkit \(gradKitVersion)")
-    print(Kernels.summary)
-case let command? where ["lab", "train", "inspect", "lr-find"].contains(command):
-    fail("'\(command)' is not available yet in this version")
-case let other?:
-    fail("unknown command '\(other)'; see 'gradkit --help'")
+let rest = Array(arguments.dropFirst())
+do {
+    switch arguments.first {
+    case nil, "--help", "-h", "help":
+        print(usage)
+    case "--version", "version":
+        print("gradkit \(gradKitVersion)")
+    case "info":
+        print("gradkit \(gradKitVersion)")
+        print(Kernels.summary)
+    case "train":
+        if rest.contains("--help") || rest.contains("-h") { print(trainUsage) } else { try train(rest) }
+    case "inspect":
+        try inspect(rest)
+    case let command? where ["lab", "lr-find"].contains(command):
+        fail("'\(command)' is not available yet in this version")
+    case let other?:
+        fail("unknown command '\(other)'; see 'gradkit --help'")
+    }
+} catch let error as UsageError {
+    fail("\(error.description); see 'gradkit \(arguments.first ?? "") --help'")
+} catch {
+    fail("\(error)", status: 1)
 }

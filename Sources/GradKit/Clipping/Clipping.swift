@@ -8,7 +8,7 @@ import Glibc
 // (double accumulation, fixed blocks: the same result for any thread count)
 // and combined in the parameters' order.
 
-private func normKind(_ normType: Float, _ op: String) -> (NormKind, Double) {
+func normKind(_ normType: Float, _ op: String) -> (NormKind, Double) {
     precondition(normType > 0 && !normType.isNaN, "\(op): normType must be > 0, got \(normType)")
     if normType == .infinity { return (.maximumAbsolute, .infinity) }
     if normType == 2 { return (.squares, 2) }
@@ -16,20 +16,28 @@ private func normKind(_ normType: Float, _ op: String) -> (NormKind, Double) {
     return (.power, Double(normType))
 }
 
-/// Power sums of each parameter's gradient and their combination.
-private func powerSums(_ parameters: [Parameter], normType: Float, op: String) -> (total: Double, perParameter: [Double?], kind: NormKind, p: Double) {
+/// Power sums of each parameter's gradient and their combination: one
+/// kernel call over all gradients, nil for parameters without one.
+func powerSums(_ parameters: [Parameter], normType: Float, op: String) -> (total: Double, perParameter: [Double?], kind: NormKind, p: Double) {
     let (kind, p) = normKind(normType, op)
-    let withGradient = parameters.filter { $0.hasGradient && $0.gradientStorage != nil }
-    var partials = [Double](repeating: 0, count: withGradient.count)
-    let storages = withGradient.map { $0.gradientStorage! }
-    let total = withExtendedLifetime(storages) {
+    var segments: [ConstFloatPointer] = [], lengths: [Int] = []
+    segments.reserveCapacity(parameters.count)
+    lengths.reserveCapacity(parameters.count)
+    for parameter in parameters where parameter.hasGradient {
+        guard let storage = parameter.gradientStorage else { continue }
+        segments.append(UnsafePointer(storage.base))
+        lengths.append(storage.count)
+    }
+    var partials = [Double](repeating: 0, count: segments.count)
+    // The parameters own the gradient storages for the duration of the call.
+    let total = withExtendedLifetime(parameters) {
         partials.withUnsafeMutableBufferPointer { buffer in
             Kernels.normSegments(
-                kind, segments: storages.map { UnsafePointer($0.base) }, lengths: storages.map(\.count), p: p,
-                partials: buffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!)
+                kind, segments: segments, lengths: lengths, p: p, partials: buffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!)
         }
     }
     var perParameter: [Double?] = []
+    perParameter.reserveCapacity(parameters.count)
     var next = 0
     for parameter in parameters {
         if parameter.hasGradient && parameter.gradientStorage != nil {

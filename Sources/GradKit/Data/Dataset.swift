@@ -71,6 +71,11 @@ public struct Dataset: Sendable {
         if case .labels(let labels, _) = targets { return labels }
         return nil
     }
+    /// The targets of a regression set.
+    public var targetValues: Tensor? {
+        if case .values(let values) = targets { return values }
+        return nil
+    }
     /// The number of classes of a classification set.
     public var classCount: Int? {
         if case .labels(_, let classes) = targets { return classes }
@@ -86,6 +91,11 @@ public struct Dataset: Sendable {
         case .values(let values):
             return Dataset(unchecked: rows, targets: .values(withoutGradients { values.rows(at: indices) }))
         }
+    }
+
+    /// The same examples with every feature multiplied by `factor` (e.g. 1/255 for pixels).
+    public func scaled(by factor: Float) -> Dataset {
+        Dataset(unchecked: withoutGradients { features * factor }, targets: targets)
     }
 
     /// A seeded permutation of the examples.
@@ -105,29 +115,42 @@ public struct Dataset: Sendable {
         }
     }
 
-    /// Splits into consecutive parts of the given fractions (the last takes
-    /// the remainder), after a seeded shuffle when `seed` is given: e.g.
+    /// Splits into parts of the given fractions (the last takes the
+    /// remainder), after a seeded shuffle when `seed` is given: e.g.
     /// `split([0.7, 0.15, 0.15], seed: 0)` for train, validation and test.
+    /// With `stratified` (classification sets only, like scikit-learn's
+    /// `train_test_split(stratify: y)`), every class is split in the same
+    /// proportions, so each part keeps the class balance.
     /// - Throws: ``DataError/invalidArgument(_:)`` for fractions that are
     ///   negative or sum above 1, or a part that would be empty.
-    public func split(_ fractions: [Double], seed: UInt64? = nil) throws -> [Dataset] {
+    public func split(_ fractions: [Double], seed: UInt64? = nil, stratified: Bool = false) throws -> [Dataset] {
         guard !fractions.isEmpty, fractions.allSatisfy({ $0 >= 0 }), fractions.reduce(0, +) <= 1 + 1e-9 else {
             throw DataError.invalidArgument("split fractions must be >= 0 and sum to at most 1, got \(fractions)")
         }
+        var generator = seed.map { SeededGenerator(seed: $0) }
         var order = Array(0..<count)
-        if let seed {
-            var generator = SeededGenerator(seed: seed)
-            order.shuffle(using: &generator)
+        if generator != nil { order.shuffle(using: &generator!) }
+        var groups = [order]
+        if stratified {
+            guard let labels, let classCount else { throw DataError.invalidArgument("a stratified split needs a data set with labels") }
+            groups = Array(repeating: [], count: classCount)
+            for index in order { groups[labels[index]].append(index) }
         }
-        var parts: [Dataset] = []
-        var start = 0
-        for (i, fraction) in fractions.enumerated() {
-            let end = i == fractions.count - 1 ? count : Swift.min(count, start + Int((Double(count) * fraction).rounded()))
-            guard end > start else { throw DataError.invalidArgument("split part \(i) of \(count) examples would be empty") }
-            parts.append(subset(Array(order[start..<end])))
-            start = end
+        var parts = Array(repeating: [Int](), count: fractions.count)
+        for group in groups {
+            var start = 0
+            for (i, fraction) in fractions.enumerated() {
+                let end = i == fractions.count - 1 ? group.count : Swift.min(group.count, start + Int((Double(group.count) * fraction).rounded()))
+                parts[i] += group[start..<end]
+                start = end
+            }
         }
-        return parts
+        return try parts.enumerated().map { i, indices in
+            guard !indices.isEmpty else { throw DataError.invalidArgument("split part \(i) of \(count) examples would be empty") }
+            var indices = indices
+            if stratified, generator != nil { indices.shuffle(using: &generator!) }
+            return subset(indices)
+        }
     }
 }
 

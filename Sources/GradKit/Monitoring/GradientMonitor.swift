@@ -148,7 +148,10 @@ public final class GradientMonitor {
     private struct Unit {
         var path: String
         var kind: String
-        var weights: [Parameter]
+        /// Indices of its weights in `parameters`.
+        var weights: [Int]
+        /// Where its weights start in `snapshot`.
+        var snapshotOffset = 0
         var activation: ObjectIdentifier?
         var activationName: String?
         var updateHistory: [Float] = []
@@ -157,9 +160,24 @@ public final class GradientMonitor {
         var sawNonFinite = false
     }
 
+    /// The model's parameters, in order.
+    private let parameters: [Parameter]
     private var units: [Unit]
     private var sampling: Bool { stepsObserved % sampleEvery == 0 }
-    private var before: [[Float]] = []
+    /// Scratch for the guard pass: gradient segments, their parameters, sums of squares.
+    private var segments: [ConstFloatPointer] = []
+    private var lengths: [Int] = []
+    private var owners: [Int] = []
+    private var partials: [Double] = []
+    /// Each parameter's sum of squared gradients at the last inspection (0 without a gradient).
+    private var squares: [Double] = []
+    /// The monitored weights before the step, for the update ratio.
+    private let snapshot: UnsafeMutableBufferPointer<Float>
+    private var snapshotTaken = false
+
+    /// The global Euclidean norm of the gradients at the last
+    /// ``inspectGradients(loss:)`` (NaN or +∞ when they were not finite).
+    public private(set) var lastGradientNorm: Float = .nan
 
     public init(
         model: any Layer, policy: NonFinitePolicy = .skip, thresholds: Thresholds = Thresholds(), sampleEvery: Int = 1,
@@ -171,13 +189,17 @@ public final class GradientMonitor {
         self.thresholds = thresholds
         self.sampleEvery = sampleEvery
         self.window = window
+        let parameters = model.parameters
+        self.parameters = parameters
         var found: [Unit] = []
         func visit(_ layer: any Layer, _ path: String) {
             let children = layer.namedChildren
             if children.isEmpty {
                 if layer is Linear || layer is RNN || layer is Perceptron {
-                    let weights = layer.parameters.filter { $0.name.hasSuffix("weight") || $0.name.contains("weight_") }
-                    found.append(Unit(path: path, kind: "\(type(of: layer))", weights: weights.isEmpty ? layer.parameters : weights))
+                    var owned = layer.parameters.filter { $0.name.hasSuffix("weight") || $0.name.contains("weight_") }
+                    if owned.isEmpty { owned = layer.parameters }
+                    let indices = owned.compactMap { p in parameters.firstIndex { $0 === p } }
+                    found.append(Unit(path: path, kind: "\(type(of: layer))", weights: indices))
                 } else if let kind = GradientMonitor.activationKind(layer), !found.isEmpty, found[found.count - 1].activation == nil {
                     found[found.count - 1].activation = ObjectIdentifier(layer)
                     found[found.count - 1].activationName = kind.name
@@ -187,9 +209,17 @@ public final class GradientMonitor {
             for (name, child) in children { visit(child, path.isEmpty ? name : "\(path).\(name)") }
         }
         visit(model, "")
+        var offset = 0
+        for i in found.indices {
+            found[i].snapshotOffset = offset
+            offset += found[i].weights.reduce(0) { $0 + parameters[$1].value.scalarCount }
+        }
         units = found
+        snapshot = .allocate(capacity: Swift.max(offset, 1))
         gradientNormHistory = Array(repeating: [], count: found.count)
     }
+
+    deinit { snapshot.deallocate() }
 
     private static func activationKind(_ layer: any Layer) -> ActivationKind? {
         switch layer {
@@ -217,17 +247,41 @@ public final class GradientMonitor {
     }
 
     /// The non-finite guard and the gradient statistics: call after
-    /// `backward()`, before clipping and the optimizer step.
+    /// `backward()`, before clipping and the optimizer step. One pass over
+    /// the gradients gives each parameter's sum of squares (in double, so it is
+    /// finite exactly when every element is): the guard, the per-layer norms
+    /// and ``lastGradientNorm``.
     /// - Throws: ``NonFiniteGradientError`` under ``NonFinitePolicy/throwError``.
     public func inspectGradients(loss: Float) throws -> GradientDecision {
         defer { stepsObserved += 1 }
-        var culprit: String? = nonFiniteGradients(model.parameters).first?.name
+        // Scratch arrays kept between steps: this runs every step.
+        segments.removeAll(keepingCapacity: true)
+        lengths.removeAll(keepingCapacity: true)
+        owners.removeAll(keepingCapacity: true)
+        for (index, parameter) in parameters.enumerated() where parameter.hasGradient {
+            guard let storage = parameter.gradientStorage else { continue }
+            segments.append(UnsafePointer(storage.base))
+            lengths.append(storage.count)
+            owners.append(index)
+        }
+        if squares.count < parameters.count { squares = Array(repeating: 0, count: parameters.count) }
+        for i in squares.indices { squares[i] = 0 }
+        let total = withExtendedLifetime(parameters) {
+            partials.removeAll(keepingCapacity: true)
+            partials.append(contentsOf: repeatElement(0, count: segments.count))
+            return partials.withUnsafeMutableBufferPointer { buffer in
+                Kernels.normSegments(.squares, segments: segments, lengths: lengths, p: 2, partials: buffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!)
+            }
+        }
+        for (segment, owner) in owners.enumerated() { squares[owner] = partials[segment] }
+        lastGradientNorm = Float(total.squareRoot())
+        var culprit = owners.indices.first { !partials[$0].isFinite }.map { parameters[owners[$0]].name }
         if culprit == nil && !loss.isFinite { culprit = "loss" }
         if let culprit {
             skippedSteps += 1
             consecutiveSkips += 1
             lastNonFinite = culprit
-            for i in units.indices where units[i].weights.contains(where: { $0.name == culprit }) { units[i].sawNonFinite = true }
+            for i in units.indices where units[i].weights.contains(where: { parameters[$0].name == culprit }) { units[i].sawNonFinite = true }
             switch policy {
             case .skip: return .skip(parameter: culprit)
             case .stop: return .stop(parameter: culprit)
@@ -237,9 +291,8 @@ public final class GradientMonitor {
         consecutiveSkips = 0
         if sampling {
             for i in units.indices {
-                let norms = gradientNorms(units[i].weights).compactMap { $0 }
-                let total = norms.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-                gradientNormHistory[i].append(total)
+                let total = units[i].weights.reduce(0.0) { $0 + squares[$1] }
+                gradientNormHistory[i].append(Float(total.squareRoot()))
             }
         }
         return .step
@@ -248,23 +301,39 @@ public final class GradientMonitor {
     /// Call right before the optimizer step (records the weights for the update ratio).
     public func willStep() {
         guard (stepsObserved - 1) % sampleEvery == 0 else { return }
-        before = units.map { unit in unit.weights.flatMap { $0.value.scalars } }
+        for unit in units {
+            var offset = unit.snapshotOffset
+            for index in unit.weights {
+                parameters[index].value.withUnsafeBufferPointer { values in
+                    guard let base = values.baseAddress else { return }
+                    (snapshot.baseAddress! + offset).update(from: base, count: values.count)
+                    offset += values.count
+                }
+            }
+        }
+        snapshotTaken = true
     }
 
     /// Call right after the optimizer step.
     public func didStep() {
-        guard !before.isEmpty else { return }
+        guard snapshotTaken else { return }
+        snapshotTaken = false
         for i in units.indices {
-            let after = units[i].weights.flatMap { $0.value.scalars }
-            var delta = 0.0, norm = 0.0
-            for (a, b) in zip(after, before[i]) {
-                delta += Double(a - b) * Double(a - b)
-                norm += Double(b) * Double(b)
+            var offset = units[i].snapshotOffset
+            var change = 0.0, norm = 0.0
+            for index in units[i].weights {
+                parameters[index].value.withUnsafeBufferPointer { values in
+                    guard let base = values.baseAddress else { return }
+                    let (d, q) = Kernels.changeMoments(count: values.count, after: base, before: snapshot.baseAddress! + offset)
+                    change += d
+                    norm += q
+                    offset += values.count
+                }
             }
             units[i].weightNorm = Float(norm.squareRoot())
-            units[i].updateHistory.append(norm > 0 ? Float((delta / norm).squareRoot()) : 0)
+            units[i].updateHistory.append(norm > 0 ? Float((change / norm).squareRoot()) : 0)
+            if units[i].updateHistory.count >= 2 * window { units[i].updateHistory.removeFirst(window) }
         }
-        before = []
     }
 
     /// The current statistics and verdicts.
@@ -274,7 +343,7 @@ public final class GradientMonitor {
         let outputNorm = recent.last ?? 0
         for (i, unit) in units.enumerated() {
             let g = recent[i]
-            let weightNorm = unit.weightNorm > 0 ? unit.weightNorm : weightNorms(unit.weights)
+            let weightNorm = unit.weightNorm > 0 ? unit.weightNorm : weightNorms(unit.weights.map { parameters[$0] })
             let update = unit.updateHistory.isEmpty ? nil : Float(geometricMean(Array(unit.updateHistory.suffix(window))))
             var health = LayerHealth(
                 index: i + 1, path: unit.path.isEmpty ? "model" : unit.path, kind: unit.kind, gradientNorm: Float(g),

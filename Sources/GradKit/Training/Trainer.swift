@@ -51,7 +51,7 @@ public final class Trainer {
 
     private func validate(_ data: Dataset) throws {
         if let width = model.inputWidth, width != data.featureCount {
-            throw TrainingError.dataWidthMismatch(data: data.featureCount, model: width)
+            throw DataError.widthMismatch(dataset: data.featureCount, model: width)
         }
         if loss.usesLabels, data.labels == nil { throw TrainingError.missingTargets("softmax cross-entropy needs a data set with labels") }
         if !loss.usesLabels, data.labels != nil { throw TrainingError.missingTargets("this loss needs a data set with float targets") }
@@ -67,8 +67,8 @@ public final class Trainer {
 
     /// Trains until `options.epochs` epochs are complete (continuing from a
     /// restored checkpoint), or early stopping or `onEpoch` ends it.
-    /// - Throws: ``TrainingError`` for data that does not fit the model or the
-    ///   loss, ``GradientMonitor/NonFiniteGradientError`` under that policy.
+    /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
+    ///   the model, ``TrainingError`` for data that does not fit the loss, ``GradientMonitor/NonFiniteGradientError`` under that policy.
     @discardableResult
     public func fit(_ train: Dataset, validation: Dataset? = nil) throws -> History {
         try validate(train)
@@ -117,7 +117,7 @@ public final class Trainer {
                 record.validationAccuracy = evaluation.accuracy
             }
             completedEpochs += 1
-            record.seconds = Double(started.duration(to: clock.now).components.attoseconds) * 1e-18 + Double(started.duration(to: clock.now).components.seconds)
+            record.seconds = started.duration(to: clock.now).seconds
             history.epochs.append(record)
             log?.write(["type": .string("epoch"), "epoch": .number(Double(record.epoch)), "loss": .number(Double(record.loss)),
                         "accuracy": record.accuracy.map { .number(Double($0)) } ?? .null,
@@ -125,11 +125,13 @@ public final class Trainer {
                         "validation_accuracy": record.validationAccuracy.map { .number(Double($0)) } ?? .null,
                         "learning_rate": .number(Double(record.learningRate)), "seconds": .number(record.seconds)])
             progress.epoch(record)
+            // Early-stopping bookkeeping first, so a checkpoint taken in onEpoch is complete.
+            let stopEarly = options.earlyStopping.map { shouldStopEarly(record, $0) } ?? false
             if onEpoch?(record) == .stop {
                 history.stoppedEarly = "stopped by onEpoch after epoch \(record.epoch)"
                 break
             }
-            if let early = options.earlyStopping, shouldStopEarly(record, early) {
+            if let early = options.earlyStopping, stopEarly {
                 history.stoppedEarly = "no improvement for \(early.patience) epochs (early stopping after epoch \(record.epoch))"
                 if early.restoresBestWeights, let best = bestWeights { try? model.loadStateDictionary(best) }
                 break
@@ -172,19 +174,19 @@ public final class Trainer {
         case .norm(let maxNorm)?:
             record.gradientNorm = optimizer.step(clippingGradientNorm: maxNorm)
         case .value(let value)?:
-            record.gradientNorm = gradientNorm(optimizer.parameters)
+            record.gradientNorm = monitor.lastGradientNorm
             clipGradientValue(optimizer.parameters, clipValue: value)
             optimizer.step()
         case .perTensor(let maxNorm)?:
-            record.gradientNorm = gradientNorm(optimizer.parameters)
+            record.gradientNorm = monitor.lastGradientNorm
             clipGradientNormPerTensor(optimizer.parameters, maxNorm: maxNorm)
             optimizer.step()
         case .adaptive(let factor, let epsilon)?:
-            record.gradientNorm = gradientNorm(optimizer.parameters)
+            record.gradientNorm = monitor.lastGradientNorm
             adaptiveClipGradients(optimizer.parameters, clipFactor: factor, epsilon: epsilon)
             optimizer.step()
         case nil:
-            record.gradientNorm = gradientNorm(optimizer.parameters)
+            record.gradientNorm = monitor.lastGradientNorm
             optimizer.step()
         }
         monitor.didStep()
@@ -223,7 +225,8 @@ public final class Trainer {
     }
 
     /// The state to resume from: model, optimizer, counters and the dropout
-    /// generators. Take it between epochs (after ``fit(_:validation:)`` returns).
+    /// generators. Take it between epochs: after ``fit(_:validation:)``
+    /// returns, or in ``onEpoch``.
     public func checkpoint(configuration: [String: String] = [:]) -> Checkpoint {
         var random: [String: [UInt64]] = [:]
         for (path, dropout) in dropoutLayers() { random["dropout:\(path)"] = dropout.generatorState }
@@ -300,21 +303,19 @@ final class ProgressPrinter {
     func step(epoch: Int, index: Int, of total: Int, loss: Float, gradientNorm: Float, elapsed: Duration) {
         guard live, !silent, index % Swift.max(1, total / 50) == 0 || index == total else { return }
         let width = 24, filled = width * index / Swift.max(total, 1)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.seconds
         let eta = seconds / Double(index) * Double(total - index)
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        var line = "\repoch \(epoch + 1)/\(epochs) [\(bar)] \(index)/\(total) loss \(fixed(loss)) |g| \(scientific(gradientNorm)) ETA \(fixed(Float(eta)))s  "
-        line = line.replacingOccurrences(of: "\n", with: "")
-        print(line, terminator: "")
+        print("\repoch \(epoch + 1)/\(epochs) [\(bar)] \(index)/\(total) loss \(fixed(loss)) |g| \(scientific(gradientNorm)) ETA \(fixed(Float(eta)))s  ", terminator: "")
         fflush(nil)
     }
 
     func epoch(_ record: EpochRecord) {
         guard !silent else { return }
         var line = "epoch \(record.epoch)/\(epochs): loss \(fixed(record.loss))"
-        if let a = record.accuracy { line += ", accuracy \(fixed(a * 100))%" }
+        if let a = record.accuracy { line += ", accuracy \(percent(a))" }
         if let v = record.validationLoss { line += ", validation loss \(fixed(v))" }
-        if let a = record.validationAccuracy { line += ", validation accuracy \(fixed(a * 100))%" }
+        if let a = record.validationAccuracy { line += ", validation accuracy \(percent(a))" }
         line += ", lr \(scientific(record.learningRate)), \(fixed(Float(record.seconds)))s"
         print((live ? "\r" : "") + line + (live ? "                    " : ""))
         fflush(nil)
@@ -323,7 +324,15 @@ final class ProgressPrinter {
     func finish() { fflush(nil) }
 }
 
-/// Four significant digits, without exponent for moderate values.
+/// A fraction as a percentage with two decimals: 0.97214 → "97.21%".
+func percent(_ fraction: Float) -> String {
+    guard fraction.isFinite else { return "\(fraction)" }
+    let hundredths = Int((Double(fraction) * 10000).rounded())
+    let decimals = hundredths % 100
+    return "\(hundredths / 100).\(decimals < 10 ? "0" : "")\(decimals)%"
+}
+
+/// Four decimals at most, without exponent for moderate values.
 func fixed(_ value: Float) -> String {
     guard value.isFinite else { return "\(value)" }
     if value != 0 && (Swift.abs(value) < 1e-3 || Swift.abs(value) >= 1e6) { return scientific(value) }
@@ -333,8 +342,8 @@ func fixed(_ value: Float) -> String {
     return text
 }
 
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
-    }
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

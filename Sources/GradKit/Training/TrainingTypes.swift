@@ -131,13 +131,11 @@ public struct History: Sendable {
 
 /// Errors a training run throws instead of trapping.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
-    case dataWidthMismatch(data: Int, model: Int)
     case missingTargets(String)
     case invalidOption(String)
 
     public var description: String {
         switch self {
-        case .dataWidthMismatch(let data, let model): "the data has \(data) features per example, the model takes \(model)"
         case .missingTargets(let what): what
         case .invalidOption(let what): what
         }

@@ -333,8 +333,10 @@ func train(_ commandLine: [String]) throws {
     let optimizer = configuration.makeOptimizer(model.parameters)
     let stepsPerEpoch = (trainSet.count + configuration.batchSize - 1) / configuration.batchSize
     let (schedule, perStep) = try configuration.makeSchedule(stepsPerEpoch: stepsPerEpoch, baseLearningRate: optimizer.learningRate)
+    // A last batch of one example cannot be batch-normalized: drop it, as PyTorch's drop_last.
+    let dropLast = configuration.batchNorm && trainSet.count % configuration.batchSize == 1
     let options = TrainingOptions(
-        epochs: configuration.epochs, batchSize: configuration.batchSize, seed: configuration.seed,
+        epochs: configuration.epochs, batchSize: configuration.batchSize, seed: configuration.seed, dropsLastBatch: dropLast,
         clipping: configuration.clipping, schedule: schedule, schedulePerStep: perStep,
         earlyStopping: configuration.earlyStoppingPatience.map { EarlyStopping(patience: $0) },
         progress: configuration.quiet ? .silent : .automatic, logPath: configuration.log)

@@ -1,5 +1,8 @@
 // Helpers shared by the test suites.
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @testable import GradKit
 
@@ -90,4 +93,20 @@ func output(count: Int, backend: KernelBackend, _ body: (FloatPointer) -> Void) 
 /// The standard error of an exit test, as text.
 func standardError(_ result: ExitTest.Result?) -> String {
     String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+}
+
+/// A fresh directory under /tmp for files a test writes.
+func temporaryDirectory() throws -> String {
+    var template = Array("/tmp/gradkit-test-XXXXXX".utf8CString)
+    guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw DataError.invalidArgument("mkdtemp failed")
+    }
+    return String(cString: path)
+}
+
+/// The committed fixtures directory (Tests/Fixtures), found from this file's path.
+func fixturePath(_ name: String, file: String = #filePath) -> String {
+    var parts = file.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)  // GradKitTests/TestSupport.swift
+    return parts.joined(separator: "/") + "/Fixtures/" + name
 }

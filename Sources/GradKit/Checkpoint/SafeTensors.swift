@@ -154,7 +154,7 @@ public enum SafeTensors {
             tensors[name] = convert(bytes, from: headerEnd + begin, count: count, dtype: dtype, shape: shape)
         }
         // The data must be covered exactly: no overlaps, no holes (as the reference reader checks).
-        ranges.sort { $0.0 < $1.0 }
+        ranges.sort { ($0.0, $0.1) < ($1.0, $1.1) }  // empty tensors first at a shared offset
         var cursor = 0
         for (begin, end, name) in ranges {
             guard begin == cursor else {

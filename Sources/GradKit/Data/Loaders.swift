@@ -126,7 +126,8 @@ extension Dataset {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw DataError.malformed(file: file, offset: 0, reason: "not UTF-8 text")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // "\r\n" is one Character in Swift, so both line ends are matched explicitly.
+        var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
         while let last = lines.last, last.allSatisfy({ $0 == " " }) { lines.removeLast() }
         guard !lines.isEmpty else { throw DataError.badField(file: file, row: 1, column: 1, reason: "the file has no rows") }
         func fields(_ line: Substring) -> [Substring] { line.split(separator: ",", omittingEmptySubsequences: false) }

@@ -58,6 +58,14 @@ public final class Trainer {
         guard options.batchSize > 0, options.epochs >= 0 else {
             throw TrainingError.invalidOption("batch size must be > 0 and epochs >= 0, got \(options.batchSize) and \(options.epochs)")
         }
+        if data.count % options.batchSize == 1, !options.dropsLastBatch, containsBatchNorm(model) {
+            throw TrainingError.invalidOption(
+                "\(data.count) examples in batches of \(options.batchSize) leave a last batch of 1, which BatchNorm cannot normalize in training mode; set dropsLastBatch or change the batch size")
+        }
+    }
+
+    private func containsBatchNorm(_ layer: any Layer) -> Bool {
+        layer is BatchNorm || layer.children.contains { containsBatchNorm($0) }
     }
 
     private func learningRate(atStep step: Int, epoch: Int) -> Float {
@@ -84,7 +92,8 @@ public final class Trainer {
             model.isTraining = true
             if options.schedule != nil, !options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
             var generator: SeededGenerator? = options.shuffle ? SeededGenerator(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) : nil
-            let batches = train.batches(size: options.batchSize, shuffledBy: &generator)
+            var batches = train.batches(size: options.batchSize, shuffledBy: &generator)
+            if options.dropsLastBatch, batches.count > 1, batches[batches.count - 1].count < options.batchSize { batches.removeLast() }
             var lossSum = 0.0, correct = 0, seen = 0
             for (index, batch) in batches.enumerated() {
                 if options.schedule != nil, options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
@@ -241,10 +250,18 @@ public final class Trainer {
     /// Restores a checkpoint made by ``checkpoint(configuration:)``; the next
     /// ``fit(_:validation:)`` continues from its epoch.
     /// - Throws: ``CheckpointError`` or ``OptimizerStateError``; nothing is changed then
-    ///   (the model is checked before the optimizer state is applied).
+    ///   (the model is put back when the optimizer state does not fit).
     public func restore(_ checkpoint: Checkpoint, file: String = "checkpoint") throws {
+        let previous = model.stateDictionary()
         try checkpoint.load(into: model, file: file)
-        if let state = checkpoint.optimizer { try optimizer.restoreState(state) }
+        if let state = checkpoint.optimizer {
+            do {
+                try optimizer.restoreState(state)
+            } catch {
+                try? model.loadStateDictionary(previous)
+                throw error
+            }
+        }
         for (path, dropout) in dropoutLayers() {
             if let words = checkpoint.randomState["dropout:\(path)"], words.count == 4, words.contains(where: { $0 != 0 }) {
                 dropout.generatorState = words

@@ -67,6 +67,9 @@ public struct TrainingOptions: Sendable {
     /// Seeds the shuffling of each epoch.
     public var seed: UInt64
     public var shuffle: Bool
+    /// Skip the last batch of an epoch when it is smaller than the others
+    /// (PyTorch's `drop_last`).
+    public var dropsLastBatch: Bool
     public var clipping: GradientClipping?
     public var schedule: (any LearningRateSchedule)?
     /// Advance the schedule after every step (true) or every epoch (false).
@@ -77,7 +80,8 @@ public struct TrainingOptions: Sendable {
     public var logPath: String?
 
     public init(
-        epochs: Int = 10, batchSize: Int = 32, seed: UInt64 = 0, shuffle: Bool = true, clipping: GradientClipping? = nil,
+        epochs: Int = 10, batchSize: Int = 32, seed: UInt64 = 0, shuffle: Bool = true, dropsLastBatch: Bool = false,
+        clipping: GradientClipping? = nil,
         schedule: (any LearningRateSchedule)? = nil, schedulePerStep: Bool = false, earlyStopping: EarlyStopping? = nil,
         progress: ProgressStyle = .automatic, logPath: String? = nil
     ) {
@@ -85,6 +89,7 @@ public struct TrainingOptions: Sendable {
         self.batchSize = batchSize
         self.seed = seed
         self.shuffle = shuffle
+        self.dropsLastBatch = dropsLastBatch
         self.clipping = clipping
         self.schedule = schedule
         self.schedulePerStep = schedulePerStep

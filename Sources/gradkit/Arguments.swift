@@ -37,7 +37,7 @@ struct Arguments {
             } else {
                 if value == nil {
                     index += 1
-                    guard index < arguments.count else { throw UsageError("--\(name) needs a value") }
+                    guard index < arguments.count, !arguments[index].hasPrefix("--") else { throw UsageError("--\(name) needs a value") }
                     value = arguments[index]
                 }
                 values[name] = value

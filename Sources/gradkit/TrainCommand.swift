@@ -40,7 +40,9 @@ let trainUsage = """
 
     Output:
       --checkpoint PATH       write a safetensors checkpoint after every epoch (atomically)
-      --resume PATH           continue from a checkpoint up to --epochs in total
+      --resume PATH           continue from a checkpoint up to --epochs in total (keep --epochs
+                              the same: cosine and onecycle schedules span all of them)
+      --stop-after N          end after epoch N of the --epochs planned (to resume later)
       --log PATH              append one JSON object per step and per epoch
       --json                  end with one JSON line: test_accuracy, train_loss, epochs, seconds, ...
       --quiet                 no per-epoch progress
@@ -81,6 +83,7 @@ struct TrainConfiguration {
     var earlyStoppingPatience: Int?
     var checkpoint: String?
     var resume: String?
+    var stopAfter: Int?
     var log: String?
     var json = false
     var quiet = false
@@ -174,6 +177,7 @@ struct TrainConfiguration {
         earlyStoppingPatience = try a.int("early-stopping", range: 1...1_000_000)
         checkpoint = a.string("checkpoint")
         resume = a.string("resume")
+        stopAfter = try a.int("stop-after", range: 1...1_000_000)
         log = a.string("log")
         json = a.flag("json")
         quiet = a.flag("quiet")
@@ -349,16 +353,17 @@ func train(_ commandLine: [String]) throws {
     }
     let metadata = ["gradkit.command": (["gradkit", "train"] + configuration.commandLine).joined(separator: " ")]
     var checkpointError: Error?
-    if let path = configuration.checkpoint {
-        trainer.onEpoch = { _ in
+    trainer.onEpoch = { record in
+        if let path = configuration.checkpoint {
             do {
                 try trainer.checkpoint(configuration: metadata).write(to: path)
-                return .proceed
             } catch {
                 checkpointError = error
                 return .stop
             }
         }
+        if let last = configuration.stopAfter, record.epoch >= last { return .stop }
+        return .proceed
     }
     if !configuration.quiet {
         print("training \(widths.map(String.init).joined(separator: "-")) \(configuration.activationName) MLP on \(trainSet.count) examples (\(validationSet?.count ?? 0) validation, \(testSet.count) test), \(configuration.optimizer)")
@@ -373,7 +378,9 @@ func train(_ commandLine: [String]) throws {
     let seconds = Double(trainingSeconds.components.seconds) + Double(trainingSeconds.components.attoseconds) * 1e-18
     let total = started.duration(to: clock.now)
     if !configuration.quiet {
-        if let reason = history.stoppedEarly { print(reason) }
+        if let reason = history.stoppedEarly {
+            print(configuration.stopAfter == trainer.completedEpochs ? "stopped after epoch \(trainer.completedEpochs) (--stop-after)" : reason)
+        }
         let accuracy = test.accuracy.map { "accuracy \(format($0 * 100, digits: 2))%, " } ?? ""
         print("test: \(accuracy)loss \(format(test.loss, digits: 4)) on \(testSet.count) examples; \(history.epochs.count) epochs in \(format(Float(seconds), digits: 2)) s")
         print(report)

@@ -58,23 +58,23 @@ struct ClippingTests {
 
     @Test("norms are deterministic: any thread count, either backend")
     func deterministicNorms() {
-        let parameters = (0..<5).map { i in Parameter(Tensor(zeros: [i == 2 ? 300_001 : 1000 * (i + 1)])) }
-        for (i, p) in parameters.enumerated() { p.gradient = randomTensor(p.shape, seed: UInt64(i), in: -3...3) }
-        let saved = Kernels.threadCount
-        defer { Kernels.threadCount = saved }
-        for normType: Float in [1, 2, 3, .infinity] {
-            var results: [UInt32] = []
-            for threads in [1, 2, 3] {
-                Kernels.threadCount = threads
-                results.append(Kernels.withBackend(.c) { gradientNorm(parameters, normType: normType) }.bitPattern)
+        withExclusiveThreadCount {
+            let parameters = (0..<5).map { i in Parameter(Tensor(zeros: [i == 2 ? 300_001 : 1000 * (i + 1)])) }
+            for (i, p) in parameters.enumerated() { p.gradient = randomTensor(p.shape, seed: UInt64(i), in: -3...3) }
+            for normType: Float in [1, 2, 3, .infinity] {
+                var results: [UInt32] = []
+                for threads in [1, 2, 3] {
+                    Kernels.threadCount = threads
+                    results.append(Kernels.withBackend(.c) { gradientNorm(parameters, normType: normType) }.bitPattern)
+                }
+                results.append(Kernels.withBackend(.swift) { gradientNorm(parameters, normType: normType) }.bitPattern)
+                #expect(Set(results).count == 1, "p=\(normType): \(results)")
             }
-            results.append(Kernels.withBackend(.swift) { gradientNorm(parameters, normType: normType) }.bitPattern)
-            #expect(Set(results).count == 1, "p=\(normType): \(results)")
-        }
-        let norms = gradientNorms(parameters)
-        for (p, norm) in zip(parameters, norms) {
-            let reference = p.gradient!.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            #expect(Swift.abs(Double(norm!) - reference) <= 1e-6 * reference)
+            let norms = gradientNorms(parameters)
+            for (p, norm) in zip(parameters, norms) {
+                let reference = p.gradient!.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                #expect(Swift.abs(Double(norm!) - reference) <= 1e-6 * reference)
+            }
         }
     }
 

@@ -170,17 +170,17 @@ struct GEMMTests {
 
     @Test("the result does not depend on the thread count")
     func threadCountIndependent() {
-        let c = GEMMCase(transposeA: false, transposeB: true, m: 300, n: 310, k: 600, alpha: 1, beta: 0, pad: 1)
-        let a = randomScalars(c.aCount, seed: 1), b = randomScalars(c.bCount, seed: 2)
-        let zeros = [Float](repeating: 0, count: c.cCount)
-        let saved = Kernels.threadCount
-        defer { Kernels.threadCount = saved }
-        Kernels.threadCount = 1
-        let one = Kernels.withBackend(.c) { run(c, a, b, zeros) }
-        Kernels.threadCount = 3
-        let three = Kernels.withBackend(.c) { run(c, a, b, zeros) }
-        // Every C element is one micro-kernel's dot product in a fixed k order,
-        // whichever thread computes it.
-        expectIdentical(three, one, "threads 3 vs 1")
+        withExclusiveThreadCount {
+            let c = GEMMCase(transposeA: false, transposeB: true, m: 300, n: 310, k: 600, alpha: 1, beta: 0, pad: 1)
+            let a = randomScalars(c.aCount, seed: 1), b = randomScalars(c.bCount, seed: 2)
+            let zeros = [Float](repeating: 0, count: c.cCount)
+            Kernels.threadCount = 1
+            let one = Kernels.withBackend(.c) { run(c, a, b, zeros) }
+            Kernels.threadCount = 3
+            let three = Kernels.withBackend(.c) { run(c, a, b, zeros) }
+            // Every C element is one micro-kernel's dot product in a fixed k order,
+            // whichever thread computes it.
+            expectIdentical(three, one, "threads 3 vs 1")
+        }
     }
 }

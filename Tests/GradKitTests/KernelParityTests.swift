@@ -331,4 +331,51 @@ struct KernelParityTests {
             }
         }
     }
+
+    @Test("monitor statistics: moments, update size, saturation and dead-unit counts")
+    func statistics() {
+        for n in enumeratedSizes + [4095, 4096, 4097, 20_000] {
+            let x = randomScalars(n, seed: UInt64(n) + 7, in: -3...3)
+            let y = randomScalars(n, seed: UInt64(n) + 8, in: -3...3)
+            // Exact references in double (Kahan is not needed: values are small and n modest).
+            let sum = x.reduce(0.0) { $0 + Double($1) }, squares = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let change = zip(y, x).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
+            let outside = x.filter { $0 < -2 || $0 > 1.5 }.count
+            var results: [(Double, Double, Double, Double, Int)] = []
+            forEachInstructionSet { _ in
+                for backend in KernelBackend.allCases {
+                    Kernels.withBackend(backend) {
+                        x.withUnsafeBufferPointer { xs in
+                            y.withUnsafeBufferPointer { ys in
+                                let base = xs.baseAddress ?? UnsafePointer(bitPattern: 8)!, other = ys.baseAddress ?? UnsafePointer(bitPattern: 8)!
+                                let m = Kernels.moments(count: n, base)
+                                let c = Kernels.changeMoments(count: n, after: other, before: base)
+                                results.append((m.sum, m.sumOfSquares, c.sumOfSquaredChanges, c.sumOfSquares, Kernels.countOutside(count: n, base, low: -2, high: 1.5)))
+                            }
+                        }
+                    }
+                }
+            }
+            for r in results {
+                // Every ISA path and the twin follow one order: identical bits.
+                #expect(r.0 == results[0].0 && r.1 == results[0].1 && r.2 == results[0].2 && r.3 == results[0].3 && r.4 == results[0].4, "n=\(n)")
+            }
+            let r = results[0]
+            #expect(Swift.abs(r.0 - sum) <= 1e-12 * Swift.max(squares, 1) && Swift.abs(r.1 - squares) <= 1e-12 * Swift.max(squares, 1), "n=\(n)")
+            // The update size sums in float lanes: relative error about n_lane * eps = 128 * 6e-8.
+            #expect(Swift.abs(r.2 - change) <= 1e-5 * Swift.max(change, 1e-30) && Swift.abs(r.3 - squares) <= 1e-5 * Swift.max(squares, 1e-30), "n=\(n)")
+            #expect(r.4 == outside)
+        }
+        for (rows, columns) in [(1, 1), (3, 5), (32, 128), (7, 1500)] {
+            var y = randomScalars(rows * columns, seed: UInt64(rows * 31 + columns), in: -1...0.2)
+            for c in stride(from: 0, to: columns, by: 3) { y[c] = 0.5 }  // every third column alive in row 0
+            let dead = (0..<columns).filter { c in (0..<rows).allSatisfy { y[$0 * columns + c] <= 0 } }.count
+            forEachInstructionSet { isa in
+                for backend in KernelBackend.allCases {
+                    let counted = Kernels.withBackend(backend) { y.withUnsafeBufferPointer { Kernels.countDeadColumns(rows: rows, columns: columns, $0.baseAddress!) } }
+                    #expect(counted == dead, "\(rows)x\(columns) \(isa) \(backend)")
+                }
+            }
+        }
+    }
 }

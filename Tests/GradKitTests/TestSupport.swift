@@ -110,3 +110,19 @@ func fixturePath(_ name: String, file: String = #filePath) -> String {
     parts.removeLast(2)  // GradKitTests/TestSupport.swift
     return parts.joined(separator: "/") + "/Fixtures/" + name
 }
+
+/// Kernels.threadCount is process-wide and suites run in parallel: tests that
+/// set it hold this lock, so one test's counts are not changed under it.
+nonisolated(unsafe) private var threadCountMutex = pthread_mutex_t()
+private let threadCountMutexReady: Bool = { pthread_mutex_init(&threadCountMutex, nil); return true }()
+
+func withExclusiveThreadCount<Result>(_ body: () throws -> Result) rethrows -> Result {
+    precondition(threadCountMutexReady)
+    pthread_mutex_lock(&threadCountMutex)
+    let saved = Kernels.threadCount
+    defer {
+        Kernels.threadCount = saved
+        pthread_mutex_unlock(&threadCountMutex)
+    }
+    return try body()
+}

@@ -8,26 +8,26 @@ import Testing
 struct ThreadingTests {
     @Test("results are the same for 1 to 4 threads")
     func threadCounts() {
-        let x = randomTensor([513, 300], seed: 1, in: -3...3)
-        let w = randomTensor([300, 257], seed: 2)
-        func compute() -> [[Float]] {
-            Kernels.withBackend(.c) {
-                [x.tanh().scalars, (x * 2 + x).scalars, x.softmax().scalars, x.matmul(w).scalars,
-                 x.sum(alongAxes: 0).scalars, x.max(alongAxes: 1).scalars, x.transposed().scalars]
+        withExclusiveThreadCount {
+            let x = randomTensor([513, 300], seed: 1, in: -3...3)
+            let w = randomTensor([300, 257], seed: 2)
+            func compute() -> [[Float]] {
+                Kernels.withBackend(.c) {
+                    [x.tanh().scalars, (x * 2 + x).scalars, x.softmax().scalars, x.matmul(w).scalars,
+                     x.sum(alongAxes: 0).scalars, x.max(alongAxes: 1).scalars, x.transposed().scalars]
+                }
             }
+            Kernels.threadCount = 1
+            let reference = compute()
+            for threads in [2, 3, 4] {
+                Kernels.threadCount = threads
+                let result = compute()
+                for (a, b) in zip(result, reference) { expectIdentical(a, b, "threads \(threads)") }
+            }
+            #expect(Kernels.threadCount == 4)
+            Kernels.threadCount = 0
+            #expect(Kernels.threadCount >= 1, "0 restores the default")
         }
-        let saved = Kernels.threadCount
-        defer { Kernels.threadCount = saved }
-        Kernels.threadCount = 1
-        let reference = compute()
-        for threads in [2, 3, 4] {
-            Kernels.threadCount = threads
-            let result = compute()
-            for (a, b) in zip(result, reference) { expectIdentical(a, b, "threads \(threads)") }
-        }
-        #expect(Kernels.threadCount == 4)
-        Kernels.threadCount = 0
-        #expect(Kernels.threadCount >= 1, "0 restores the default")
     }
 
     @Test("concurrent callers from several threads get correct results")

@@ -41,6 +41,10 @@ import Glibc
 /// - *non-finite*: NaN or ±∞ appeared in its gradients;
 /// - otherwise *healthy*.
 ///
+/// When several apply, the verdict is the first of non-finite, exploding,
+/// dead, saturated, vanishing (a cause before its symptom: dead ReLUs make the
+/// gradients below them vanish); the evidence lists them all.
+///
 /// **Non-finite guard**: ``inspectGradients(loss:)`` names the first parameter
 /// (in model order) whose gradient holds NaN or ±∞ and, by policy, asks to
 /// skip the step (parameters and optimizer state stay exactly as they were),
@@ -387,7 +391,8 @@ public final class GradientMonitor {
                 verdicts.append(.saturated)
                 health.evidence.append("\(Int((saturated * 100).rounded()))% of the \(unit.activationName ?? "activation") outputs after layer \(i + 1) are saturated (pre-activation spread \(scientific(health.preactivationStandardDeviation ?? 0)))")
             }
-            let priority: [Verdict] = [.nonFinite, .exploding, .vanishing, .dead, .saturated]
+            // Causes before symptoms: dead or saturated units are why gradients vanish.
+            let priority: [Verdict] = [.nonFinite, .exploding, .dead, .saturated, .vanishing]
             health.verdict = priority.first { verdicts.contains($0) } ?? .healthy
             layers.append(health)
         }

@@ -170,14 +170,32 @@ enum JSON: Equatable, Sendable {
             }
         }
 
+        /// RFC 8259's grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
         mutating func number() throws(JSONError) -> Double {
             let start = position
-            while position < bytes.endIndex, "+-0123456789.eE".utf8.contains(bytes[position]) { position += 1 }
-            guard position > start, let text = String(validating: bytes[start..<position], as: UTF8.self),
-                let value = Double(text), value.isFinite
-            else {
+            func isDigit(_ at: Int) -> Bool { at < bytes.endIndex && bytes[at] >= 0x30 && bytes[at] <= 0x39 }
+            func digits() throws(JSONError) {
+                guard isDigit(position) else { throw error(position == start ? "invalid value" : "expected a digit") }
+                while isDigit(position) { position += 1 }
+            }
+            if position < bytes.endIndex, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if position < bytes.endIndex, bytes[position] == UInt8(ascii: "0") {
+                position += 1
+            } else {
+                try digits()
+            }
+            if position < bytes.endIndex, bytes[position] == UInt8(ascii: ".") {
+                position += 1
+                try digits()
+            }
+            if position < bytes.endIndex, bytes[position] | 0x20 == UInt8(ascii: "e") {
+                position += 1
+                if position < bytes.endIndex, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+                try digits()
+            }
+            guard let text = String(validating: bytes[start..<position], as: UTF8.self), let value = Double(text), value.isFinite else {
                 position = start
-                throw error("invalid value")
+                throw error("number out of range")
             }
             return value
         }
@@ -208,12 +226,16 @@ enum JSON: Equatable, Sendable {
                 let byte = bytes[position]
                 position += 1
                 if byte == UInt8(ascii: "\"") { break }
-                if byte < 0x20 { throw error("control character in a string") }
+                if byte < 0x20 {
+                    position -= 1
+                    throw error("control character in a string")
+                }
                 guard byte == UInt8(ascii: "\\") else {
                     raw.append(byte)
                     continue
                 }
                 try flush()
+                let escapeStart = position - 1
                 guard position < bytes.endIndex else { throw error("unterminated escape") }
                 let escape = bytes[position]
                 position += 1
@@ -230,16 +252,25 @@ enum JSON: Equatable, Sendable {
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
                         guard position + 1 < bytes.endIndex, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                            position = escapeStart
                             throw error("unpaired surrogate")
                         }
                         position += 2
                         let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired surrogate") }
+                        guard (0xDC00...0xDFFF).contains(low) else {
+                            position = escapeStart
+                            throw error("unpaired surrogate")
+                        }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    guard let scalar = UnicodeScalar(code) else { throw error("invalid code point") }
+                    guard let scalar = UnicodeScalar(code) else {
+                        position = escapeStart
+                        throw error("invalid code point")
+                    }
                     scalars.append(scalar)
-                default: throw error("unknown escape")
+                default:
+                    position = escapeStart
+                    throw error("unknown escape")
                 }
             }
             try flush()

@@ -199,29 +199,33 @@ func optimizers() {
 // ------------------------------------------------------------------ training
 
 /// One training step of the digits MLP (64-128-10, ReLU, batch 32, Adam):
-/// bare, and with the gradient monitor sampling every step. The two kinds of
-/// step alternate, each timed on its own, so that drift (the model's values
-/// change as it trains, and with them the cost of subnormal arithmetic) hits
-/// both alike. The ratio of the medians is the monitor's cost (issue 6 asks
+/// bare, and with the gradient monitor sampling every step. Two identical
+/// models take alternate steps, each timed on its own, so that drift (the
+/// models' values change as they train, and with them the cost of subnormal
+/// arithmetic) hits both alike. The ratio of the medians is the monitor's cost (issue 6 asks
 /// for at most 10%).
 func trainingStep() {
     let name = "train step digits 64-128-10 b32"
     guard selected(name) else { return }
-    manualSeed(0)
     let data = Dataset.digits()
-    let model = MLP(sizes: [64, 128, 10])
-    let optimizer = Adam(model.parameters)
-    let monitor = GradientMonitor(model: model, sampleEvery: 1)
     var shuffle: SeededGenerator? = SeededGenerator(seed: 0)
     let batches = data.batches(size: 32, shuffledBy: &shuffle)
-    var index = 0
+    // Two identical models on the same batches, so both drift alike: one trained bare,
+    // one under the monitor (which changes no arithmetic, so they stay identical).
+    manualSeed(0)
+    let bareModel = MLP(sizes: [64, 128, 10])
+    manualSeed(0)
+    let model = MLP(sizes: [64, 128, 10])
+    let bareOptimizer = Adam(bareModel.parameters), optimizer = Adam(model.parameters)
+    let monitor = GradientMonitor(model: model, sampleEvery: 1)
+    var bareIndex = 0, index = 0
     func bareStep() {
-        index = (index + 1) % (batches.count - 1)
-        let batch = batches[index]
-        let loss = softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!)
+        bareIndex = (bareIndex + 1) % (batches.count - 1)
+        let batch = batches[bareIndex]
+        let loss = softmaxCrossEntropy(logits: bareModel(batch.features), labels: batch.labels!)
         loss.backward()
-        optimizer.step()
-        optimizer.zeroGradients()
+        bareOptimizer.step()
+        bareOptimizer.zeroGradients()
     }
     func monitoredStep() {
         index = (index + 1) % (batches.count - 1)

@@ -15,8 +15,8 @@ typedef enum ck_norm_kind {
 /// Per-segment power sums, then their combination:
 ///   partials[s] = sum_i |segments[s][i]|^p  (or max |.| for MAX_ABS), in double
 ///   returns partials[0] + partials[1] + ... in segment order (max for MAX_ABS)
-/// Deterministic: each segment is summed in the canonical order of
-/// ck_reduce_f32 (fixed blocks of 16 double lanes), whatever the thread count.
+/// Deterministic: each segment is summed in fixed blocks (ck_reduce_f32's block
+/// sizes) of 32 double lanes added pairwise, whatever the thread count.
 /// The norm is the result's 1/p-th power (the caller takes it).
 /// partials: `count` doubles the caller owns (it also gets per-segment norms).
 double ck_norm_segments_f32(ck_norm_kind kind, size_t count, const float *const *segments,

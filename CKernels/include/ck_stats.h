@@ -15,6 +15,11 @@ void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares);
 void ck_change_moments_f32(size_t n, const float *after, const float *before, double *sum_squared_change,
                            double *sum_squares_before);
 
+/// ck_change_moments_f32, then before[i] = after[i] (the copy the next step's
+/// ratio starts from, made while the block is in cache).
+void ck_change_moments_update_f32(size_t n, const float *after, float *before, double *sum_squared_change,
+                                  double *sum_squares_before);
+
 /// The number of i with x[i] < low or x[i] > high (NaN counts as neither).
 size_t ck_count_outside_f32(size_t n, const float *x, float low, float high);
 

@@ -1,4 +1,6 @@
 // GradKit CKernels — activation statistics. SPDX-License-Identifier: MIT
+#include <string.h>
+
 #include "ck_internal.h"
 #include "ck_stats.h"
 
@@ -110,18 +112,30 @@ void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares) 
     *sum_squares = q;
 }
 
-void ck_change_moments_f32(size_t n, const float *after, const float *before, double *sum_squared_change,
+static void change_moments(size_t n, const float *after, float *before, bool update, double *sum_squared_change,
                            double *sum_squares_before) {
     const stats_isa *isa = isa_table();
     double d = 0.0, q = 0.0;
     for (size_t start = 0; start < n; start += CHANGE_BLOCK) {
+        size_t length = ck_min_size(CHANGE_BLOCK, n - start);
         double bd, bq;
-        isa->change_block(after + start, before + start, ck_min_size(CHANGE_BLOCK, n - start), &bd, &bq);
+        isa->change_block(after + start, before + start, length, &bd, &bq);
+        if (update) memcpy(before + start, after + start, length * sizeof(float));
         d += bd;
         q += bq;
     }
     *sum_squared_change = d;
     *sum_squares_before = q;
+}
+
+void ck_change_moments_f32(size_t n, const float *after, const float *before, double *sum_squared_change,
+                           double *sum_squares_before) {
+    change_moments(n, after, (float *)before, false, sum_squared_change, sum_squares_before);
+}
+
+void ck_change_moments_update_f32(size_t n, const float *after, float *before, double *sum_squared_change,
+                                  double *sum_squares_before) {
+    change_moments(n, after, before, true, sum_squared_change, sum_squares_before);
 }
 
 size_t ck_count_outside_f32(size_t n, const float *x, float low, float high) {

@@ -83,4 +83,27 @@ struct ReadmeTests {
         let saved = adam.exportState()
         #expect(saved.stepCount == 300 && saved.parameters[0].buffers["exp_avg"] != nil)
     }
+
+    @Test("the training tour trains, reports and checkpoints")
+    func trainingTour() throws {
+        let digits = Dataset.digits()
+        let parts = try digits.split([0.7, 0.1, 0.2], seed: 0, stratified: true)
+        let standardizer = Standardizer(fitting: parts[0])
+        let (train, validation, test) = (standardizer.transform(parts[0]), standardizer.transform(parts[1]),
+                                         standardizer.transform(parts[2]))
+        manualSeed(0)
+        let mlp = MLP(sizes: [64, 128, 10])
+        let trainer = Trainer(model: mlp, optimizer: Adam(mlp.parameters), loss: .softmaxCrossEntropy,
+                              options: TrainingOptions(epochs: 30, batchSize: 32, clipping: .norm(5),
+                                                       earlyStopping: EarlyStopping(patience: 5), progress: .silent))
+        var epochs = 0
+        trainer.onEpoch = { _ in epochs += 1; return .proceed }
+        let history = try trainer.fit(train, validation: validation)
+        #expect(epochs == history.epochs.count && history.epochs.count >= 6)
+        #expect(trainer.evaluate(test).accuracy! > 0.94)
+        #expect(trainer.monitor.report.layers.count == 2)
+        let path = try temporaryDirectory() + "/run.safetensors"
+        try trainer.checkpoint().write(to: path)
+        try trainer.restore(Checkpoint.read(from: path))
+    }
 }

@@ -29,6 +29,9 @@ public final class Parameter {
 
     // The node this parameter has on the tape of generation `leafGeneration`.
     var leafGeneration: UInt64 = 0
+    /// Counts writes to the value (assignments and optimizer steps), so a
+    /// copy taken earlier can tell whether it is still current.
+    var valueVersion: UInt64 = 0
     var leafNode: Int32 = -1
 
     /// A parameter holding a copy of `value`'s elements.
@@ -90,6 +93,7 @@ public final class Parameter {
     /// Runs `body` on the value's memory for writing, after making sure no
     /// tensor handed out earlier (or saved on the tape) sees the change.
     func updateValue(_ body: (FloatPointer) -> Void) {
+        valueVersion &+= 1
         makeValueExclusive()
         withExtendedLifetime(storage) { body(storage.base) }
     }

@@ -22,6 +22,18 @@ extension Kernels {
         return SwiftKernels.changeMoments(count: count, after: after, before: before)
     }
 
+    /// ``changeMoments(count:after:before:)``, then copies `after` over `before`.
+    static func changeMomentsUpdating(count: Int, after: ConstFloatPointer, before: FloatPointer) -> (sumOfSquaredChanges: Double, sumOfSquares: Double) {
+        if useC {
+            var d = 0.0, q = 0.0
+            ck_change_moments_update_f32(count, after, before, &d, &q)
+            return (d, q)
+        }
+        let result = SwiftKernels.changeMoments(count: count, after: after, before: before)
+        before.update(from: after, count: count)
+        return result
+    }
+
     /// The number of values below `low` or above `high`.
     static func countOutside(count: Int, _ x: ConstFloatPointer, low: Float, high: Float) -> Int {
         useC ? ck_count_outside_f32(count, x, low, high) : SwiftKernels.countOutside(count: count, x, low: low, high: high)

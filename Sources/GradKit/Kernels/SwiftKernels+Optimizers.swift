@@ -104,7 +104,7 @@ extension SwiftKernels {
 
     /// The canonical power sum of one block (see norm.c).
     static func powerBlock(_ kind: NormKind, _ x: ConstFloatPointer, _ n: Int, _ p: Double) -> Double {
-        var acc = SIMD16<Double>()
+        var acc = SIMD32<Double>()
         func term(_ v: Float) -> Double {
             switch kind {
             case .squares: let d = Double(v); return d * d
@@ -113,16 +113,17 @@ extension SwiftKernels {
             }
         }
         var i = 0
-        while i &+ 16 <= n {
-            for j in 0..<16 { acc[j] += term(x[i &+ j]) }
-            i &+= 16
+        while i &+ 32 <= n {
+            for j in 0..<32 { acc[j] += term(x[i &+ j]) }
+            i &+= 32
         }
         var j = 0
         while i &+ j < n {
             acc[j] += term(x[i &+ j])
             j &+= 1
         }
-        let s8 = acc.lowHalf + acc.highHalf
+        let s16 = acc.lowHalf + acc.highHalf
+        let s8 = s16.lowHalf + s16.highHalf
         let s4 = s8.lowHalf + s8.highHalf
         let s2 = s4.lowHalf + s4.highHalf
         return s2[0] + s2[1]

@@ -178,6 +178,11 @@ public final class GradientMonitor {
     /// The monitored weights before the step, for the update ratio.
     private let snapshot: UnsafeMutableBufferPointer<Float>
     private var snapshotTaken = false
+    /// The snapshot holds the weights as of `snapshotVersions` (see Parameter.valueVersion).
+    private var snapshotIsCurrent = false
+    private var snapshotVersions: [UInt64] = []
+    /// Indices in `parameters` of every monitored weight, in snapshot order.
+    private let monitoredWeights: [Int]
 
     /// The global Euclidean norm of the gradients at the last
     /// ``inspectGradients(loss:)`` (NaN or +∞ when they were not finite).
@@ -219,6 +224,7 @@ public final class GradientMonitor {
             offset += found[i].weights.reduce(0) { $0 + parameters[$1].value.scalarCount }
         }
         units = found
+        monitoredWeights = found.flatMap(\.weights)
         snapshot = .allocate(capacity: Swift.max(offset, 1))
         gradientNormHistory = Array(repeating: [], count: found.count)
     }
@@ -305,6 +311,9 @@ public final class GradientMonitor {
     /// Call right before the optimizer step (records the weights for the update ratio).
     public func willStep() {
         guard (stepsObserved - 1) % sampleEvery == 0 else { return }
+        snapshotTaken = true
+        // The copy made by the last didStep is still current when no weight was written since.
+        if snapshotIsCurrent, zip(monitoredWeights, snapshotVersions).allSatisfy({ parameters[$0].valueVersion == $1 }) { return }
         for unit in units {
             var offset = unit.snapshotOffset
             for index in unit.weights {
@@ -315,20 +324,25 @@ public final class GradientMonitor {
                 }
             }
         }
-        snapshotTaken = true
     }
 
     /// Call right after the optimizer step.
     public func didStep() {
         guard snapshotTaken else { return }
         snapshotTaken = false
+        // When every step is sampled, the pass that measures the update also
+        // copies the new weights: the next willStep then has nothing to copy.
+        let keepCurrent = sampleEvery == 1
         for i in units.indices {
             var offset = units[i].snapshotOffset
             var change = 0.0, norm = 0.0
             for index in units[i].weights {
                 parameters[index].value.withUnsafeBufferPointer { values in
                     guard let base = values.baseAddress else { return }
-                    let (d, q) = Kernels.changeMoments(count: values.count, after: base, before: snapshot.baseAddress! + offset)
+                    let before = snapshot.baseAddress! + offset
+                    let (d, q) = keepCurrent
+                        ? Kernels.changeMomentsUpdating(count: values.count, after: base, before: before)
+                        : Kernels.changeMoments(count: values.count, after: base, before: before)
                     change += d
                     norm += q
                     offset += values.count
@@ -338,6 +352,8 @@ public final class GradientMonitor {
             units[i].updateHistory.append(norm > 0 ? Float((change / norm).squareRoot()) : 0)
             if units[i].updateHistory.count >= 2 * window { units[i].updateHistory.removeFirst(window) }
         }
+        snapshotIsCurrent = keepCurrent
+        if keepCurrent { snapshotVersions = monitoredWeights.map { parameters[$0].valueVersion } }
     }
 
     /// The current statistics and verdicts.

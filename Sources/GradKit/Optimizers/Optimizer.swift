@@ -146,6 +146,7 @@ public class Optimizer {
             update(start..<end, step: parameterSteps[i] + 1, gradientScale: gradientScale)
             for k in i..<j {
                 parameterSteps[k] += 1
+                parameters[k].valueVersion &+= 1
                 didUpdate(k)
             }
             i = j

@@ -240,16 +240,17 @@ struct TrainConfiguration {
         return try .csv(path, labelColumn: labelColumn, regression: regression)
     }
 
-    /// The default widths for a data set: one hidden layer (two for spirals).
+    /// The default widths for a data set: one hidden layer (two for spirals, or with --residual).
     func widths(for data: Dataset) throws -> [Int] {
         let outputs = data.classCount ?? (data.targetValues?.shape.last ?? 1)
         guard let layers else {
-            let hidden = switch dataSource {
+            var hidden = switch dataSource {
             case "digits": [128]
             case "spirals": [64, 64]
             case "xor": [8]
             default: [32]
             }
+            if residual, hidden.count == 1 { hidden.append(hidden[0]) }  // a block to wrap
             return [data.featureCount] + hidden + [outputs]
         }
         guard layers[0] == data.featureCount else {
@@ -257,6 +258,9 @@ struct TrainConfiguration {
         }
         guard layers[layers.count - 1] == outputs else {
             throw UsageError("--layers ends with \(layers[layers.count - 1]) outputs but the data needs \(outputs)")
+        }
+        if residual, !(1..<(layers.count - 2)).contains(where: { layers[$0] == layers[$0 + 1] }) {
+            throw UsageError("--residual wraps hidden layers whose input and output widths agree; give two equal hidden widths, e.g. --layers \(layers[0]),128,128,\(outputs)")
         }
         return layers
     }

@@ -33,7 +33,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "gradkit",
-            dependencies: ["GradKit"],
+            dependencies: ["GradKit", "GradKitLab"],
             path: "Sources/gradkit"
         ),
         .executableTarget(
@@ -46,6 +46,11 @@ let package = Package(
         ),
 
         // Implementation details.
+        .target(
+            name: "GradKitLab",
+            dependencies: ["GradKit"],
+            path: "Sources/GradKitLab"
+        ),
         .target(
             name: "CKernels",
             path: "CKernels",
@@ -64,7 +69,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "GradKitTests",
-            dependencies: ["GradKit", "CKernels"],
+            dependencies: ["GradKit", "GradKitLab", "CKernels"],
             path: "Tests/GradKitTests"
         ),
     ]

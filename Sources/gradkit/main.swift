@@ -11,7 +11,7 @@ let usage = """
       info         print the kernel configuration (CPU, threads, instruction set, build)
       train        train an MLP on an embedded data set or IDX/CSV files (gradkit train --help)
       inspect      print a safetensors checkpoint's tensors and metadata (gradkit inspect FILE)
-      lab          run the gradient-pathology experiments (not yet available)
+      lab          run the gradient-pathology experiments and write a report (gradkit lab --help)
       lr-find      run the learning-rate range test (not yet available)
 
     Options:
@@ -41,7 +41,9 @@ do {
         if rest.contains("--help") || rest.contains("-h") { print(trainUsage) } else { try train(rest) }
     case "inspect":
         try inspect(rest)
-    case let command? where ["lab", "lr-find"].contains(command):
+    case "lab":
+        if rest.contains("--help") || rest.contains("-h") { print(labUsage) } else { try lab(rest) }
+    case let command? where ["lr-find"].contains(command):
         fail("'\(command)' is not available yet in this version")
     case let other?:
         fail("unknown command '\(other)'; see 'gradkit --help'")

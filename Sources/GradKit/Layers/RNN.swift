@@ -49,13 +49,28 @@ public final class RNN: Layer {
         biasHiddenHidden = bhh.map { Parameter($0, name: "bias_hh_l0") }
     }
 
-    /// The hidden state at every step, `[batch, time, hiddenSize]`.
-    public func callAsFunction(_ input: Tensor) -> Tensor { run(input, initialState: nil).outputs }
+    /// What calling the layer returns: every step's hidden state
+    /// `[batch, time, hiddenSize]` (true, the default, PyTorch's `output`), or
+    /// only the last `[batch, hiddenSize]` (Keras' `return_sequences=False`),
+    /// to feed a head such as `Linear` in a `Sequential`.
+    public var returnsSequences = true
+
+    /// The hidden state at every step, `[batch, time, hiddenSize]`, or the last
+    /// one, `[batch, hiddenSize]` (see ``returnsSequences``).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let result = unroll(input, initialState: nil, keepingOutputs: returnsSequences)
+        return returnsSequences ? result.outputs! : result.finalState
+    }
 
     /// The hidden states at every step and the last one (`[batch, hiddenSize]`).
     /// - Precondition: input `[batch, time, inputSize]` with time >= 1; an
     ///   initial state, if given, `[batch, hiddenSize]`.
     public func run(_ input: Tensor, initialState: Tensor? = nil) -> (outputs: Tensor, finalState: Tensor) {
+        let result = unroll(input, initialState: initialState, keepingOutputs: true)
+        return (result.outputs!, result.finalState)
+    }
+
+    private func unroll(_ input: Tensor, initialState: Tensor?, keepingOutputs: Bool) -> (outputs: Tensor?, finalState: Tensor) {
         precondition(
             input.rank == 3 && input.shape[2] == inputSize && input.shape[1] >= 1,
             "RNN(inputSize: \(inputSize), hiddenSize: \(hiddenSize)): expected input [batch, time >= 1, \(inputSize)], got \(input.shape)")
@@ -70,14 +85,14 @@ public final class RNN: Layer {
         let recurrent = weightHiddenHidden.value, recurrentBias = biasHiddenHidden?.value
         var state = initialState ?? Tensor(zeros: [batch, hiddenSize])
         var outputs: [Tensor] = []
-        outputs.reserveCapacity(steps)
+        if keepingOutputs { outputs.reserveCapacity(steps) }
         for t in 0..<steps {
             let preactivation = projected.slicing(t..<(t + 1), alongAxis: 1).reshaped(to: [batch, hiddenSize])
                 + linear(state, weight: recurrent, bias: recurrentBias)
             state = nonlinearity == .tanh ? preactivation.tanh() : preactivation.relu()
-            outputs.append(state)
+            if keepingOutputs { outputs.append(state) }
         }
-        return (Tensor(stacking: outputs, alongAxis: 1), state)
+        return (keepingOutputs ? Tensor(stacking: outputs, alongAxis: 1) : nil, state)
     }
 
     public var parameters: [Parameter] {

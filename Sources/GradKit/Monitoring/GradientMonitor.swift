@@ -439,7 +439,7 @@ private func powerOfTen(_ ratio: Double) -> String {
 }
 
 /// Three significant digits in scientific notation, e.g. 3.1e-08.
-func scientific(_ value: Float) -> String {
+package func scientific(_ value: Float) -> String {
     if value == 0 { return "0" }
     if !value.isFinite { return "\(value)" }
     let exponent = Int(log10(Double(Swift.abs(value))).rounded(.down))

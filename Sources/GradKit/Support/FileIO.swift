@@ -3,9 +3,9 @@
 import Glibc
 #endif
 
-enum FileIO {
+package enum FileIO {
     /// The whole file, or a description of why it could not be read.
-    static func readAll(_ path: String) -> Result<[UInt8], FileIOError> {
+    package static func readAll(_ path: String) -> Result<[UInt8], FileIOError> {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return .failure(FileIOError(message: String(cString: strerror(errno)))) }
         defer { close(fd) }
@@ -29,7 +29,7 @@ enum FileIO {
     /// Writes `bytes` to `path` atomically: a temporary file in the same
     /// directory, fsync, rename over the target, fsync of the directory. A
     /// crash leaves either the old file or the new one, never a torn one.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) -> Result<Void, FileIOError> {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String) -> Result<Void, FileIOError> {
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         var template = Array((path + ".tmp-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -70,6 +70,6 @@ enum FileIO {
     }
 }
 
-struct FileIOError: Error {
-    let message: String
+package struct FileIOError: Error {
+    package let message: String
 }

@@ -2,7 +2,7 @@
 
 /// A JSON value. Objects keep their keys sorted when written, so output is
 /// deterministic.
-enum JSON: Equatable, Sendable {
+package enum JSON: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -10,24 +10,24 @@ enum JSON: Equatable, Sendable {
     case array([JSON])
     case object([String: JSON])
 
-    subscript(key: String) -> JSON? {
+    package subscript(key: String) -> JSON? {
         if case .object(let members) = self { return members[key] }
         return nil
     }
 
-    var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    var numberValue: Double? { if case .number(let n) = self { return n } else { return nil } }
-    var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
-    var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
+    package var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    package var numberValue: Double? { if case .number(let n) = self { return n } else { return nil } }
+    package var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
+    package var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
 
     /// An exact non-negative integer (at most 2^53), or nil.
-    var integerValue: Int? {
+    package var integerValue: Int? {
         guard case .number(let n) = self, n >= 0, n <= 9_007_199_254_740_992, n == n.rounded() else { return nil }
         return Int(n)
     }
 
     /// Compact text; non-finite numbers become `null` (JSON has no NaN).
-    var text: String {
+    package var text: String {
         var out = ""
         write(to: &out)
         return out
@@ -85,7 +85,7 @@ enum JSON: Equatable, Sendable {
 
     /// Parses `bytes` (UTF-8). Throws ``JSONError`` with the byte offset of
     /// the first problem; nesting deeper than 64 levels is rejected.
-    static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
+    package static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
         var parser = Parser(bytes: bytes)
         let value = try parser.value(depth: 0)
         parser.skipSpace()
@@ -93,7 +93,7 @@ enum JSON: Equatable, Sendable {
         return value
     }
 
-    static func parse(_ text: String) throws(JSONError) -> JSON { try parse(ArraySlice(Array(text.utf8))) }
+    package static func parse(_ text: String) throws(JSONError) -> JSON { try parse(ArraySlice(Array(text.utf8))) }
 
     private struct Parser {
         let bytes: ArraySlice<UInt8>
@@ -280,7 +280,7 @@ enum JSON: Equatable, Sendable {
 }
 
 /// A JSON syntax error at a byte offset.
-struct JSONError: Error, Equatable {
-    let offset: Int
-    let reason: String
+package struct JSONError: Error, Equatable {
+    package let offset: Int
+    package let reason: String
 }

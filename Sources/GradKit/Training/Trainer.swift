@@ -108,7 +108,8 @@ public final class Trainer {
                 history.steps.append(record)
                 log?.write(["type": .string("step"), "epoch": .number(Double(epoch)), "step": .number(Double(record.step)),
                             "loss": .number(Double(record.loss)), "gradient_norm": .number(Double(record.gradientNorm)),
-                            "learning_rate": .number(Double(record.learningRate)), "skipped": .bool(record.skipped)])
+                            "learning_rate": .number(Double(record.learningRate)), "skipped": .bool(record.skipped),
+                            "clipped": .bool(record.clipped)])
                 onStep?(record)
                 progress.step(epoch: epoch, index: index + 1, of: batches.count, loss: record.loss, gradientNorm: record.gradientNorm, elapsed: started.duration(to: clock.now))
                 if stopRequested != nil {
@@ -160,7 +161,8 @@ public final class Trainer {
         lastPredictions = loss.usesLabels ? withoutGradients { logits.argmax() } : nil
         value.backward()
         let step = completedSteps
-        var record = StepRecord(epoch: epoch, step: step, loss: value.scalar, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false)
+        var record = StepRecord(
+            epoch: epoch, step: step, loss: value.scalar, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
         switch try monitor.inspectGradients(loss: value.scalar) {
         case .skip:
             record.skipped = true
@@ -182,17 +184,19 @@ public final class Trainer {
         switch options.clipping {
         case .norm(let maxNorm)?:
             record.gradientNorm = optimizer.step(clippingGradientNorm: maxNorm)
+            record.clipped = clipCoefficient(total: record.gradientNorm, maxNorm: maxNorm) < 1
         case .value(let value)?:
             record.gradientNorm = monitor.lastGradientNorm
+            record.clipped = gradientNorm(optimizer.parameters, normType: .infinity) > value
             clipGradientValue(optimizer.parameters, clipValue: value)
             optimizer.step()
         case .perTensor(let maxNorm)?:
             record.gradientNorm = monitor.lastGradientNorm
-            clipGradientNormPerTensor(optimizer.parameters, maxNorm: maxNorm)
+            record.clipped = clipGradientNormPerTensor(optimizer.parameters, maxNorm: maxNorm) > 0
             optimizer.step()
         case .adaptive(let factor, let epsilon)?:
             record.gradientNorm = monitor.lastGradientNorm
-            adaptiveClipGradients(optimizer.parameters, clipFactor: factor, epsilon: epsilon)
+            record.clipped = adaptiveClipGradients(optimizer.parameters, clipFactor: factor, epsilon: epsilon) > 0
             optimizer.step()
         case nil:
             record.gradientNorm = monitor.lastGradientNorm
@@ -342,7 +346,7 @@ final class ProgressPrinter {
 }
 
 /// A fraction as a percentage with two decimals: 0.97214 → "97.21%".
-func percent(_ fraction: Float) -> String {
+package func percent(_ fraction: Float) -> String {
     guard fraction.isFinite else { return "\(fraction)" }
     let hundredths = Int((Double(fraction) * 10000).rounded())
     let decimals = hundredths % 100
@@ -350,7 +354,7 @@ func percent(_ fraction: Float) -> String {
 }
 
 /// Four decimals at most, without exponent for moderate values.
-func fixed(_ value: Float) -> String {
+package func fixed(_ value: Float) -> String {
     guard value.isFinite else { return "\(value)" }
     if value != 0 && (Swift.abs(value) < 1e-3 || Swift.abs(value) >= 1e6) { return scientific(value) }
     let scaled = (Double(value) * 10000).rounded() / 10000

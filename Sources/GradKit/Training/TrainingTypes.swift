@@ -109,6 +109,9 @@ public struct StepRecord: Sendable, Equatable {
     public var learningRate: Float
     /// The step was skipped by the non-finite guard.
     public var skipped: Bool
+    /// Clipping changed the gradients (the norm was above the limit, an
+    /// element beyond the value, a tensor or unit was scaled).
+    public var clipped: Bool
 }
 
 /// One epoch's figures.

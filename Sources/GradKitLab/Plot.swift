@@ -35,9 +35,13 @@ public struct LinePlot: Sendable {
     public var logX: Bool
     /// A horizontal reference line (for example chance accuracy), labeled.
     public var reference: (y: Double, label: String)?
+    /// The y range shown; points beyond it are drawn at its edge (for curves
+    /// that end in a spike). Nil: fit the data.
+    public var yLimits: ClosedRange<Double>?
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = false,
-                reference: (y: Double, label: String)? = nil) {
+                reference: (y: Double, label: String)? = nil, yLimits: ClosedRange<Double>? = nil) {
+        self.yLimits = yLimits
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -63,12 +67,13 @@ public struct LinePlot: Sendable {
             p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) && (!logX || p.x > 0)
         }
         let all = series.flatMap { $0.points.filter(drawable) }
-        var ys = all.map(\.y)
-        if let reference { ys.append(reference.y) }
+        var ys = yLimits.map { [$0.lowerBound, $0.upperBound] } ?? all.map(\.y)
+        if let reference, yLimits == nil { ys.append(reference.y) }
         let xScale = Scale(values: all.map(\.x), log: logX, length: plotWidth, padFraction: 0, nice: false)
         let yScale = Scale(values: ys, log: logY, length: plotHeight, padFraction: 0.04, nice: true)
         func px(_ x: Double) -> Double { LinePlot.left + xScale.position(x) }
         func py(_ y: Double) -> Double { LinePlot.top + plotHeight - yScale.position(y) }
+        func clamped(_ y: Double) -> Double { yLimits.map { Swift.min(Swift.max(y, $0.lowerBound), $0.upperBound) } ?? y }
 
         canvas.text(title, x: LinePlot.left + plotWidth / 2, y: 24, size: 16, anchor: "middle", weight: "bold")
         // Grid and ticks.
@@ -102,7 +107,7 @@ public struct LinePlot: Sendable {
             }
             for p in s.points {
                 if drawable(p) {
-                    let point = (px(p.x), py(p.y))
+                    let point = (px(p.x), py(clamped(p.y)))
                     segment.append(point)
                     lastDrawable = point
                 } else {

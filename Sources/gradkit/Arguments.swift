@@ -1,4 +1,5 @@
 // gradkit — command-line argument parsing. SPDX-License-Identifier: MIT
+import GradKit
 
 /// A bad command line: printed as one line, exit code 2.
 struct UsageError: Error, CustomStringConvertible {
@@ -14,6 +15,7 @@ struct Arguments {
     private var flags: Set<String> = []
     private var consumed: Set<String> = []
     private var order: [String] = []
+    private var missingValue: Set<String> = []
 
     /// - Parameter flagNames: options that take no value.
     init(_ arguments: [String], flagNames: Set<String>) throws {
@@ -29,18 +31,18 @@ struct Arguments {
                 value = String(name[name.index(after: equals)...])
                 name = String(name[..<equals])
             }
-            guard !values.keys.contains(name), !flags.contains(name) else { throw UsageError("--\(name) is given twice") }
+            guard !values.keys.contains(name), !flags.contains(name), !missingValue.contains(name) else { throw UsageError("--\(name) is given twice") }
             order.append(name)
             if flagNames.contains(name) {
                 guard value == nil else { throw UsageError("--\(name) takes no value") }
                 flags.insert(name)
             } else {
-                if value == nil {
+                if value == nil, index + 1 < arguments.count, !arguments[index + 1].hasPrefix("--") {
                     index += 1
-                    guard index < arguments.count, !arguments[index].hasPrefix("--") else { throw UsageError("--\(name) needs a value") }
                     value = arguments[index]
                 }
-                values[name] = value
+                // A missing value is reported by finish(): as such for a known option, as unknown otherwise.
+                if let value { values[name] = value } else { missingValue.insert(name) }
             }
             index += 1
         }
@@ -81,8 +83,21 @@ struct Arguments {
         return text
     }
 
-    /// Throws for options nobody read.
+    /// Throws for options nobody read, and for options given without their value.
     func finish() throws {
         if let unknown = order.first(where: { !consumed.contains($0) }) { throw UsageError("unknown option --\(unknown)") }
+        if let name = order.first(where: { missingValue.contains($0) }) { throw UsageError("--\(name) needs a value") }
+    }
+}
+
+/// A command that failed for a reason other than its arguments: one line, exit code 1.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Writes a text file atomically.
+func writeText(_ text: String, to path: String) throws {
+    if case .failure(let error) = FileIO.writeAtomically(Array(text.utf8), to: path) {
+        throw CommandError(description: "\(path): cannot write: \(error.message)")
     }
 }

@@ -91,9 +91,11 @@ struct TrainConfiguration {
     /// The command line, stored in checkpoints.
     var commandLine: [String] = []
 
-    init(_ commandLine: [String]) throws {
+    /// - Parameter extra: reads the options of a command that builds on these (lr-find).
+    init(_ commandLine: [String], extraFlags: Set<String> = [], extra: (inout Arguments) throws -> Void = { _ in }) throws {
         self.commandLine = commandLine
-        var a = try Arguments(commandLine, flagNames: ["regression", "no-stratify", "batch-norm", "residual", "nesterov", "json", "quiet"])
+        var a = try Arguments(
+            commandLine, flagNames: extraFlags.union(["regression", "no-stratify", "batch-norm", "residual", "nesterov", "json", "quiet"]))
         let sources = [a.string("dataset").map { "dataset:\($0)" }, a.string("idx").map { "idx:\($0)" }, a.string("csv").map { "csv:\($0)" }].compactMap { $0 }
         guard sources.count <= 1 else { throw UsageError("give only one of --dataset, --idx and --csv") }
         if let source = sources.first {
@@ -182,6 +184,7 @@ struct TrainConfiguration {
         json = a.flag("json")
         quiet = a.flag("quiet")
         threads = try a.int("threads", range: 1...4096)
+        try extra(&a)
         try a.finish()
         _ = try makeSchedule(stepsPerEpoch: 1, baseLearningRate: 1e-3)
     }
@@ -265,6 +268,12 @@ struct TrainConfiguration {
         return layers
     }
 
+    /// The MLP, initialized from --seed.
+    func makeModel(_ widths: [Int]) -> MLP {
+        manualSeed(seed)
+        return MLP(sizes: widths, activation: activation, initializer: initializer, batchNorm: batchNorm, dropout: dropout, residual: residual)
+    }
+
     func makeOptimizer(_ parameters: [Parameter]) -> Optimizer {
         switch optimizer {
         case "sgd":
@@ -333,11 +342,8 @@ func train(_ commandLine: [String]) throws {
     let clock = ContinuousClock()
     let started = clock.now
     let (trainSet, validationSet, testSet) = try configuration.loadData()
-    manualSeed(configuration.seed)
     let widths = try configuration.widths(for: trainSet)
-    let model = MLP(
-        sizes: widths, activation: configuration.activation, initializer: configuration.initializer,
-        batchNorm: configuration.batchNorm, dropout: configuration.dropout, residual: configuration.residual)
+    let model = configuration.makeModel(widths)
     let optimizer = configuration.makeOptimizer(model.parameters)
     let stepsPerEpoch = (trainSet.count + configuration.batchSize - 1) / configuration.batchSize
     let (schedule, perStep) = try configuration.makeSchedule(stepsPerEpoch: stepsPerEpoch, baseLearningRate: optimizer.learningRate)

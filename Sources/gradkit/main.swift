@@ -12,7 +12,7 @@ let usage = """
       train        train an MLP on an embedded data set or IDX/CSV files (gradkit train --help)
       inspect      print a safetensors checkpoint's tensors and metadata (gradkit inspect FILE)
       lab          run the gradient-pathology experiments and write a report (gradkit lab --help)
-      lr-find      run the learning-rate range test (not yet available)
+      lr-find      the learning-rate range test: loss against a growing learning rate (gradkit lr-find --help)
 
     Options:
       --help, -h   show this help
@@ -43,8 +43,8 @@ do {
         try inspect(rest)
     case "lab":
         if rest.contains("--help") || rest.contains("-h") { print(labUsage) } else { try lab(rest) }
-    case let command? where ["lr-find"].contains(command):
-        fail("'\(command)' is not available yet in this version")
+    case "lr-find":
+        if rest.contains("--help") || rest.contains("-h") { print(lrFindUsage) } else { try lrFind(rest) }
     case let other?:
         fail("unknown command '\(other)'; see 'gradkit --help'")
     }

@@ -442,9 +442,12 @@ private func powerOfTen(_ ratio: Double) -> String {
 package func scientific(_ value: Float) -> String {
     if value == 0 { return "0" }
     if !value.isFinite { return "\(value)" }
-    let exponent = Int(log10(Double(Swift.abs(value))).rounded(.down))
-    let mantissa = Double(value) / pow(10, Double(exponent))
-    let rounded = (mantissa * 10).rounded() / 10
+    var exponent = Int(log10(Double(Swift.abs(value))).rounded(.down))
+    var rounded = (Double(value) / pow(10, Double(exponent)) * 10).rounded() / 10
+    if Swift.abs(rounded) >= 10 {  // 9.96 rounds to 10.0: write 1.0 and the next exponent
+        rounded /= 10
+        exponent += 1
+    }
     let sign = exponent < 0 ? "-" : "+"
     let magnitude = Swift.abs(exponent)
     return "\(rounded)e\(sign)\(magnitude < 10 ? "0" : "")\(magnitude)"

@@ -85,8 +85,7 @@ public enum Lab {
     /// `results.json` and `figures/`.
     /// - Throws: ``LabError`` when a file cannot be written.
     public static func writeReport(_ results: [ExperimentResult], options: LabOptions, command: String, totalSeconds: Double, to directory: String) throws {
-        try makeDirectory(directory)
-        try makeDirectory(directory + "/figures")
+        try prepareOutput(directory)
         var md = ["# GradKit lab report", ""]
         md.append("`\(command)` — \(options.quick ? "quick run" : "full run"), seed \(options.seed), \(format(totalSeconds, 1)) s on \(Kernels.cpuName) (\(Kernels.threadCount) threads), GradKit \(gradKitVersion).")
         md.append("")
@@ -137,9 +136,22 @@ public enum Lab {
         try write(json.text + "\n", to: directory + "/results.json")
     }
 
+    /// Creates `directory` and `directory/figures` (with missing parents), so
+    /// that a bad output path fails before the experiments run.
+    /// - Throws: ``LabError`` when they cannot be created.
+    public static func prepareOutput(_ directory: String) throws {
+        try makeDirectory(directory)
+        try makeDirectory(directory + "/figures")
+    }
+
+    /// `mkdir -p`.
     private static func makeDirectory(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw LabError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw LabError.cannotWrite(path: prefix, reason: String(cString: strerror(errno)))
+            }
         }
     }
 

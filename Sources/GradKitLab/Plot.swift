@@ -93,7 +93,7 @@ public struct LinePlot: Sendable {
         if let reference, reference.y.isFinite, !logY || reference.y > 0 {
             let y = py(reference.y)
             canvas.line(LinePlot.left, y, LinePlot.left + plotWidth, y, stroke: "#888", dash: "2,3")
-            canvas.text(reference.label, x: LinePlot.left + plotWidth - 4, y: y - 5, size: 11, anchor: "end", fill: "#666")
+            canvas.text(reference.label, x: LinePlot.left + 6, y: y - 5, size: 11, fill: "#666")
         }
         // Lines.
         for (index, s) in series.enumerated() {
@@ -105,7 +105,10 @@ public struct LinePlot: Sendable {
                 if segment.count == 1 { canvas.circle(segment[0].0, segment[0].1, radius: 2.5, fill: color) }
                 segment.removeAll()
             }
-            for p in s.points {
+            // More points than pixels add nothing but bytes: keep about two per pixel (and the last).
+            let stride = Swift.max(1, s.points.count / Int(2 * plotWidth))
+            let kept = s.points.enumerated().filter { $0.offset % stride == 0 || $0.offset == s.points.count - 1 || !drawable($0.element) }.map(\.element)
+            for p in kept {
                 if drawable(p) {
                     let point = (px(p.x), py(clamped(p.y)))
                     segment.append(point)
@@ -161,9 +164,9 @@ public struct HeatMap: Sendable {
         let width = 760.0, height = 440.0, left = 78.0, right = 120.0, top = 44.0, bottom = 58.0
         var canvas = SVGCanvas(width: width, height: height)
         let plotWidth = width - left - right, plotHeight = height - top - bottom
-        // At most 240 columns: wider maps are binned by geometric mean.
+        // At most 150 columns: wider maps are binned by geometric mean.
         let columns = values.map(\.count).max() ?? 0
-        let bins = Swift.min(columns, 240)
+        let bins = Swift.min(columns, 150)
         let binned: [[Double]] = values.map { row in
             (0..<bins).map { b in
                 let lo = b * columns / bins, hi = Swift.max(lo + 1, (b + 1) * columns / bins)
@@ -178,12 +181,24 @@ public struct HeatMap: Sendable {
         high = high.rounded(.up)
         canvas.text(title, x: left + plotWidth / 2, y: 24, size: 16, anchor: "middle", weight: "bold")
         let cellWidth = plotWidth / Double(Swift.max(bins, 1)), cellHeight = plotHeight / Double(Swift.max(binned.count, 1))
+        // Colors in 64 levels; a run of equal cells in a row is one rectangle, and all rectangles of a
+        // color are one path (a file a tenth the size of one <rect> per cell).
+        var shapes: [String: String] = [:]
         for (r, row) in binned.enumerated() {
-            for (c, v) in row.enumerated() {
-                let color = v > 0 && v.isFinite ? Palette.viridis((log10(v) - low) / (high - low)) : "#bbbbbb"
-                canvas.rectangle(left + Double(c) * cellWidth, top + Double(r) * cellHeight, cellWidth + 0.4, cellHeight + 0.4, fill: color, stroke: nil)
+            let colors = row.map { v in
+                v > 0 && v.isFinite ? Palette.viridis(((log10(v) - low) / (high - low) * 63).rounded() / 63) : "#bbbbbb"
+            }
+            var start = 0
+            while start < colors.count {
+                var end = start + 1
+                while end < colors.count, colors[end] == colors[start] { end += 1 }
+                let x = left + Double(start) * cellWidth, y = top + Double(r) * cellHeight
+                let w = Double(end - start) * cellWidth + 0.4, h = cellHeight + 0.4
+                shapes[colors[start], default: ""] += "M\(SVGCanvas.number(x)) \(SVGCanvas.number(y))h\(SVGCanvas.number(w))v\(SVGCanvas.number(h))h-\(SVGCanvas.number(w))z"
+                start = end
             }
         }
+        for color in shapes.keys.sorted() { canvas.path(shapes[color]!, fill: color) }
         canvas.rectangle(left, top, plotWidth, plotHeight, fill: "none", stroke: "#444")
         // Row labels: at most ~20.
         let every = Swift.max(1, (rowLabels.count + 19) / 20)
@@ -375,10 +390,14 @@ struct SVGCanvas {
     }
 
     /// Two decimals at most.
-    private func n(_ value: Double) -> String {
+    static func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
         return rounded == rounded.rounded() ? String(Int(rounded)) : "\(rounded)"
     }
+
+    private func n(_ value: Double) -> String { SVGCanvas.number(value) }
+
+    mutating func path(_ d: String, fill: String) { body.append("<path d=\"\(d)\" fill=\"\(fill)\"/>") }
 
     mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1, dash: String? = nil) {
         body.append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>")

@@ -30,6 +30,7 @@ func lab(_ commandLine: [String]) throws {
     }
     if let threads { Kernels.threadCount = threads }
     let options = LabOptions(quick: quick, seed: seed, only: only)
+    try Lab.prepareOutput(output)
     let clock = ContinuousClock()
     let started = clock.now
     let results = Lab.run(options) { print($0) }

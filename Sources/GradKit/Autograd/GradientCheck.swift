@@ -71,7 +71,8 @@ public struct GradientCheckResult: Sendable, CustomStringConvertible {
 /// - Parameters:
 ///   - parameters: the parameters to differentiate with respect to.
 ///   - stepSize: h relative to max(1, |x|).
-///   - absoluteTolerance, relativeTolerance: see above.
+///   - absoluteTolerance: the absolute part of the tolerance (see above).
+///   - relativeTolerance: the relative part of the tolerance (see above).
 ///   - function: computes the output from the parameters' current values.
 public func gradientCheck(
     _ parameters: [Parameter], stepSize: Float = 1e-2, absoluteTolerance: Double = 1e-3,

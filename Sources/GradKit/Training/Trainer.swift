@@ -15,7 +15,7 @@ import Glibc
 /// print(trainer.monitor.report)
 /// ```
 /// Runs are deterministic: the same seed and data give the same numbers, and
-/// ``checkpoint()`` / ``restore(_:)`` at an epoch boundary continue bit for bit.
+/// ``checkpoint(configuration:)`` / ``restore(_:file:)`` at an epoch boundary continue bit for bit.
 public final class Trainer {
     public let model: any Layer
     public let optimizer: Optimizer

@@ -12,6 +12,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var filter: String?
 var json = false
 var quick = false
+nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
     switch argument {
@@ -23,10 +24,14 @@ while let argument = arguments.first {
         guard let value = arguments.first, let count = Int(value), count > 0 else { fatalError("--threads needs a count") }
         Kernels.threadCount = count
         arguments.removeFirst()
+    case "--backend":
+        guard let value = arguments.first, let backend = KernelBackend(rawValue: value) else { fatalError("--backend needs c or swift") }
+        onlyBackend = backend
+        arguments.removeFirst()
     case "--json": json = true
     case "--quick": quick = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--json] [--quick]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--backend c|swift] [--json] [--quick]")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")
@@ -36,7 +41,7 @@ while let argument = arguments.first {
 let budget = quick ? 0.1 : 0.5
 
 nonisolated(unsafe) var results: [Measurement] = []
-let options = (filter: filter, json: json, budget: budget)
+let options = (filter: filter, json: json, budget: budget, quick: quick)
 
 func selected(_ name: String) -> Bool { options.filter.map { name.contains($0) } ?? true }
 
@@ -88,13 +93,14 @@ func autogradOverhead() {
 
 func compareBackends(_ name: String, unit: Measurement.Unit, work: Double, _ body: @escaping () -> Void) {
     guard selected(name) else { return }
-    for backend in KernelBackend.allCases {
+    for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
         let t = Kernels.withBackend(backend) { time(budget: options.budget, body) }
         record(.init(name: name, variant: backend.rawValue, median: t.median, minimum: t.minimum, unit: unit, work: work))
     }
 }
 
 func kernels() {
+    guard ["sgemm", "add 4M", "tanh 4M", "sum 4M"].contains(where: selected) else { return }
     var generator = SeededGenerator(seed: 2)
     for n in [64, 256, 1024] {
         let a = Tensor(randomNormal: [n, n], using: &generator), b = Tensor(randomNormal: [n, n], using: &generator)
@@ -145,6 +151,7 @@ final class AxpyRoofline {
 /// optimizer, and global-norm clipping, as GB/s of the bytes each must move,
 /// and as a fraction of the a*x+y bandwidth measured just before.
 func optimizers() {
+    guard ["axpy 10M", "optimizer ", "clipGradientNorm 10M"].contains(where: selected) else { return }
     let tensors = 20, perTensor = 500_000
     let total = Double(tensors * perTensor)
     let roofline = AxpyRoofline(count: tensors * perTensor)
@@ -266,10 +273,78 @@ func trainingStep() {
     }
 }
 
+// ------------------------------------------------------------------ end-to-end training steps
+
+/// The workloads of issue 8: a ReLU MLP; each step zeroes the gradients, runs
+/// forward, softmax cross-entropy on fixed random data, backward, global-norm
+/// clipping at 1 and an Adam step (fused: `step(clippingGradientNorm: 1)`,
+/// the same numbers as clipping then stepping).
+let stepWorkloads: [(name: String, sizes: [Int], batch: Int, memorySteps: Int)] = [
+    ("digits MLP 64-128-64-10 b32", [64, 128, 64, 10], 32, 10_000),
+    ("MNIST MLP 784-256-128-10 b128", [784, 256, 128, 10], 128, 10_000),
+    ("deep MLP 20x64 b64", [64] + Array(repeating: 64, count: 20) + [10], 64, 10_000),
+    ("wide MLP 1024x4-10 b256", [1024, 1024, 1024, 1024, 10], 256, 1_000),
+]
+
+/// Resident and peak resident memory of this process, in bytes (/proc/self/status).
+func memoryUsage() -> (resident: Int, peak: Int) {
+    guard let file = fopen("/proc/self/status", "r") else { return (0, 0) }
+    defer { fclose(file) }
+    var resident = 0, peak = 0
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let kilobytes = Int(text.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        if text.hasPrefix("VmRSS:") { resident = kilobytes * 1024 }
+        if text.hasPrefix("VmHWM:") { peak = kilobytes * 1024 }
+    }
+    return (resident, peak)
+}
+
+func endToEndSteps() {
+    for workload in stepWorkloads {
+        let name = "step " + workload.name
+        guard selected(name) else { continue }
+        for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
+            Kernels.withBackend(backend) {
+                manualSeed(1)
+                var layers: [any Layer] = []
+                for i in 0..<(workload.sizes.count - 1) {
+                    layers.append(Linear(inputSize: workload.sizes[i], outputSize: workload.sizes[i + 1]))
+                    if i < workload.sizes.count - 2 { layers.append(ReLU()) }
+                }
+                let model = Sequential(layers)
+                let optimizer = Adam(model.parameters, learningRate: 1e-3)
+                var generator = SeededGenerator(seed: 2)
+                let x = Tensor(randomNormal: [workload.batch, workload.sizes[0]], using: &generator)
+                let labels = (0..<workload.batch).map { _ in Int.random(in: 0..<10, using: &generator) }
+                func step() {
+                    optimizer.zeroGradients()
+                    softmaxCrossEntropy(logits: model(x), labels: labels).backward()
+                    optimizer.step(clippingGradientNorm: 1)
+                }
+                let t = time(budget: backend == .swift ? options.budget / 2 : options.budget, step)
+                record(.init(name: name, variant: backend.rawValue, median: t.median, minimum: t.minimum, unit: .operations, work: 1))
+                // Steady state allocates nothing new: resident memory after 10% of the steps and at the end.
+                guard backend == .c, !options.quick else { return }
+                let total = workload.memorySteps
+                for _ in 0..<(total / 10) { step() }
+                let early = memoryUsage().resident
+                for _ in (total / 10)..<total { step() }
+                let (late, peak) = memoryUsage()
+                if !options.json {
+                    print("  memory: resident \(format3(Double(early) / 1048576)) MiB after \(total / 10) steps, \(format3(Double(late) / 1048576)) MiB after \(total) (\(late - early >= 0 ? "+" : "")\(format3(Double(late - early) / 1024)) KiB); process peak \(format3(Double(peak) / 1048576)) MiB")
+                }
+            }
+        }
+    }
+}
+
 autogradOverhead()
 kernels()
 optimizers()
 trainingStep()
+endToEndSteps()
 trainingStep()
 
 if json {

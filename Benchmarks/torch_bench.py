@@ -137,3 +137,34 @@ if not args.filter or args.filter in "clipGradientNorm 10M/20":
     # threshold): the same two passes gradkit-bench times.
     roofline = axpy_bandwidth()
     report("clipGradientNorm 10M/20", "torch", *timed(lambda: torch.nn.utils.clip_grad_norm_(ps, max_norm=1e-3)), "GB/s", 12 * TOTAL, roofline)
+
+
+# End-to-end training steps (gradkit-bench's "step ..."): zero grads, forward, cross-entropy on
+# fixed random data, backward, clip_grad_norm_(max_norm=1), Adam step (PyTorch's defaults).
+WORKLOADS = [
+    ("digits MLP 64-128-64-10 b32", [64, 128, 64, 10], 32),
+    ("MNIST MLP 784-256-128-10 b128", [784, 256, 128, 10], 128),
+    ("deep MLP 20x64 b64", [64] + [64] * 20 + [10], 64),
+    ("wide MLP 1024x4-10 b256", [1024, 1024, 1024, 1024, 10], 256),
+]
+for label, sizes, batch in WORKLOADS:
+    name = "step " + label
+    if args.filter and args.filter not in name:
+        continue
+    torch.manual_seed(1)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, sizes[0]), torch.randint(0, 10, (batch,))
+
+    def train_step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1)
+        opt.step()
+
+    report(name, "torch", *timed(train_step), "ns/op", 1)

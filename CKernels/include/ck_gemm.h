@@ -34,6 +34,17 @@ void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b,
                   float beta, float *c, ptrdiff_t ldc,
                   void *workspace, size_t workspace_size);
 
+/// ck_sgemm_f32 with a bias fused into the epilogue (a linear layer's forward pass):
+///   C := (alpha * op(A) * op(B) + beta * C) + 1 bias      (bias: n values, one per column)
+/// rounded exactly as ck_sgemm_f32 followed by adding `bias` to every row.
+/// bias == NULL is ck_sgemm_f32.
+void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b,
+                       size_t m, size_t n, size_t k,
+                       float alpha, const float *a, ptrdiff_t lda,
+                       const float *b, ptrdiff_t ldb,
+                       float beta, float *c, ptrdiff_t ldc, const float *bias,
+                       void *workspace, size_t workspace_size);
+
 /// The reference the blocked kernel is tested against: the same contract, a
 /// plain triple loop with a double accumulator, single-threaded.
 void ck_sgemm_reference_f32(ck_transpose trans_a, ck_transpose trans_b,

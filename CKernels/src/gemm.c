@@ -22,8 +22,11 @@
 #define GEMM_MAX_NR 32
 #define GEMM_ALIGN 64u
 
+// bias: NULL, or NR values added to every row after alpha and beta (the fused
+// bias of a linear layer; only on the last k block, so the sum is rounded as
+// (Σ_k a·b) + bias, exactly as a separate bias add would round it).
 typedef void (*gemm_micro_fn)(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
-                              float beta);
+                              float beta, const float *bias);
 
 typedef struct gemm_config {
     size_t mr, nr, kc, mc, nc;
@@ -34,7 +37,7 @@ typedef struct gemm_config {
 
 // Portable: 4 x 8, plain C the compiler keeps in registers.
 static void micro_portable(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
-                           float beta) {
+                           float beta, const float *bias) {
     enum { MR = 4, NR = 8 };
     float acc[MR][NR] = { { 0 } };
     for (size_t p = 0; p < kc; ++p) {
@@ -50,13 +53,15 @@ static void micro_portable(size_t kc, const float *ap, const float *bp, float *c
         } else {
             for (int j = 0; j < NR; ++j) row[j] = alpha * acc[i][j] + beta * row[j];
         }
+        if (bias)
+            for (int j = 0; j < NR; ++j) row[j] = row[j] + bias[j];
     }
 }
 
 #if CK_HAVE_X86
 // AVX2 + FMA: 6 x 16, twelve ymm accumulators.
 CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
-                                      float alpha, float beta) {
+                                      float alpha, float beta, const float *bias) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (size_t p = 0; p < kc; ++p) {
@@ -78,46 +83,63 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *b
             r0 = _mm256_add_ps(r0, _mm256_mul_ps(vb, _mm256_loadu_ps(row)));
             r1 = _mm256_add_ps(r1, _mm256_mul_ps(vb, _mm256_loadu_ps(row + 8)));
         }
+        if (bias) {
+            r0 = _mm256_add_ps(r0, _mm256_loadu_ps(bias));
+            r1 = _mm256_add_ps(r1, _mm256_loadu_ps(bias + 8));
+        }
         _mm256_storeu_ps(row, r0);
         _mm256_storeu_ps(row + 8, r1);
     }
 }
 
-// AVX-512: 12 x 32, twenty-four zmm accumulators; A values are broadcast from
-// memory straight into the FMAs.
-CK_TARGET_AVX512 static void micro_avx512(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
-                                          float alpha, float beta) {
-    __m512 acc[12][2];
-    for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (size_t p = 0; p < kc; ++p) {
-        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 12; ++i) {
-            __m512 a = _mm512_set1_ps(ap[i]);
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-        }
-        ap += 12;
-        bp += 32;
+// AVX-512: MR x 32 with MR = 12 (twenty-four zmm accumulators) or 8 (sixteen,
+// for row counts that are multiples of 8 but not of 12, such as 64 and 128:
+// no partial tiles). A values are broadcast from memory straight into the FMAs.
+#define CK_MICRO_AVX512(MR)                                                                                        \
+    CK_TARGET_AVX512 static void micro_avx512_##MR(size_t kc, const float *ap, const float *bp, float *c,             \
+                                                   ptrdiff_t ldc, float alpha, float beta, const float *bias) {       \
+        __m512 acc[MR][2];                                                                                           \
+        for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
+        for (size_t p = 0; p < kc; ++p) {                                                                            \
+            __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);                                           \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {                                        \
+                __m512 a = _mm512_set1_ps(ap[i]);                                                                    \
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                       \
+                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                       \
+            }                                                                                                        \
+            ap += MR;                                                                                                \
+            bp += 32;                                                                                                \
+        }                                                                                                            \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                                \
+        for (int i = 0; i < MR; ++i) {                                                                               \
+            float *row = c + (ptrdiff_t)i * ldc;                                                                     \
+            __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);                             \
+            if (beta != 0.0f) {                                                                                      \
+                r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_loadu_ps(row)));                                     \
+                r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16)));                                \
+            }                                                                                                        \
+            if (bias) {                                                                                              \
+                r0 = _mm512_add_ps(r0, _mm512_loadu_ps(bias));                                                       \
+                r1 = _mm512_add_ps(r1, _mm512_loadu_ps(bias + 16));                                                  \
+            }                                                                                                        \
+            _mm512_storeu_ps(row, r0);                                                                               \
+            _mm512_storeu_ps(row + 16, r1);                                                                          \
+        }                                                                                                            \
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < 12; ++i) {
-        float *row = c + (ptrdiff_t)i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_loadu_ps(row)));
-            r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16)));
-        }
-        _mm512_storeu_ps(row, r0);
-        _mm512_storeu_ps(row + 16, r1);
-    }
-}
+CK_MICRO_AVX512(12)
+CK_MICRO_AVX512(8)
 #endif
 
-static gemm_config current_config(void) {
+// The blocking for this instruction set and m rows. Each element of C is one
+// dot product in k order whatever MR is, so the choice never changes results.
+static gemm_config current_config(size_t m) {
+    (void)m;
 #if CK_HAVE_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512 };
+    case CK_ISA_AVX512:
+        if (m % 12 != 0 && m % 8 == 0)
+            return (gemm_config){ .mr = 8, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_8 };
+        return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_12 };
     case CK_ISA_AVX2: return (gemm_config){ .mr = 6, .nr = 16, .kc = 256, .mc = 96, .nc = 2048, .micro = micro_avx2 };
     case CK_ISA_PORTABLE: break;
     }
@@ -134,6 +156,7 @@ typedef struct gemm_operands {
     const float *a, *b;
     ptrdiff_t lda, ldb, ldc;
     float *c;
+    const float *bias;  // n values added to every row of C, or NULL
 } gemm_operands;
 
 // Ap: MR-tall panels of op(A)[i0 : i0+mc, p0 : p0+kc]; panel q holds, for each
@@ -145,9 +168,13 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         size_t rows = ck_min_size(mr, mc - q);
         float *panel = ap + q * kc;
         if (g->ta == CK_TRANSPOSE_NONE) {
-            for (size_t i = 0; i < rows; ++i) {
-                const float *src = g->a + (ptrdiff_t)(i0 + q + i) * g->lda + (ptrdiff_t)p0;
-                for (size_t p = 0; p < kc; ++p) panel[p * mr + i] = src[p];
+            // A transpose, in blocks of 8 along k (as pack_b_panel).
+            for (size_t p = 0; p < kc; p += 8) {
+                size_t depth = ck_min_size(8, kc - p);
+                for (size_t i = 0; i < rows; ++i) {
+                    const float *src = g->a + (ptrdiff_t)(i0 + q + i) * g->lda + (ptrdiff_t)(p0 + p);
+                    for (size_t d = 0; d < depth; ++d) panel[(p + d) * mr + i] = src[d];
+                }
             }
         } else {
             for (size_t p = 0; p < kc; ++p) {
@@ -172,9 +199,14 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
-        for (size_t c = 0; c < cols; ++c) {
-            const float *src = g->b + (ptrdiff_t)(j + c) * g->ldb + (ptrdiff_t)p0;
-            for (size_t p = 0; p < kc; ++p) panel[p * nr + c] = src[p];
+        // A transpose: blocks of 8 columns x 8 rows of k, read along k and written along the
+        // panel's rows, keep both sides within a few cache lines.
+        for (size_t p = 0; p < kc; p += 8) {
+            size_t depth = ck_min_size(8, kc - p);
+            for (size_t c = 0; c < cols; ++c) {
+                const float *src = g->b + (ptrdiff_t)(j + c) * g->ldb + (ptrdiff_t)(p0 + p);
+                for (size_t q = 0; q < depth; ++q) panel[(p + q) * nr + c] = src[q];
+            }
         }
         for (size_t p = 0; p < kc; ++p)
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
@@ -186,6 +218,7 @@ typedef struct gemm_job {
     const gemm_config *cfg;
     size_t jc, nc, pc, kc;
     float beta;                  // beta for this k block
+    int last_k_block;            // the bias is added on the last k block
     float *bp;                   // packed op(B) block
     float *ap_base;              // per-part A blocks
     size_t ap_stride;            // floats per part
@@ -204,7 +237,7 @@ static void pack_b_part(void *ctx, size_t begin, size_t end, size_t part) {
 
 // Merges a full MR x NR tile computed with alpha = 1, beta = 0 into C.
 static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, size_t rows, size_t cols, float alpha,
-                       float beta) {
+                       float beta, const float *bias) {
     for (size_t i = 0; i < rows; ++i) {
         float *row = c + (ptrdiff_t)i * ldc;
         const float *t = tile + i * nr;
@@ -213,6 +246,8 @@ static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, si
         } else {
             for (size_t j = 0; j < cols; ++j) row[j] = alpha * t[j] + beta * row[j];
         }
+        if (bias)
+            for (size_t j = 0; j < cols; ++j) row[j] = row[j] + bias[j];
     }
 }
 
@@ -247,11 +282,12 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
                 size_t rows = ck_min_size(mr, mc - ir);
                 float *c = g->c + (ptrdiff_t)(ic + ir) * g->ldc + (ptrdiff_t)(j->jc + jr);
                 const float *apanel = ap + ir * j->kc;
+                const float *bias = j->last_k_block && g->bias ? g->bias + j->jc + jr : NULL;
                 if (rows == mr && cols == nr) {
-                    cfg->micro(j->kc, apanel, bpanel, c, g->ldc, g->alpha, j->beta);
+                    cfg->micro(j->kc, apanel, bpanel, c, g->ldc, g->alpha, j->beta, bias);
                 } else {
-                    cfg->micro(j->kc, apanel, bpanel, tile, (ptrdiff_t)nr, 1.0f, 0.0f);
-                    merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta);
+                    cfg->micro(j->kc, apanel, bpanel, tile, (ptrdiff_t)nr, 1.0f, 0.0f, NULL);
+                    merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta, bias);
                 }
             }
         }
@@ -285,7 +321,7 @@ static int use_direct(size_t m, size_t n, size_t k, ck_transpose ta, ck_transpos
 
 size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
     if (m == 0 || n == 0 || k == 0) return 0;
-    gemm_config cfg = current_config();
+    gemm_config cfg = current_config(m);
     size_t parts = gemm_flops_parts(m, n, k);
     size_t b_floats, a_floats;
     workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
@@ -322,6 +358,8 @@ static void gemm_direct(const gemm_operands *g) {
         } else {
             for (size_t j = 0; j < g->n; ++j) crow[j] = g->alpha * acc[j] + g->beta * crow[j];
         }
+        if (g->bias)
+            for (size_t j = 0; j < g->n; ++j) crow[j] = crow[j] + g->bias[j];
     }
 }
 
@@ -354,18 +392,32 @@ static void scale_c(size_t m, size_t n, float beta, float *c, ptrdiff_t ldc) {
 void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
                   const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
                   void *workspace, size_t workspace_size) {
+    ck_sgemm_bias_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, workspace, workspace_size);
+}
+
+static void add_bias(size_t m, size_t n, float *c, ptrdiff_t ldc, const float *bias) {
+    for (size_t i = 0; i < m; ++i) {
+        float *row = c + (ptrdiff_t)i * ldc;
+        for (size_t j = 0; j < n; ++j) row[j] = row[j] + bias[j];
+    }
+}
+
+void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
+                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
+                       const float *bias, void *workspace, size_t workspace_size) {
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
+        if (bias) add_bias(m, n, c, ldc, bias);
         return;
     }
     gemm_operands g = { .ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
-                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c };
+                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias };
     if (use_direct(m, n, k, trans_a, trans_b)) {
         run_direct(&g);
         return;
     }
-    gemm_config cfg = current_config();
+    gemm_config cfg = current_config(m);
     size_t parts = gemm_flops_parts(m, n, k);
     size_t b_floats, a_floats;
     workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
@@ -375,6 +427,7 @@ void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n
     size_t fit = usable / sizeof(float) > b_floats ? (usable / sizeof(float) - b_floats) / a_floats : 0;
     if (fit == 0) {
         ck_sgemm_reference_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (bias) add_bias(m, n, c, ldc, bias);
         return;
     }
     parts = ck_min_size(parts, fit);
@@ -389,6 +442,7 @@ void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n
             job.pc = pc;
             job.kc = ck_min_size(cfg.kc, k - pc);
             job.beta = pc == 0 ? beta : 1.0f;
+            job.last_k_block = pc + job.kc >= k;
             size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
             ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
             // Split the dimension with more micro-panels; each part gets whole panels.

@@ -183,4 +183,32 @@ struct GEMMTests {
             expectIdentical(three, one, "threads 3 vs 1")
         }
     }
+
+    @Test("the fused bias epilogue rounds exactly as a GEMM followed by a bias add")
+    func fusedBias() {
+        for (index, (m, n, k)) in [(1, 1, 1), (5, 7, 3), (64, 64, 64), (64, 257, 17), (257, 64, 300), (33, 100, 520), (40, 2100, 30)].enumerated() {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                for (alpha, beta): (Float, Float) in [(1, 0), (-0.5, 1)] {
+                    let c = GEMMCase(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 2)
+                    let a = randomScalars(c.aCount, seed: UInt64(index * 7 + 1)), b = randomScalars(c.bCount, seed: UInt64(index * 7 + 2))
+                    let c0 = randomScalars(c.cCount, seed: UInt64(index * 7 + 3)), bias = randomScalars(n, seed: UInt64(index * 7 + 4))
+                    for backend in KernelBackend.allCases {
+                        forEachInstructionSet { isa in
+                            var expected = Kernels.withBackend(backend) { run(c, a, b, c0) }
+                            for i in 0..<m { for j in 0..<n { expected[i * c.ldc + j] = expected[i * c.ldc + j] + bias[j] } }
+                            var fused = c0
+                            Kernels.withBackend(backend) {
+                                fused.withUnsafeMutableBufferPointer { cb in
+                                    Kernels.gemm(
+                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
+                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias)
+                                }
+                            }
+                            expectIdentical(fused, expected, "\(backend) \(isa) \(c)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

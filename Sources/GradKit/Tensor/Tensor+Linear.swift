@@ -127,7 +127,7 @@ private let matmulPullback: Pullback = { record, gradient, sink in
 /// `[out]`; `y` has shape `[..., out]`.
 ///
 /// One fused operation on the tape: forward is one GEMM (W used transposed in
-/// place) and a bias add; backward writes `dX = dY W`, `dW = dYᵀ X` and
+/// place) with the bias added in its epilogue; backward writes `dX = dY W`, `dW = dYᵀ X` and
 /// `db = Σ_rows dY` straight into the gradient buffers, skipping the ones no
 /// parameter needs (such as the gradient of a data batch).
 /// - Precondition: the last dimension of `input` is `weight.shape[1]`, and `bias` (if any) has shape `[out]`.
@@ -145,14 +145,11 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
     outShape[outShape.count - 1] = outFeatures
     let y = Tensor(uninitializedShape: outShape)
     withExtendedLifetime((input, weight, bias)) {
+        // The bias add is fused into the GEMM's epilogue (the same rounding as adding it after).
         Kernels.gemm(
             transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
             a: input.pointer, lda: inFeatures, b: weight.pointer, ldb: inFeatures, beta: 0, c: y.mutablePointer,
-            ldc: outFeatures)
-        if let bias, rows > 0, outFeatures > 0 {
-            let layout = StridedLayout(shape: [rows, outFeatures], strides: [[outFeatures, 1], [0, 1]])
-            Kernels.binary(.add, layout: layout, output: y.mutablePointer, lhs: y.pointer, rhs: bias.pointer)
-        }
+            ldc: outFeatures, bias: bias?.pointer)
     }
     let configure: (inout TapeRecord) -> Void = { record in
         record.save(input, weight)

@@ -74,10 +74,10 @@ extension Lab {
         ]
         var runs: [Run] = []
         for c in configurations {
-            manualSeed(options.seed)
-            let model = MLP(
-                sizes: [64] + Array(repeating: width, count: depth - 1) + [10], activation: .relu,
-                initializer: .xavierNormal(gain: 1.3 * Float(2).squareRoot()))
+            let model = withManualSeed(options.seed) {
+                MLP(sizes: [64] + Array(repeating: width, count: depth - 1) + [10], activation: .relu,
+                    initializer: .xavierNormal(gain: 1.3 * Float(2).squareRoot()))
+            }
             let optimizer: Optimizer = c.adam
                 ? Adam(model.parameters, learningRate: c.learningRate)
                 : SGD(model.parameters, learningRate: c.learningRate)
@@ -133,10 +133,11 @@ extension Lab {
         ]
         var runs: [Run] = []
         for c in configurations {
-            manualSeed(options.seed)
-            let rnn = RNN(inputSize: 2, hiddenSize: hidden, nonlinearity: .relu, recurrentInitializer: .orthogonal(gain: 1.2))
-            rnn.returnsSequences = false
-            let model = Sequential([rnn, Linear(inputSize: hidden, outputSize: 1)])
+            let model = withManualSeed(options.seed) {
+                let rnn = RNN(inputSize: 2, hiddenSize: hidden, nonlinearity: .relu, recurrentInitializer: .orthogonal(gain: 1.2))
+                rnn.returnsSequences = false
+                return Sequential([rnn, Linear(inputSize: hidden, outputSize: 1)])
+            }
             let optimizer: Optimizer = c.adam
                 ? Adam(model.parameters, learningRate: c.learningRate)
                 : SGD(model.parameters, learningRate: c.learningRate, momentum: 0.9)

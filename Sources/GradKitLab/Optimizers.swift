@@ -19,8 +19,7 @@ extension Lab {
         // AdaGrad's effective learning rate lr / (√sum + ε), its median over the weights, every 5 steps.
         var effective: [(x: Double, y: Double)] = []
         for choice in choices {
-            manualSeed(options.seed)
-            let model = MLP(sizes: [64, 128, 10])
+            let model = withManualSeed(options.seed) { MLP(sizes: [64, 128, 10]) }
             let optimizer = choice.make(model.parameters)
             let isAdaGrad = optimizer is AdaGrad
             runs.append(train(choice.name, model: model, optimizer: optimizer, train: trainSet, test: testSet, epochs: epochs, seed: options.seed) { trainer, record in

@@ -35,8 +35,7 @@ extension Lab {
             return (training, Double(correct) / Double(data.count))
         }
         func network(_ data: Dataset) -> Run {
-            manualSeed(options.seed)
-            let model = MLP(sizes: [2, 8, 2], activation: .tanh)
+            let model = withManualSeed(options.seed) { MLP(sizes: [2, 8, 2], activation: .tanh) }
             return train("MLP 2-8-2 (tanh, Adam)", model: model, optimizer: Adam(model.parameters, learningRate: 0.05), train: data, test: data,
                          epochs: epochs, batchSize: 20, seed: options.seed)
         }

@@ -40,10 +40,10 @@ extension Lab {
         ]
         var runs: [Run] = []
         for c in configurations {
-            manualSeed(options.seed)
-            let model = MLP(
-                sizes: [64] + Array(repeating: width, count: depth - 1) + [10], activation: c.activation, initializer: c.initializer,
-                batchNorm: c.batchNorm, dropout: c.dropout, residual: c.residual)
+            let model = withManualSeed(options.seed) {
+                MLP(sizes: [64] + Array(repeating: width, count: depth - 1) + [10], activation: c.activation, initializer: c.initializer,
+                    batchNorm: c.batchNorm, dropout: c.dropout, residual: c.residual)
+            }
             let optimizer = SGD(model.parameters, learningRate: c.learningRate, momentum: 0.9, weightDecay: c.weightDecay)
             runs.append(train(c.name, model: model, optimizer: optimizer, train: trainSet, test: testSet, epochs: epochs, seed: options.seed))
         }

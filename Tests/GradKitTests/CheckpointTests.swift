@@ -113,8 +113,7 @@ struct CheckpointTests {
 
     @Test("GradKit's checkpoint loads into PyTorch (files for safetensors_fixture.py check)")
     func exportForPyTorch() throws {
-        manualSeed(5)
-        let model = fixtureModel()
+        let model = withManualSeed(5) { fixtureModel() }
         model.isTraining = true
         withoutGradients { _ = model(randomTensor([16, 5], seed: 3, in: -2...2)) }  // running statistics
         for p in model.parameters where p.name.hasPrefix("1.") { p.value = randomTensor(p.shape, seed: 8, in: 0.5...1.5) }
@@ -155,8 +154,7 @@ struct CheckpointTests {
 
     @Test("checkpoint files keep optimizer state, counters, generators and configuration")
     func checkpointRoundTrip() throws {
-        manualSeed(1)
-        let model = MLP(sizes: [4, 6, 2], dropout: 0.3)
+        let model = withManualSeed(1) { MLP(sizes: [4, 6, 2], dropout: 0.3) }
         let optimizer = Adam(model.parameters, learningRate: 0.01, weightDecay: 0.1, amsgrad: true)
         let x = randomTensor([8, 4], seed: 2)
         for _ in 0..<3 {
@@ -185,8 +183,7 @@ struct CheckpointTests {
         let data = try Dataset.digits().split([0.25, 0.75], seed: 2)[0]
         let validation = try Dataset.digits().split([0.1, 0.9], seed: 5)[0]
         func makeTrainer(seed: UInt64) -> Trainer {
-            manualSeed(seed)
-            let model = MLP(sizes: [64, 32, 32, 10], batchNorm: true, dropout: 0.2)
+            let model = withManualSeed(seed) { MLP(sizes: [64, 32, 32, 10], batchNorm: true, dropout: 0.2) }
             let options = TrainingOptions(
                 epochs: 4, batchSize: 16, seed: 9, dropsLastBatch: true, clipping: .norm(1), schedule: StepDecay(stepSize: 1, gamma: 0.7), progress: .silent)
             return Trainer(model: model, optimizer: Adam(model.parameters, learningRate: 3e-3), loss: .softmaxCrossEntropy, options: options)
@@ -215,8 +212,7 @@ struct CheckpointTests {
 
     @Test("restoring a checkpoint for another optimizer throws and leaves the model as it was")
     func restoreIsAtomic() throws {
-        manualSeed(3)
-        let model = MLP(sizes: [4, 5, 2])
+        let model = withManualSeed(3) { MLP(sizes: [4, 5, 2]) }
         let sgdState = SGD(model.parameters, learningRate: 0.1, momentum: 0.9).exportState()
         let trainer = Trainer(model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy)
         let before = model.stateDictionary()

@@ -105,8 +105,7 @@ struct LabTests {
         let x = Tensor(randomNormal: [256, 2], using: &generator)
         let y = withoutGradients { x.matmul(Tensor(shape: [2, 1], scalars: [2, -3])) }
         let data = try Dataset(features: x, targets: y)
-        manualSeed(2)
-        let model = Linear(inputSize: 2, outputSize: 1)
+        let model = withManualSeed(2) { Linear(inputSize: 2, outputSize: 1) }
         let optimizer = SGD(model.parameters, learningRate: 0.123, momentum: 0.9)
         let before = model.stateDictionary(), state = optimizer.exportState()
         let result = try LearningRateFinder(start: 1e-4, end: 100, steps: 80, seed: 3).run(model: model, optimizer: optimizer, loss: .meanSquaredError, data: data)

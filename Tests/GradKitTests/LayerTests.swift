@@ -110,8 +110,7 @@ struct LayerTests {
     @Test("gradient checks for every layer, both backends", arguments: KernelBackend.allCases)
     func gradientChecks(backend: KernelBackend) {
         Kernels.withBackend(backend) {
-            manualSeed(11)
-            let x = randomTensor([5, 4], seed: 1, in: -2...2)
+            let x = withManualSeed(11) { randomTensor([5, 4], seed: 1, in: -2...2) }
             let sequence = randomTensor([2, 3, 4], seed: 2, in: -1...1)
             let channels = randomTensor([3, 4, 2], seed: 3, in: -2...2)
             let cases: [(String, any Layer, Tensor)] = [
@@ -336,8 +335,7 @@ struct LayerTests {
         #expect(!failing.converged)
         #expect(failing.mistakesPerEpoch.allSatisfy { $0 > 0 }, "every epoch errs on XOR")
 
-        manualSeed(3)
-        let mlp = MLP(sizes: [2, 8, 2], activation: .tanh)
+        let mlp = withManualSeed(3) { MLP(sizes: [2, 8, 2], activation: .tanh) }
         let adam = Adam(mlp.parameters, learningRate: 0.05)
         for _ in 0..<300 {
             adam.zeroGradients()

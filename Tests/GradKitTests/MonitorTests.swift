@@ -41,8 +41,7 @@ struct MonitorTests {
 
     @Test("a 20-layer sigmoid MLP is flagged vanishing in its first layers, with evidence")
     func vanishing() throws {
-        manualSeed(1)
-        let model = MLP(sizes: [16] + Array(repeating: 32, count: 19) + [4], activation: .sigmoid)
+        let model = withManualSeed(1) { MLP(sizes: [16] + Array(repeating: 32, count: 19) + [4], activation: .sigmoid) }
         let report = try monitoredSteps(model, steps: 5, input: input, labels: labels).report
         #expect(report.layers.count == 20)
         for layer in report.layers.prefix(5) {
@@ -58,27 +57,24 @@ struct MonitorTests {
 
     @Test("a badly scaled deep ReLU net is flagged exploding")
     func exploding() throws {
-        manualSeed(2)
         // Gain 5 instead of ReLU's sqrt(2): activations grow about 3.5x per layer going up and
         // gradients 3.5x per layer going down, so every layer's weight gradient is huge (their
         // products balance, so the ratios between layers stay moderate: the absolute test fires).
-        let model = MLP(sizes: [16] + Array(repeating: 32, count: 11) + [4], activation: .relu, initializer: .xavierNormal(gain: 5))
+        let model = withManualSeed(2) { MLP(sizes: [16] + Array(repeating: 32, count: 11) + [4], activation: .relu, initializer: .xavierNormal(gain: 5)) }
         let report = try monitoredSteps(model, steps: 3, input: input, labels: labels).report
         for layer in report.layers {
             #expect(layer.verdict == .exploding, "layer \(layer.index): \(layer.verdict)")
             #expect(layer.evidence.contains { $0.contains("exceeds 1.0e+04 x max(1, |w|") }, "\(layer.evidence)")
         }
         // The same architecture at ReLU's own gain is not.
-        manualSeed(2)
-        let scaled = MLP(sizes: [16] + Array(repeating: 32, count: 11) + [4], activation: .relu, initializer: .xavierNormal(gain: Float(2).squareRoot()))
+        let scaled = withManualSeed(2) { MLP(sizes: [16] + Array(repeating: 32, count: 11) + [4], activation: .relu, initializer: .xavierNormal(gain: Float(2).squareRoot())) }
         let calm = try monitoredSteps(scaled, steps: 3, input: input, labels: labels).report
         #expect(calm.layers.allSatisfy { $0.verdict != .exploding }, "\(calm)")
     }
 
     @Test("a ReLU net with a large negative bias is flagged dead")
     func dead() throws {
-        manualSeed(3)
-        let model = MLP(sizes: [16, 32, 32, 4], activation: .relu)
+        let model = withManualSeed(3) { MLP(sizes: [16, 32, 32, 4], activation: .relu) }
         for p in model.parameters where p.name == "0.bias" || p.name == "2.bias" { p.value = Tensor(shape: p.shape, repeating: -10) }
         let report = try monitoredSteps(model, steps: 3, input: input, labels: labels).report
         for layer in report.layers.prefix(2) {
@@ -91,13 +87,11 @@ struct MonitorTests {
 
     @Test("sigmoid units driven to 0 and 1 are flagged saturated; a well-initialized net is healthy")
     func saturatedAndHealthy() throws {
-        manualSeed(4)
-        let saturated = MLP(sizes: [16, 64, 4], activation: .sigmoid, initializer: .xavierNormal(gain: 20))
+        let saturated = withManualSeed(4) { MLP(sizes: [16, 64, 4], activation: .sigmoid, initializer: .xavierNormal(gain: 20)) }
         let report = try monitoredSteps(saturated, steps: 3, input: input, labels: labels).report
         #expect(report.layers[0].verdict == .saturated, "\(report)")
         #expect(report.layers[0].saturatedFraction! >= 0.5)
-        manualSeed(5)
-        let healthy = MLP(sizes: [16, 64, 64, 4], activation: .relu, initializer: .heNormal())
+        let healthy = withManualSeed(5) { MLP(sizes: [16, 64, 64, 4], activation: .relu, initializer: .heNormal()) }
         let good = try monitoredSteps(healthy, steps: 10, input: input, labels: labels).report
         #expect(good.isHealthy, "\(good)")
         #expect(good.layers.allSatisfy { ($0.updateRatio ?? 0) > 0 && $0.updateRatio! < 0.1 })
@@ -116,8 +110,7 @@ struct MonitorTests {
 
     @Test("a NaN in one gradient is named, the step skipped, parameters and optimizer state unchanged")
     func nonFiniteGuard() throws {
-        manualSeed(6)
-        let model = MLP(sizes: [16, 8, 4])
+        let model = withManualSeed(6) { MLP(sizes: [16, 8, 4]) }
         let optimizer = Adam(model.parameters, learningRate: 0.01)
         let monitor = GradientMonitor(model: model)
         for _ in 0..<2 {  // give the optimizer some state
@@ -154,8 +147,7 @@ struct MonitorTests {
     func trainerPolicies() throws {
         let data = try Dataset(features: input, labels: labels)
         func make(_ policy: GradientMonitor.NonFinitePolicy, poisoned: Set<Int>) -> (Trainer, Sequential) {
-            manualSeed(7)
-            let model = Sequential([Linear(inputSize: 16, outputSize: 8), Poison(on: poisoned), ReLU(), Linear(inputSize: 8, outputSize: 4)])
+            let model = withManualSeed(7) { Sequential([Linear(inputSize: 16, outputSize: 8), Poison(on: poisoned), ReLU(), Linear(inputSize: 8, outputSize: 4)]) }
             let trainer = Trainer(
                 model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
                 options: TrainingOptions(epochs: 2, batchSize: 16, progress: .silent), monitor: GradientMonitor(model: model, policy: policy))
@@ -185,8 +177,7 @@ struct MonitorTests {
 
     @Test("the trainer rejects data whose width differs from the model's input")
     func widthMismatch() throws {
-        manualSeed(8)
-        let model = MLP(sizes: [10, 4, 2])
+        let model = withManualSeed(8) { MLP(sizes: [10, 4, 2]) }
         let trainer = Trainer(model: model, optimizer: SGD(model.parameters), loss: .softmaxCrossEntropy, options: TrainingOptions(progress: .silent))
         let data = try Dataset(features: Tensor(zeros: [4, 7]), labels: [0, 1, 0, 1])
         #expect(throws: DataError.widthMismatch(dataset: 7, model: 10)) { try trainer.fit(data) }

@@ -1,4 +1,5 @@
 // The training loop: accuracy on the embedded digits, early stopping, events, schedules, logs.
+import Dispatch
 import Testing
 
 @testable import GradKit
@@ -9,8 +10,7 @@ struct TrainerTests {
     @Test("the digits MLP (64-128-10, Adam, 30 epochs) reaches high test accuracy")
     func digits() throws {
         let parts = try Dataset.digits().split([0.8, 0.2], seed: 0, stratified: true)
-        manualSeed(0)
-        let model = MLP(sizes: [64, 128, 10])
+        let model = withManualSeed(0) { MLP(sizes: [64, 128, 10]) }
         let trainer = Trainer(
             model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
             options: TrainingOptions(epochs: 30, batchSize: 32, progress: .silent))
@@ -29,8 +29,7 @@ struct TrainerTests {
     func earlyStopping() throws {
         let data = Dataset.twoSpirals(countPerClass: 40, seed: 1)
         let validation = Dataset.twoSpirals(countPerClass: 40, noise: 0.4, seed: 2)
-        manualSeed(1)
-        let model = MLP(sizes: [2, 64, 64, 2])
+        let model = withManualSeed(1) { MLP(sizes: [2, 64, 64, 2]) }
         let trainer = Trainer(
             model: model, optimizer: Adam(model.parameters, learningRate: 0.05), loss: .softmaxCrossEntropy,
             options: TrainingOptions(epochs: 300, batchSize: 8, earlyStopping: EarlyStopping(patience: 3), progress: .silent))
@@ -50,8 +49,7 @@ struct TrainerTests {
     @Test("onEpoch can stop; schedules set the learning rate per epoch or per step")
     func eventsAndSchedules() throws {
         let data = Dataset.xor(copies: 16, noise: 0.1)
-        manualSeed(2)
-        let model = MLP(sizes: [2, 8, 2])
+        let model = withManualSeed(2) { MLP(sizes: [2, 8, 2]) }
         let trainer = Trainer(
             model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
             options: TrainingOptions(epochs: 5, batchSize: 16, schedule: StepDecay(stepSize: 2, gamma: 0.5), progress: .silent))
@@ -65,8 +63,7 @@ struct TrainerTests {
         #expect(history.epochs.map(\.learningRate) == [0.1, 0.1, 0.05, 0.05])
         #expect(history.steps.map(\.learningRate) == [Float](repeating: 0.1, count: 8) + [Float](repeating: 0.05, count: 8))
 
-        manualSeed(2)
-        let stepped = MLP(sizes: [2, 8, 2])
+        let stepped = withManualSeed(2) { MLP(sizes: [2, 8, 2]) }
         let perStep = Trainer(
             model: stepped, optimizer: SGD(stepped.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
             options: TrainingOptions(epochs: 1, batchSize: 16, schedule: StepDecay(stepSize: 1, gamma: 0.5), schedulePerStep: true, progress: .silent))
@@ -77,15 +74,13 @@ struct TrainerTests {
     func clipping() throws {
         let data = Dataset.circles(count: 64, seed: 3)
         for clipping in [GradientClipping.norm(1e-3), .value(1e-4), .perTensor(1e-3), .adaptive(clipFactor: 1e-4)] {
-            manualSeed(3)
-            let model = MLP(sizes: [2, 16, 2])
+            let model = withManualSeed(3) { MLP(sizes: [2, 16, 2]) }
             let before = model.stateDictionary()
             let trainer = Trainer(
                 model: model, optimizer: SGD(model.parameters, learningRate: 1), loss: .softmaxCrossEntropy,
                 options: TrainingOptions(epochs: 1, batchSize: 64, shuffle: false, clipping: clipping, progress: .silent))
             // The unclipped gradient norm of the same batch, computed independently.
-            manualSeed(3)
-            let twin = MLP(sizes: [2, 16, 2])
+            let twin = withManualSeed(3) { MLP(sizes: [2, 16, 2]) }
             softmaxCrossEntropy(logits: twin(data.features), labels: data.labels!).backward()
             let norm = gradientNorm(twin.parameters)
             let history = try trainer.fit(data)
@@ -102,8 +97,7 @@ struct TrainerTests {
     func log() throws {
         let directory = try temporaryDirectory()
         let path = directory + "/log.jsonl"
-        manualSeed(4)
-        let model = MLP(sizes: [2, 4, 2])
+        let model = withManualSeed(4) { MLP(sizes: [2, 4, 2]) }
         let trainer = Trainer(
             model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
             options: TrainingOptions(epochs: 2, batchSize: 2, progress: .silent, logPath: path))
@@ -115,5 +109,30 @@ struct TrainerTests {
         #expect(steps.map { Float($0.objectValue!["loss"]!.numberValue!) } == history.steps.map(\.loss))
         let epochs = lines.filter { $0.objectValue?["type"]?.stringValue == "epoch" }
         #expect(epochs.map { $0.objectValue!["epoch"]!.integerValue! } == [1, 2])
+    }
+
+    @Test("withManualSeed gives the same model whatever other threads draw, and leaves the shared generator alone")
+    func scopedSeed() {
+        let reference = withManualSeed(11) { MLP(sizes: [8, 16, 4], dropout: 0.5) }.stateDictionary()
+        manualSeed(99)
+        let sharedBefore = SharedRandom.state
+        // Eight threads build models at once, each in its own scope, while others draw from the shared generator.
+        nonisolated(unsafe) var built: [[String: Tensor]] = Array(repeating: [:], count: 8)
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            if i % 2 == 0 {
+                built[i / 2] = withManualSeed(11) { MLP(sizes: [8, 16, 4], dropout: 0.5) }.stateDictionary()
+            }
+        }
+        for model in built {
+            for (name, tensor) in reference { expectIdentical(model[name]!.scalars, tensor.scalars, name) }
+        }
+        #expect(SharedRandom.state == sharedBefore)
+        // Nested scopes: the inner one wins, the outer one resumes where it was.
+        let (outer1, inner, outer2) = withManualSeed(1) {
+            (Linear(inputSize: 2, outputSize: 2).weight.value.scalars, withManualSeed(2) { Linear(inputSize: 2, outputSize: 2).weight.value.scalars },
+             Linear(inputSize: 2, outputSize: 2).weight.value.scalars)
+        }
+        let (plain1, plain2) = withManualSeed(1) { (Linear(inputSize: 2, outputSize: 2).weight.value.scalars, Linear(inputSize: 2, outputSize: 2).weight.value.scalars) }
+        #expect(outer1 == plain1 && outer2 == plain2 && inner == withManualSeed(2) { Linear(inputSize: 2, outputSize: 2).weight.value.scalars })
     }
 }

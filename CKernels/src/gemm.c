@@ -6,8 +6,8 @@
 // MR x NR tile. The micro-kernel contract is one line:
 //     C[0:MR, 0:NR] := alpha * Ap * Bp + beta * C      (beta == 0: C not read)
 // Edge tiles run the micro-kernel into a local tile and merge the valid part.
-// Small products skip packing (direct loops), where packing would cost more
-// than it saves.
+// Products of a few rows skip packing (direct loops), where packing would cost
+// more than it saves.
 #include "ck_gemm.h"
 #include "ck_internal.h"
 
@@ -314,9 +314,14 @@ static void workspace_layout(const gemm_config *cfg, size_t m, size_t n, size_t 
     (void)parts;
 }
 
-static int use_direct(size_t m, size_t n, size_t k, ck_transpose ta, ck_transpose tb) {
+// The direct loops pay only where packing would waste most of a micro-tile: a
+// few rows (a vector-matrix product, m <= 4 against MR = 8 or 12). Measured on
+// one core: 1x64x64 takes 0.24 us direct and 0.70 us packed; 8x8x8 takes
+// 0.26 us direct and 0.10 us packed; 32x32x32 2.6 us direct, 0.54 us packed.
+static int use_direct(size_t m, size_t n, ck_transpose ta, ck_transpose tb) {
     if (ta == CK_TRANSPOSE_YES && tb == CK_TRANSPOSE_YES) return 0;
-    return (double)m * (double)n * (double)k <= 32768.0 && n <= 512;
+    if (n > 512) return 0;
+    return m <= 4;
 }
 
 size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
@@ -331,7 +336,7 @@ size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
 // ---------------------------------------------------------------- direct path
 
 // Small products: no packing. Rows of C are accumulated in a stack buffer.
-static void gemm_direct(const gemm_operands *g) {
+CK_INLINE void gemm_direct(const gemm_operands *g) {
     float acc[512];
     ptrdiff_t a_row = g->ta == CK_TRANSPOSE_NONE ? g->lda : 1;
     ptrdiff_t a_col = g->ta == CK_TRANSPOSE_NONE ? 1 : g->lda;
@@ -413,7 +418,7 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, siz
     }
     gemm_operands g = { .ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
                         .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias };
-    if (use_direct(m, n, k, trans_a, trans_b)) {
+    if (use_direct(m, n, trans_a, trans_b)) {
         run_direct(&g);
         return;
     }

@@ -106,31 +106,61 @@ CK_INLINE float cross_entropy_row_body(size_t n, float *p, const float *x, int64
     return (m - target) + ck_logf(s); // m - target first: no rounding at |m|'s scale
 }
 
+// Rows shorter than LANES (10 classes, say) leave exp_shifted_sum in its scalar
+// tail: for those, a block of rows is shifted by each row's maximum, the
+// exponentials are taken in one vectorized pass over the whole block, and each
+// row is summed with the same lane layout as exp_shifted_sum (so the bits agree).
+CK_INLINE void cross_entropy_block_body(size_t n, size_t rows, float *p, const float *x, const int64_t *labels,
+                                        float *losses) {
+    float maxima[64];
+    for (size_t r = 0; r < rows; ++r) {
+        maxima[r] = row_max(x + r * n, n);
+        for (size_t c = 0; c < n; ++c) p[r * n + c] = x[r * n + c] - maxima[r];
+    }
+    size_t total = rows * n;
+    for (size_t i = 0; i < total; ++i) p[i] = ck_expf(p[i]);
+    for (size_t r = 0; r < rows; ++r) {
+        float *e = p + r * n;
+        float acc[LANES] = { 0 };
+        for (size_t j = 0; j < n; ++j) acc[j] += e[j];
+        for (size_t w = LANES / 2; w >= 1; w /= 2)
+            for (size_t j = 0; j < w; ++j) acc[j] += acc[j + w];
+        float s = acc[0];
+        for (size_t c = 0; c < n; ++c) e[c] = e[c] / s;
+        losses[r] = (maxima[r] - x[r * n + (size_t)labels[r]]) + ck_logf(s);
+    }
+}
+
 typedef void (*softmax_row_fn)(size_t, float *, const float *, int);
 typedef void (*softmax_backward_row_fn)(size_t, float *, const float *, const float *, int);
 typedef float (*cross_entropy_row_fn)(size_t, float *, const float *, int64_t);
+typedef void (*cross_entropy_block_fn)(size_t, size_t, float *, const float *, const int64_t *, float *);
 
 typedef struct softmax_isa {
     softmax_row_fn row;
     softmax_backward_row_fn backward_row;
     cross_entropy_row_fn cross_entropy_row;
+    cross_entropy_block_fn cross_entropy_block;
 } softmax_isa;
 
 static void row_portable(size_t n, float *y, const float *x, int m) { softmax_row_body(n, y, x, m); }
 static void backward_row_portable(size_t n, float *dx, const float *dy, const float *y, int m) { softmax_backward_row_body(n, dx, dy, y, m); }
 static float cross_entropy_row_portable(size_t n, float *p, const float *x, int64_t l) { return cross_entropy_row_body(n, p, x, l); }
-static const softmax_isa portable_isa = { row_portable, backward_row_portable, cross_entropy_row_portable };
+static void cross_entropy_block_portable(size_t n, size_t r, float *p, const float *x, const int64_t *l, float *o) { cross_entropy_block_body(n, r, p, x, l, o); }
+static const softmax_isa portable_isa = { row_portable, backward_row_portable, cross_entropy_row_portable, cross_entropy_block_portable };
 
 #if CK_HAVE_X86
 CK_TARGET_AVX2 static void row_avx2(size_t n, float *y, const float *x, int m) { softmax_row_body(n, y, x, m); }
 CK_TARGET_AVX2 static void backward_row_avx2(size_t n, float *dx, const float *dy, const float *y, int m) { softmax_backward_row_body(n, dx, dy, y, m); }
 CK_TARGET_AVX2 static float cross_entropy_row_avx2(size_t n, float *p, const float *x, int64_t l) { return cross_entropy_row_body(n, p, x, l); }
-static const softmax_isa avx2_isa = { row_avx2, backward_row_avx2, cross_entropy_row_avx2 };
+CK_TARGET_AVX2 static void cross_entropy_block_avx2(size_t n, size_t r, float *p, const float *x, const int64_t *l, float *o) { cross_entropy_block_body(n, r, p, x, l, o); }
+static const softmax_isa avx2_isa = { row_avx2, backward_row_avx2, cross_entropy_row_avx2, cross_entropy_block_avx2 };
 
 CK_TARGET_AVX512 static void row_avx512(size_t n, float *y, const float *x, int m) { softmax_row_body(n, y, x, m); }
 CK_TARGET_AVX512 static void backward_row_avx512(size_t n, float *dx, const float *dy, const float *y, int m) { softmax_backward_row_body(n, dx, dy, y, m); }
 CK_TARGET_AVX512 static float cross_entropy_row_avx512(size_t n, float *p, const float *x, int64_t l) { return cross_entropy_row_body(n, p, x, l); }
-static const softmax_isa avx512_isa = { row_avx512, backward_row_avx512, cross_entropy_row_avx512 };
+CK_TARGET_AVX512 static void cross_entropy_block_avx512(size_t n, size_t r, float *p, const float *x, const int64_t *l, float *o) { cross_entropy_block_body(n, r, p, x, l, o); }
+static const softmax_isa avx512_isa = { row_avx512, backward_row_avx512, cross_entropy_row_avx512, cross_entropy_block_avx512 };
 #endif
 
 static const softmax_isa *isa_table(void) {
@@ -248,6 +278,13 @@ void ck_log_softmax_backward_f32(size_t outer, size_t extent, size_t inner, floa
 static void cross_entropy_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;
     const softmax_job *j = ctx;
+    if (j->extent < LANES) {
+        for (size_t r = begin; r < end; r += 64) {
+            size_t rows = ck_min_size(64, end - r), o = r * j->extent;
+            j->isa->cross_entropy_block(j->extent, rows, j->y + o, j->x + o, j->labels + r, j->losses + r);
+        }
+        return;
+    }
     for (size_t r = begin; r < end; ++r) {
         size_t o = r * j->extent;
         j->losses[r] = j->isa->cross_entropy_row(j->extent, j->y + o, j->x + o, j->labels[r]);

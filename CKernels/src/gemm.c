@@ -6,6 +6,8 @@
 // MR x NR tile. The micro-kernel contract is one line:
 //     C[0:MR, 0:NR] := alpha * Ap * Bp + beta * C      (beta == 0: C not read)
 // Edge tiles run the micro-kernel into a local tile and merge the valid part.
+// An operand already in the micro-kernel's layout (B untransposed with whole
+// column tiles, A transposed with whole row tiles) is read in place.
 // Products of a few rows skip packing (direct loops), where packing would cost
 // more than it saves.
 #include "ck_gemm.h"
@@ -25,8 +27,10 @@
 // bias: NULL, or NR values added to every row after alpha and beta (the fused
 // bias of a linear layer; only on the last k block, so the sum is rounded as
 // (Σ_k a·b) + bias, exactly as a separate bias add would round it).
-typedef void (*gemm_micro_fn)(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
-                              float beta, const float *bias);
+// a_step, b_step: floats from one k to the next in ap and bp (MR and NR for
+// packed panels; lda and ldb when an operand is read in place).
+typedef void (*gemm_micro_fn)(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
+                              ptrdiff_t ldc, float alpha, float beta, const float *bias);
 
 typedef struct gemm_config {
     size_t mr, nr, kc, mc, nc;
@@ -36,14 +40,14 @@ typedef struct gemm_config {
 // ---------------------------------------------------------------- micro-kernels
 
 // Portable: 4 x 8, plain C the compiler keeps in registers.
-static void micro_portable(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, float alpha,
-                           float beta, const float *bias) {
+static void micro_portable(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
+                           ptrdiff_t ldc, float alpha, float beta, const float *bias) {
     enum { MR = 4, NR = 8 };
     float acc[MR][NR] = { { 0 } };
     for (size_t p = 0; p < kc; ++p) {
         for (int i = 0; i < MR; ++i) {
-            float a = ap[p * MR + (size_t)i];
-            for (int j = 0; j < NR; ++j) acc[i][j] += a * bp[p * NR + (size_t)j];
+            float a = ap[(ptrdiff_t)p * a_step + i];
+            for (int j = 0; j < NR; ++j) acc[i][j] += a * bp[(ptrdiff_t)p * b_step + j];
         }
     }
     for (int i = 0; i < MR; ++i) {
@@ -60,20 +64,20 @@ static void micro_portable(size_t kc, const float *ap, const float *bp, float *c
 
 #if CK_HAVE_X86
 // AVX2 + FMA: 6 x 16, twelve ymm accumulators.
-CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
-                                      float alpha, float beta, const float *bias) {
+CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
+                                      float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (size_t p = 0; p < kc; ++p) {
-        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < 6; ++i) {
             __m256 a = _mm256_broadcast_ss(ap + i);
             acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
         }
-        ap += 6;
-        bp += 16;
+        ap += a_step;
+        bp += b_step;
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int i = 0; i < 6; ++i) {
@@ -96,19 +100,20 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, const float *b
 // for row counts that are multiples of 8 but not of 12, such as 64 and 128:
 // no partial tiles). A values are broadcast from memory straight into the FMAs.
 #define CK_MICRO_AVX512(MR)                                                                                        \
-    CK_TARGET_AVX512 static void micro_avx512_##MR(size_t kc, const float *ap, const float *bp, float *c,             \
-                                                   ptrdiff_t ldc, float alpha, float beta, const float *bias) {       \
+    CK_TARGET_AVX512 static void micro_avx512_##MR(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp,    \
+                                                   ptrdiff_t b_step, float *c, ptrdiff_t ldc, float alpha, float beta, \
+                                                   const float *bias) {                                               \
         __m512 acc[MR][2];                                                                                           \
         for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
         for (size_t p = 0; p < kc; ++p) {                                                                            \
-            __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);                                           \
+            __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);                                         \
             _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {                                        \
                 __m512 a = _mm512_set1_ps(ap[i]);                                                                    \
                 acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                       \
                 acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                       \
             }                                                                                                        \
-            ap += MR;                                                                                                \
-            bp += 32;                                                                                                \
+            ap += a_step;                                                                                            \
+            bp += b_step;                                                                                            \
         }                                                                                                            \
         __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                                \
         for (int i = 0; i < MR; ++i) {                                                                               \
@@ -159,6 +164,38 @@ typedef struct gemm_operands {
     const float *bias;  // n values added to every row of C, or NULL
 } gemm_operands;
 
+typedef float ck_v4f __attribute__((vector_size(16)));
+
+// dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth:
+// 4 x 4 blocks through four vector registers (the shuffles compile to SSE on
+// any x86-64), the edges one by one.
+static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                           ptrdiff_t dst_stride) {
+    size_t i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        size_t d = 0;
+        for (; d + 4 <= depth; d += 4) {
+            ck_v4f r0, r1, r2, r3;
+            memcpy(&r0, src + (ptrdiff_t)i * src_stride + (ptrdiff_t)d, sizeof r0);
+            memcpy(&r1, src + (ptrdiff_t)(i + 1) * src_stride + (ptrdiff_t)d, sizeof r1);
+            memcpy(&r2, src + (ptrdiff_t)(i + 2) * src_stride + (ptrdiff_t)d, sizeof r2);
+            memcpy(&r3, src + (ptrdiff_t)(i + 3) * src_stride + (ptrdiff_t)d, sizeof r3);
+            ck_v4f t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+            ck_v4f t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+            ck_v4f c0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), c1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+            ck_v4f c2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), c3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+            memcpy(dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, &c0, sizeof c0);
+            memcpy(dst + (ptrdiff_t)(d + 1) * dst_stride + (ptrdiff_t)i, &c1, sizeof c1);
+            memcpy(dst + (ptrdiff_t)(d + 2) * dst_stride + (ptrdiff_t)i, &c2, sizeof c2);
+            memcpy(dst + (ptrdiff_t)(d + 3) * dst_stride + (ptrdiff_t)i, &c3, sizeof c3);
+        }
+        for (; d < depth; ++d)
+            for (size_t r = i; r < i + 4; ++r) dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)r] = src[(ptrdiff_t)r * src_stride + (ptrdiff_t)d];
+    }
+    for (; i < rows; ++i)
+        for (size_t d = 0; d < depth; ++d) dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)i] = src[(ptrdiff_t)i * src_stride + (ptrdiff_t)d];
+}
+
 // Ap: MR-tall panels of op(A)[i0 : i0+mc, p0 : p0+kc]; panel q holds, for each
 // p, MR consecutive values (rows beyond m are zero).
 static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, size_t mc, size_t p0, size_t kc,
@@ -168,14 +205,7 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         size_t rows = ck_min_size(mr, mc - q);
         float *panel = ap + q * kc;
         if (g->ta == CK_TRANSPOSE_NONE) {
-            // A transpose, in blocks of 8 along k (as pack_b_panel).
-            for (size_t p = 0; p < kc; p += 8) {
-                size_t depth = ck_min_size(8, kc - p);
-                for (size_t i = 0; i < rows; ++i) {
-                    const float *src = g->a + (ptrdiff_t)(i0 + q + i) * g->lda + (ptrdiff_t)(p0 + p);
-                    for (size_t d = 0; d < depth; ++d) panel[(p + d) * mr + i] = src[d];
-                }
-            }
+            transpose_into(g->a + (ptrdiff_t)(i0 + q) * g->lda + (ptrdiff_t)p0, g->lda, rows, kc, panel, (ptrdiff_t)mr);
         } else {
             for (size_t p = 0; p < kc; ++p) {
                 const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
@@ -199,15 +229,7 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
-        // A transpose: blocks of 8 columns x 8 rows of k, read along k and written along the
-        // panel's rows, keep both sides within a few cache lines.
-        for (size_t p = 0; p < kc; p += 8) {
-            size_t depth = ck_min_size(8, kc - p);
-            for (size_t c = 0; c < cols; ++c) {
-                const float *src = g->b + (ptrdiff_t)(j + c) * g->ldb + (ptrdiff_t)(p0 + p);
-                for (size_t q = 0; q < depth; ++q) panel[(p + q) * nr + c] = src[q];
-            }
-        }
+        transpose_into(g->b + (ptrdiff_t)j * g->ldb + (ptrdiff_t)p0, g->ldb, cols, kc, panel, (ptrdiff_t)nr);
         for (size_t p = 0; p < kc; ++p)
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
     }
@@ -219,6 +241,7 @@ typedef struct gemm_job {
     size_t jc, nc, pc, kc;
     float beta;                  // beta for this k block
     int last_k_block;            // the bias is added on the last k block
+    int a_in_place, b_in_place;  // operands the micro-kernel reads where they are (no packing)
     float *bp;                   // packed op(B) block
     float *ap_base;              // per-part A blocks
     size_t ap_stride;            // floats per part
@@ -272,21 +295,22 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
     }
     float *ap = j->ap_base + part * j->ap_stride;
     float tile[GEMM_MAX_MR * GEMM_MAX_NR] __attribute__((aligned(64)));
+    ptrdiff_t a_step = j->a_in_place ? g->lda : (ptrdiff_t)mr, b_step = j->b_in_place ? g->ldb : (ptrdiff_t)nr;
     for (size_t ic = r0; ic < r1; ic += cfg->mc) {
         size_t mc = ck_min_size(cfg->mc, r1 - ic);
-        pack_a(g, cfg, ic, mc, j->pc, j->kc, ap);
+        if (!j->a_in_place) pack_a(g, cfg, ic, mc, j->pc, j->kc, ap);
         for (size_t jr = c0; jr < c1; jr += nr) {
             size_t cols = ck_min_size(nr, c1 - jr);
-            const float *bpanel = j->bp + jr * j->kc;
+            const float *bpanel = j->b_in_place ? g->b + (ptrdiff_t)j->pc * g->ldb + (ptrdiff_t)(j->jc + jr) : j->bp + jr * j->kc;
             for (size_t ir = 0; ir < mc; ir += mr) {
                 size_t rows = ck_min_size(mr, mc - ir);
                 float *c = g->c + (ptrdiff_t)(ic + ir) * g->ldc + (ptrdiff_t)(j->jc + jr);
-                const float *apanel = ap + ir * j->kc;
+                const float *apanel = j->a_in_place ? g->a + (ptrdiff_t)j->pc * g->lda + (ptrdiff_t)(ic + ir) : ap + ir * j->kc;
                 const float *bias = j->last_k_block && g->bias ? g->bias + j->jc + jr : NULL;
                 if (rows == mr && cols == nr) {
-                    cfg->micro(j->kc, apanel, bpanel, c, g->ldc, g->alpha, j->beta, bias);
+                    cfg->micro(j->kc, apanel, a_step, bpanel, b_step, c, g->ldc, g->alpha, j->beta, bias);
                 } else {
-                    cfg->micro(j->kc, apanel, bpanel, tile, (ptrdiff_t)nr, 1.0f, 0.0f, NULL);
+                    cfg->micro(j->kc, apanel, a_step, bpanel, b_step, tile, (ptrdiff_t)nr, 1.0f, 0.0f, NULL);
                     merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta, bias);
                 }
             }
@@ -438,6 +462,13 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, siz
     parts = ck_min_size(parts, fit);
     float *bp = (float *)base;
     gemm_job job = { .g = &g, .cfg = &cfg, .bp = bp, .ap_base = bp + b_floats, .ap_stride = a_floats };
+    // An operand already laid out as the micro-kernel reads it is not packed: op(B) = B
+    // (rows of NR consecutive floats) when every column tile is full, op(A) = Aᵀ (MR
+    // consecutive floats per k) when every row tile is full. Only when it is reused by
+    // few tiles (m or n <= 128): for larger products a packed, contiguous panel wins
+    // (the wide MLP's 1024-column GEMMs lose 8% read in place).
+    job.b_in_place = trans_b == CK_TRANSPOSE_NONE && n % cfg.nr == 0 && m <= 128;
+    job.a_in_place = trans_a == CK_TRANSPOSE_YES && m % cfg.mr == 0 && n <= 128;
     for (size_t jc = 0; jc < n; jc += cfg.nc) {
         job.jc = jc;
         job.nc = ck_min_size(cfg.nc, n - jc);
@@ -448,8 +479,10 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, siz
             job.kc = ck_min_size(cfg.kc, k - pc);
             job.beta = pc == 0 ? beta : 1.0f;
             job.last_k_block = pc + job.kc >= k;
-            size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
-            ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
+            if (!job.b_in_place) {
+                size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
+                ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
+            }
             // Split the dimension with more micro-panels; each part gets whole panels.
             job.split_rows = row_panels >= col_panels || row_panels >= 2 * parts * (cfg.mc / cfg.mr);
             size_t units = job.split_rows ? row_panels : col_panels;

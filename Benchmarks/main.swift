@@ -50,7 +50,7 @@ func record(_ m: Measurement) {
     if !options.json {
         var figure = m.unit == .operations ? "\(format3(m.throughput)) ns/op" : "\(format3(m.throughput)) \(m.unit.rawValue)"
         if let (bandwidth, fraction) = m.roofline {
-            figure += "  = \(Int((fraction * 100).rounded()))% of a*x+y (\(format3(bandwidth)) GB/s just before)"
+            figure += "  = \(Int((fraction * 100).rounded()))% of a*x+y (\(format3(bandwidth)) GB/s alongside)"
         }
         print("\(padded(m.name, 34)) \(padded(m.variant, 10)) median \(padded(formatSeconds(m.median), 10)) min \(padded(formatSeconds(m.minimum), 10)) \(figure)")
     }
@@ -99,19 +99,148 @@ func compareBackends(_ name: String, unit: Measurement.Unit, work: Double, _ bod
     }
 }
 
-func kernels() {
-    guard ["sgemm", "add 4M", "tanh 4M", "sum 4M"].contains(where: selected) else { return }
-    var generator = SeededGenerator(seed: 2)
-    for n in [64, 256, 1024] {
-        let a = Tensor(randomNormal: [n, n], using: &generator), b = Tensor(randomNormal: [n, n], using: &generator)
-        compareBackends("sgemm \(n)x\(n)x\(n)", unit: .flops, work: 2 * Double(n * n * n)) { consume(a.matmul(b)) }
+/// The SGEMM shapes: squares, an odd non-square, and the skinny products of
+/// MLP training (batch x width: the forward X Wᵀ is NT, dX = dY W is NN, dW =
+/// dYᵀ X is TN).
+let gemmShapes: [(label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int)] =
+    [32, 64, 128, 256, 512, 1024, 2048].map { ("\($0)x\($0)x\($0)", false, false, $0, $0, $0) } + [
+        ("257x129x301", false, false, 257, 129, 301),
+        ("mlp 32x128x64 NT", false, true, 32, 128, 64), ("mlp 32x64x128 NN", false, false, 32, 64, 128),
+        ("mlp 128x64x32 TN", true, false, 128, 64, 32),
+        ("mlp 128x256x784 NT", false, true, 128, 256, 784), ("mlp 128x784x256 NN", false, false, 128, 784, 256),
+        ("mlp 256x784x128 TN", true, false, 256, 784, 128),
+        ("mlp 256x1024x1024 NT", false, true, 256, 1024, 1024), ("mlp 256x1024x1024 NN", false, false, 256, 1024, 1024),
+        ("mlp 1024x1024x256 TN", true, false, 1024, 1024, 256),
+    ]
+
+/// Checks a GEMM result against the double-accumulating reference (on up to 64
+/// rows) with the error bound of the tests: |error| <= (k + 2) 2^-24 Σ|a||b|.
+func checkGEMM(_ s: (label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int), a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+               c: UnsafePointer<Float>, backend: KernelBackend) {
+    let rows = 0..<Swift.min(s.m, 64)
+    let reference = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
+    let absA = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.k), absB = UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
+    let bound = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
+    defer { reference.deallocate(); absA.deallocate(); absB.deallocate(); bound.deallocate() }
+    for i in 0..<(s.m * s.k) { absA[i] = Swift.abs(a[i]) }
+    for i in 0..<(s.k * s.n) { absB[i] = Swift.abs(b[i]) }
+    BenchmarkKernels.gemmReference(transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: a, b: b, c: reference, rows: rows)
+    BenchmarkKernels.gemmReference(transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: absA, b: absB, c: bound, rows: rows)
+    let gamma = Float(s.k + 2) * 0x1p-24
+    for i in rows {
+        for j in 0..<s.n where !(Swift.abs(c[i * s.n + j] - reference[i * s.n + j]) <= gamma * bound[i * s.n + j] + Float.leastNormalMagnitude) {
+            print("gradkit-bench: sgemm \(s.label) (\(backend)) is wrong at C[\(i),\(j)]: \(c[i * s.n + j]) vs \(reference[i * s.n + j])")
+            exit(1)
+        }
     }
-    let n = 1 << 22
-    let x = Tensor(randomNormal: [n], using: &generator), y = Tensor(randomNormal: [n], using: &generator)
-    let bytes = Double(n * 4)
-    compareBackends("add 4M (read 2, write 1)", unit: .bytes, work: 3 * bytes) { consume(x + y) }
-    compareBackends("tanh 4M (read 1, write 1)", unit: .bytes, work: 2 * bytes) { consume(x.tanh()) }
-    compareBackends("sum 4M (read 1)", unit: .bytes, work: bytes) { consume(x.sum()) }
+}
+
+func kernels() {
+    var generator = SeededGenerator(seed: 2)
+    for s in gemmShapes {
+        let name = "sgemm " + s.label
+        guard selected(name) else { continue }
+        let a = Tensor(randomNormal: [s.m * s.k], using: &generator), b = Tensor(randomNormal: [s.k * s.n], using: &generator)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
+        defer { c.deallocate() }
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
+                    Kernels.withBackend(backend) {
+                        let run = { BenchmarkKernels.gemm(transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: ap.baseAddress!, b: bp.baseAddress!, c: c) }
+                        run()
+                        checkGEMM(s, a: ap.baseAddress!, b: bp.baseAddress!, c: c, backend: backend)
+                        let t = time(budget: backend == .swift && s.m * s.n * s.k > 1 << 27 ? options.budget / 4 : options.budget, warmup: 1, run)
+                        record(.init(name: name, variant: backend.rawValue, median: t.median, minimum: t.minimum, unit: .flops, work: 2 * Double(s.m * s.n * s.k)))
+                    }
+                }
+            }
+        }
+    }
+    streamingKernels()
+}
+
+/// Streaming kernels at 10^4 ... 10^7 elements, as GB/s of the bytes each reads
+/// and writes, against a*x+y (12 bytes an element) measured at the same size just before.
+func streamingKernels() {
+    let kernelsNames = ["axpy", "scale", "relu", "sigmoid", "tanh", "gelu", "relu backward", "tanh backward", "bias add",
+                        "column sums", "sum", "sum of squares", "p-norm (p=3)"]
+    for count in [10_000, 100_000, 1_000_000, 10_000_000] {
+        let size = count == 10_000 ? "1e4" : count == 100_000 ? "1e5" : count == 1_000_000 ? "1e6" : "1e7"
+        guard kernelsNames.contains(where: { selected("\($0) \(size)") }) else { continue }
+        let x = BenchmarkKernels.allocateFloats(count), y = BenchmarkKernels.allocateFloats(count)
+        let dy = BenchmarkKernels.allocateFloats(count), dx = BenchmarkKernels.allocateFloats(count)
+        let out = BenchmarkKernels.allocateFloats(count)
+        defer { x.deallocate(); y.deallocate(); dy.deallocate(); dx.deallocate(); out.deallocate() }
+        var generator = SeededGenerator(seed: 5)
+        let values = Tensor(randomNormal: [count], using: &generator).scalars
+        for i in 0..<count {
+            x[i] = values[i]
+            y[i] = Float(Glibc.tanh(Double(values[i])))
+            dy[i] = values[(i &* 7) % count] * 0.1
+        }
+        let columns = 1000, rows = count / columns
+        // The roofline, a*x+y at this size, is timed alternately with the kernel, one call each,
+        // so that this machine's bandwidth drifting between states hits both alike.
+        let clock = ContinuousClock()
+        func seconds(_ body: () -> Void) -> Double {
+            let start = clock.now
+            body()
+            let elapsed = start.duration(to: clock.now)
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        func measure(_ label: String, bytes: Double, _ body: @escaping () -> Void) {
+            let name = "\(label) \(size)"
+            guard selected(name) else { return }
+            for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
+                var kernel: [Double] = [], axpy: [Double] = []
+                let started = clock.now
+                for _ in 0..<2 { Kernels.withBackend(backend, body) }
+                repeat {
+                    axpy.append(seconds { Kernels.withBackend(.c) { BenchmarkKernels.axpy(count: count, y: out, alpha: 1e-7, x: x) } })
+                    kernel.append(seconds { Kernels.withBackend(backend, body) })
+                } while kernel.count < 5 || (started.duration(to: clock.now) < .milliseconds(Int(options.budget * 2000)) && kernel.count < 100_000)
+                kernel.sort()
+                axpy.sort()
+                var m = Measurement(name: name, variant: backend.rawValue, median: kernel[kernel.count / 2], minimum: kernel[0], unit: .bytes, work: bytes * Double(count))
+                let roofline = 12 * Double(count) / axpy[0] / 1e9
+                m.roofline = (roofline, m.throughput / roofline)
+                record(m)
+            }
+        }
+        // Results are checked C against Swift before timing (exact or within a few ulp for the transcendentals).
+        // `scale`: the magnitude errors are relative to (|dy| for pullbacks, whose 1 - y² cancels).
+        func agree(_ body: (UnsafeMutablePointer<Float>) -> Void, relative: Float, scale: UnsafePointer<Float>? = nil) -> Bool {
+            let c = BenchmarkKernels.allocateFloats(count), swift = BenchmarkKernels.allocateFloats(count)
+            defer { c.deallocate(); swift.deallocate() }
+            Kernels.withBackend(.c) { body(c) }
+            Kernels.withBackend(.swift) { body(swift) }
+            for i in 0..<count where !(Swift.abs(c[i] - swift[i]) <= relative * Swift.max(Swift.abs(swift[i]), Swift.abs(scale?[i] ?? 0), 1e-30)) {
+                print("gradkit-bench: C and Swift disagree at \(i): \(c[i]) vs \(swift[i])")
+                exit(1)
+            }
+            return true
+        }
+        measure("axpy", bytes: 12) { BenchmarkKernels.axpy(count: count, y: out, alpha: 1e-7, x: x) }
+        for (map, tolerance): (BenchmarkKernels.Map, Float) in [(.scale, 0), (.relu, 0), (.sigmoid, 5e-7), (.tanh, 5e-7), (.gelu, 1e-6)] where selected("\(map.rawValue) \(size)") {
+            _ = agree({ BenchmarkKernels.map(map, count: count, y: $0, x: x) }, relative: tolerance)
+            measure(map.rawValue, bytes: 8) { BenchmarkKernels.map(map, count: count, y: out, x: x) }
+        }
+        for (map, tolerance): (BenchmarkKernels.Map, Float) in [(.relu, 0), (.tanh, 1e-6)] where selected("\(map.rawValue) backward \(size)") {
+            _ = agree({ BenchmarkKernels.mapBackward(map, count: count, dx: $0, dy: dy, x: x, y: y) }, relative: tolerance, scale: dy)
+            measure("\(map.rawValue) backward", bytes: 12) { BenchmarkKernels.mapBackward(map, count: count, dx: dx, dy: dy, x: x, y: y) }
+        }
+        if selected("bias add \(size)") {
+            _ = agree({ BenchmarkKernels.addBias(rows: rows, columns: columns, y: $0, x: x, bias: dy) }, relative: 0)
+            measure("bias add", bytes: 8) { BenchmarkKernels.addBias(rows: rows, columns: columns, y: out, x: x, bias: dy) }
+        }
+        if selected("column sums \(size)") {
+            measure("column sums", bytes: 4) { BenchmarkKernels.columnSums(rows: rows, columns: columns, sums: out, x: x) }
+        }
+        measure("sum", bytes: 4) { consume(BenchmarkKernels.sum(count: count, x: x)) }
+        measure("sum of squares", bytes: 4) { consume(BenchmarkKernels.powerSum(count: count, x: x, p: 2)) }
+        measure("p-norm (p=3)", bytes: 4) { consume(BenchmarkKernels.powerSum(count: count, x: x, p: 3)) }
+    }
 }
 
 // ------------------------------------------------------------------ optimizers

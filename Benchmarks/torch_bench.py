@@ -77,15 +77,56 @@ if not args.filter or args.filter in "autograd.overhead (4 elements)":
     report("autograd.overhead (4 elements)", "fwd+bwd", *timed(step), "ns/op", ops)
     report("autograd.overhead (4 elements)", "untracked", *timed(forward_only), "ns/op", ops)
 
-for n in (64, 256, 1024):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    report(f"sgemm {n}x{n}x{n}", "torch", *timed(lambda: torch.mm(a, b)), "GFLOP/s", 2 * n**3)
+# SGEMM: gradkit-bench's shapes (squares, an odd one, the skinny products of MLP training).
+GEMM_SHAPES = [(f"{n}x{n}x{n}", False, False, n, n, n) for n in (32, 64, 128, 256, 512, 1024, 2048)] + [
+    ("257x129x301", False, False, 257, 129, 301),
+    ("mlp 32x128x64 NT", False, True, 32, 128, 64), ("mlp 32x64x128 NN", False, False, 32, 64, 128),
+    ("mlp 128x64x32 TN", True, False, 128, 64, 32),
+    ("mlp 128x256x784 NT", False, True, 128, 256, 784), ("mlp 128x784x256 NN", False, False, 128, 784, 256),
+    ("mlp 256x784x128 TN", True, False, 256, 784, 128),
+    ("mlp 256x1024x1024 NT", False, True, 256, 1024, 1024), ("mlp 256x1024x1024 NN", False, False, 256, 1024, 1024),
+    ("mlp 1024x1024x256 TN", True, False, 1024, 1024, 256),
+]
+for label, ta, tb, m, n, k in GEMM_SHAPES:
+    name = "sgemm " + label
+    if args.filter and args.filter not in name:
+        continue
+    a = torch.randn(k, m) if ta else torch.randn(m, k)
+    b = torch.randn(n, k) if tb else torch.randn(k, n)
+    opa, opb = (a.t() if ta else a), (b.t() if tb else b)
+    report(name, "torch", *timed(lambda: torch.mm(opa, opb)), "GFLOP/s", 2 * m * n * k)
 
-n = 1 << 22
-x, y = torch.randn(n), torch.randn(n)
-report("add 4M (read 2, write 1)", "torch", *timed(lambda: x + y), "GB/s", 12 * n)
-report("tanh 4M (read 1, write 1)", "torch", *timed(lambda: torch.tanh(x)), "GB/s", 8 * n)
-report("sum 4M (read 1)", "torch", *timed(lambda: x.sum()), "GB/s", 4 * n)
+# Streaming kernels at 1e4 ... 1e7 elements, bytes read + written, against torch's own a*x+y.
+for count, size in ((10_000, "1e4"), (100_000, "1e5"), (1_000_000, "1e6"), (10_000_000, "1e7")):
+    x, yv, dy, out = torch.randn(count), torch.randn(count).tanh(), torch.randn(count) * 0.1, torch.zeros(count)
+    rows, columns = count // 1000, 1000
+    x2, bias = x.view(rows, columns), dy[:columns]
+
+    def axpy_rate():
+        _, minimum = timed(lambda: out.add_(x, alpha=1e-7))
+        return 12 * count / minimum / 1e9
+
+    cases = [
+        ("axpy", 12, lambda: out.add_(x, alpha=1e-7)),
+        ("scale", 8, lambda: torch.mul(x, 0.5, out=out)),
+        ("relu", 8, lambda: torch.relu(x)),
+        ("sigmoid", 8, lambda: torch.sigmoid(x)),
+        ("tanh", 8, lambda: torch.tanh(x)),
+        ("gelu", 8, lambda: torch.nn.functional.gelu(x)),
+        ("relu backward", 12, lambda: torch.ops.aten.threshold_backward(dy, x, 0)),
+        ("tanh backward", 12, lambda: torch.ops.aten.tanh_backward(dy, yv)),
+        ("bias add", 8, lambda: torch.add(x2, bias)),
+        ("column sums", 4, lambda: x2.sum(0)),
+        ("sum", 4, lambda: x.sum()),
+        ("sum of squares", 4, lambda: torch.linalg.vector_norm(x)),
+        ("p-norm (p=3)", 4, lambda: torch.linalg.vector_norm(x, 3)),
+    ]
+    for label, bytes_per, body in cases:
+        name = f"{label} {size}"
+        if args.filter and args.filter not in name:
+            continue
+        roofline = axpy_rate()
+        report(name, "torch", *timed(body), "GB/s", bytes_per * count, roofline)
 
 # Optimizer steps over 10 M parameters in 20 tensors, every one with a gradient;
 # bytes per element as gradkit-bench counts them.

@@ -4,6 +4,9 @@
 
 #include <math.h>
 
+// No fused multiply-add: the Swift twins (and every ISA path) compute the same bits.
+#pragma clang fp contract(off)
+
 #define LANES 32
 #define MAX_BLOCKS 1024u
 
@@ -23,6 +26,19 @@ CK_INLINE double power_block_body(const float *x, size_t n, ck_norm_kind kind, d
         for (; i + LANES <= n; i += LANES)
             for (size_t j = 0; j < LANES; ++j) acc[j] += fabs((double)x[i + j]);
         for (size_t j = 0; i + j < n; ++j) acc[j] += fabs((double)x[i + j]);
+    } else if (p == 3.0 || p == 4.0) {
+        // Small integer powers by multiplication in double (pow costs ~40x more);
+        // |x|^3 of a float rounds once, |x|^4 = (x^2)^2 is exact.
+        int cube = p == 3.0;
+        for (; i + LANES <= n; i += LANES)
+            for (size_t j = 0; j < LANES; ++j) {
+                double v = fabs((double)x[i + j]), v2 = v * v;
+                acc[j] += cube ? v2 * v : v2 * v2;
+            }
+        for (size_t j = 0; i + j < n; ++j) {
+            double v = fabs((double)x[i + j]), v2 = v * v;
+            acc[j] += cube ? v2 * v : v2 * v2;
+        }
     } else {
         for (; i + LANES <= n; i += LANES)
             for (size_t j = 0; j < LANES; ++j) acc[j] += pow(fabs((double)x[i + j]), p);

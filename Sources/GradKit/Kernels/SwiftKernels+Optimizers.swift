@@ -109,7 +109,12 @@ extension SwiftKernels {
             switch kind {
             case .squares: let d = Double(v); return d * d
             case .absolute: return Swift.abs(Double(v))
-            default: return Glibc.pow(Swift.abs(Double(v)), p)
+            default:
+                // As norm.c: small integer powers by multiplication.
+                let d = Swift.abs(Double(v)), d2 = d * d
+                if p == 3 { return d2 * d }
+                if p == 4 { return d2 * d2 }
+                return Glibc.pow(d, p)
             }
         }
         var i = 0

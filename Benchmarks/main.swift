@@ -50,7 +50,7 @@ func record(_ m: Measurement) {
     if !options.json {
         var figure = m.unit == .operations ? "\(format3(m.throughput)) ns/op" : "\(format3(m.throughput)) \(m.unit.rawValue)"
         if let (bandwidth, fraction) = m.roofline {
-            figure += "  = \(Int((fraction * 100).rounded()))% of a*x+y (\(format3(bandwidth)) GB/s alongside)"
+            figure += "  = \(Int((fraction * 100).rounded()))% of a*x+y (\(format3(bandwidth)) GB/s)"
         }
         print("\(padded(m.name, 34)) \(padded(m.variant, 10)) median \(padded(formatSeconds(m.median), 10)) min \(padded(formatSeconds(m.minimum), 10)) \(figure)")
     }
@@ -161,7 +161,7 @@ func kernels() {
 }
 
 /// Streaming kernels at 10^4 ... 10^7 elements, as GB/s of the bytes each reads
-/// and writes, against a*x+y (12 bytes an element) measured at the same size just before.
+/// and writes, against a*x+y (12 bytes an element) at the same size timed alternately with it.
 func streamingKernels() {
     let kernelsNames = ["axpy", "scale", "relu", "sigmoid", "tanh", "gelu", "relu backward", "tanh backward", "bias add",
                         "column sums", "sum", "sum of squares", "p-norm (p=3)"]

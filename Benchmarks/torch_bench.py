@@ -45,7 +45,7 @@ def report(name, variant, median, minimum, unit, work, roofline=None):
         return
     figure = f"{median / work * 1e9:.3g} ns/op" if unit == "ns/op" else f"{work / minimum / 1e9:.3g} {unit}"
     if roofline:
-        figure += f"  = {round(work / minimum / 1e9 / roofline * 100)}% of a*x+y ({roofline:.3g} GB/s just before)"
+        figure += f"  = {round(work / minimum / 1e9 / roofline * 100)}% of a*x+y ({roofline:.3g} GB/s)"
     print(f"{name:<34} {variant:<10} median {fmt(median):<10} min {fmt(minimum):<10} {figure}")
 
 

@@ -4,8 +4,8 @@
 
 #include "ck_config.h"
 
-/// Sums of x and x^2 in double, in the canonical order of ck_reduce_f32 (the
-/// same bits for any thread count). NaN propagates.
+/// Sums of x and x^2 in double, in fixed blocks of 16 double lanes added
+/// pairwise (the same bits for any thread count). NaN propagates.
 void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares);
 
 /// The size of one update, for the update-to-weight ratio ||after - before|| / ||before||:

@@ -89,8 +89,8 @@ extension SwiftKernels {
         return (d, q)
     }
 
-    /// Two sums of `terms(i)` over 0..<n in the canonical order of the C
-    /// reductions: fixed blocks, 16 double lanes each, lanes added pairwise.
+    /// Two sums of `terms(i)` over 0..<n in the order of ck_moments_f32: fixed
+    /// blocks, 16 double lanes each, lanes added pairwise.
     @inline(__always)
     private static func canonicalPairSums(count n: Int, _ terms: (Int) -> (Double, Double)) -> (Double, Double) {
         let block = sumBlockSize(n)

@@ -16,22 +16,23 @@ extension SwiftKernels {
         return Swift.max(block, 4096)
     }
 
-    /// Canonical block sum: lane j takes elements j, j+16, ...; lanes are then
+    /// Canonical block sum: lane j takes elements j, j+32, ...; lanes are then
     /// halved pairwise. Bit-identical to the C kernel, which does the same
     /// double additions in the same order.
     static func sumBlock(_ x: ConstFloatPointer, _ n: Int) -> Double {
-        var acc = SIMD16<Double>()
+        var acc = SIMD32<Double>()
         var i = 0
-        while i &+ 16 <= n {
-            for j in 0..<16 { acc[j] += Double(x[i &+ j]) }
-            i &+= 16
+        while i &+ 32 <= n {
+            for j in 0..<32 { acc[j] += Double(x[i &+ j]) }
+            i &+= 32
         }
         var j = 0
         while i &+ j < n {
             acc[j] += Double(x[i &+ j])
             j &+= 1
         }
-        let s8 = acc.lowHalf + acc.highHalf
+        let s16 = acc.lowHalf + acc.highHalf
+        let s8 = s16.lowHalf + s16.highHalf
         let s4 = s8.lowHalf + s8.highHalf
         let s2 = s4.lowHalf + s4.highHalf
         return s2[0] + s2[1]

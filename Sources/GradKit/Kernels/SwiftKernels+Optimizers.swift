@@ -104,7 +104,6 @@ extension SwiftKernels {
 
     /// The canonical power sum of one block (see norm.c).
     static func powerBlock(_ kind: NormKind, _ x: ConstFloatPointer, _ n: Int, _ p: Double) -> Double {
-        var acc = SIMD32<Double>()
         func term(_ v: Float) -> Double {
             switch kind {
             case .squares: let d = Double(v); return d * d
@@ -117,17 +116,33 @@ extension SwiftKernels {
                 return Glibc.pow(d, p)
             }
         }
+        // Lanes 0-15 in `low`, 16-31 in `high` (SIMD32<Double> element access is slow).
+        var low = SIMD16<Double>(), high = SIMD16<Double>()
         var i = 0
+        if kind == .squares {
+            // Whole-vector loads and multiply-adds (no fusing: d * d is exact in double anyway).
+            let raw = UnsafeRawPointer(x)
+            while i &+ 32 <= n {
+                let a = SIMD16<Double>(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self))
+                let b = SIMD16<Double>(raw.loadUnaligned(fromByteOffset: (i &+ 16) &* 4, as: SIMD16<Float>.self))
+                low += a * a
+                high += b * b
+                i &+= 32
+            }
+        }
         while i &+ 32 <= n {
-            for j in 0..<32 { acc[j] += term(x[i &+ j]) }
+            for j in 0..<16 {
+                low[j] += term(x[i &+ j])
+                high[j] += term(x[i &+ 16 &+ j])
+            }
             i &+= 32
         }
         var j = 0
         while i &+ j < n {
-            acc[j] += term(x[i &+ j])
+            if j < 16 { low[j] += term(x[i &+ j]) } else { high[j &- 16] += term(x[i &+ j]) }
             j &+= 1
         }
-        let s16 = acc.lowHalf + acc.highHalf
+        let s16 = low + high
         let s8 = s16.lowHalf + s16.highHalf
         let s4 = s8.lowHalf + s8.highHalf
         let s2 = s4.lowHalf + s4.highHalf

@@ -335,26 +335,30 @@ func optimizers() {
 // ------------------------------------------------------------------ training
 
 /// One training step of the digits MLP (64-128-10, ReLU, batch 32, Adam):
-/// bare, and with the gradient monitor sampling every step. Two identical
-/// models take alternate steps, each timed on its own, so that drift (the
-/// models' values change as they train, and with them the cost of subnormal
-/// arithmetic) hits both alike. The ratio of the medians is the monitor's cost (issue 6 asks
-/// for at most 10%).
+/// bare, with only the monitor's non-finite guard, and with the monitor sampling
+/// every step. Identical models take turns, each step timed on its own, so that
+/// drift (the models' values change as they train, and with them the cost of
+/// subnormal arithmetic) hits all alike. Issue 6 asks sampling every step to cost
+/// at most 10% of a step.
 func trainingStep() {
     let name = "train step digits 64-128-10 b32"
     guard selected(name) else { return }
     let data = Dataset.digits()
     var shuffle: SeededGenerator? = SeededGenerator(seed: 0)
     let batches = data.batches(size: 32, shuffledBy: &shuffle)
-    // Two identical models on the same batches, so both drift alike: one trained bare,
-    // one under the monitor (which changes no arithmetic, so they stay identical).
+    // Three identical models on the same batches, so all drift alike: one trained bare, one
+    // with only the monitor's non-finite guard (it samples nothing after its first step), one
+    // with the monitor sampling every step (the arithmetic is the same, so they stay identical).
     manualSeed(0)
     let bareModel = MLP(sizes: [64, 128, 10])
     manualSeed(0)
+    let guardedModel = MLP(sizes: [64, 128, 10])
+    manualSeed(0)
     let model = MLP(sizes: [64, 128, 10])
-    let bareOptimizer = Adam(bareModel.parameters), optimizer = Adam(model.parameters)
+    let bareOptimizer = Adam(bareModel.parameters), guardedOptimizer = Adam(guardedModel.parameters), optimizer = Adam(model.parameters)
+    let guardOnly = GradientMonitor(model: guardedModel, sampleEvery: Int.max)
     let monitor = GradientMonitor(model: model, sampleEvery: 1)
-    var bareIndex = 0, index = 0
+    var bareIndex = 0, guardedIndex = 0, index = 0
     func bareStep() {
         bareIndex = (bareIndex + 1) % (batches.count - 1)
         let batch = batches[bareIndex]
@@ -363,7 +367,7 @@ func trainingStep() {
         bareOptimizer.step()
         bareOptimizer.zeroGradients()
     }
-    func monitoredStep() {
+    func monitoredStep(_ monitor: GradientMonitor, _ model: MLP, _ optimizer: Optimizer, _ index: inout Int) {
         index = (index + 1) % (batches.count - 1)
         let batch = batches[index]
         let loss = monitor.observeForward { softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!) }
@@ -375,6 +379,8 @@ func trainingStep() {
         }
         optimizer.zeroGradients()
     }
+    func guardedStep() { monitoredStep(guardOnly, guardedModel, guardedOptimizer, &guardedIndex) }
+    func sampledStep() { monitoredStep(monitor, model, optimizer, &index) }
     let clock = ContinuousClock()
     func seconds(_ body: () -> Void) -> Double {
         let start = clock.now
@@ -384,21 +390,26 @@ func trainingStep() {
     }
     for _ in 0..<20 {
         bareStep()
-        monitoredStep()
+        guardedStep()
+        sampledStep()
     }
-    var bare: [Double] = [], monitored: [Double] = []
+    var bare: [Double] = [], guarded: [Double] = [], monitored: [Double] = []
     let started = clock.now
     repeat {
         bare.append(seconds(bareStep))
-        monitored.append(seconds(monitoredStep))
-    } while bare.count < 50 || (started.duration(to: clock.now) < .milliseconds(Int(options.budget * 2000)) && bare.count < 100_000)
-    bare.sort()
-    monitored.sort()
-    let b = (median: bare[bare.count / 2], minimum: bare[0]), m = (median: monitored[monitored.count / 2], minimum: monitored[0])
+        guarded.append(seconds(guardedStep))
+        monitored.append(seconds(sampledStep))
+    } while bare.count < 50 || (started.duration(to: clock.now) < .milliseconds(Int(options.budget * 3000)) && bare.count < 100_000)
+    func summary(_ v: [Double]) -> (median: Double, minimum: Double) {
+        let sorted = v.sorted()
+        return (sorted[sorted.count / 2], sorted[0])
+    }
+    let b = summary(bare), g = summary(guarded), m = summary(monitored)
     record(.init(name: name, variant: "bare", median: b.median, minimum: b.minimum, unit: .operations, work: 1))
+    record(.init(name: name, variant: "guard", median: g.median, minimum: g.minimum, unit: .operations, work: 1))
     record(.init(name: name, variant: "monitored", median: m.median, minimum: m.minimum, unit: .operations, work: 1))
     if !options.json {
-        print("  monitor overhead: \(format3((m.median / b.median - 1) * 100))% of a step (medians of \(bare.count) alternating steps)")
+        print("  monitor: the non-finite guard \(format3((g.median / b.median - 1) * 100))%, sampling every step another \(format3((m.median - g.median) / b.median * 100))%, together \(format3((m.median / b.median - 1) * 100))% of a step (medians of \(bare.count) alternating steps)")
     }
 }
 

@@ -107,6 +107,7 @@ let gemmShapes: [(label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int)] =
         ("257x129x301", false, false, 257, 129, 301),
         ("mlp 32x128x64 NT", false, true, 32, 128, 64), ("mlp 32x64x128 NN", false, false, 32, 64, 128),
         ("mlp 128x64x32 TN", true, false, 128, 64, 32),
+        ("mlp 64x64x64 NT", false, true, 64, 64, 64), ("mlp 64x64x64 TN", true, false, 64, 64, 64),
         ("mlp 128x256x784 NT", false, true, 128, 256, 784), ("mlp 128x784x256 NN", false, false, 128, 784, 256),
         ("mlp 256x784x128 TN", true, false, 256, 784, 128),
         ("mlp 256x1024x1024 NT", false, true, 256, 1024, 1024), ("mlp 256x1024x1024 NN", false, false, 256, 1024, 1024),

@@ -82,6 +82,7 @@ GEMM_SHAPES = [(f"{n}x{n}x{n}", False, False, n, n, n) for n in (32, 64, 128, 25
     ("257x129x301", False, False, 257, 129, 301),
     ("mlp 32x128x64 NT", False, True, 32, 128, 64), ("mlp 32x64x128 NN", False, False, 32, 64, 128),
     ("mlp 128x64x32 TN", True, False, 128, 64, 32),
+    ("mlp 64x64x64 NT", False, True, 64, 64, 64), ("mlp 64x64x64 TN", True, False, 64, 64, 64),
     ("mlp 128x256x784 NT", False, True, 128, 256, 784), ("mlp 128x784x256 NN", False, False, 128, 784, 256),
     ("mlp 256x784x128 TN", True, False, 256, 784, 128),
     ("mlp 256x1024x1024 NT", False, True, 256, 1024, 1024), ("mlp 256x1024x1024 NN", False, False, 256, 1024, 1024),

@@ -32,10 +32,23 @@
 typedef void (*gemm_micro_fn)(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
                               ptrdiff_t ldc, float alpha, float beta, const float *bias);
 
+// dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth: the
+// transposing packs (op(A) = A, op(B) = Bᵀ).
+typedef void (*transpose_fn)(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                             ptrdiff_t dst_stride);
+
 typedef struct gemm_config {
     size_t mr, nr, kc, mc, nc;
     gemm_micro_fn micro;
+    transpose_fn transpose;
 } gemm_config;
+
+static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                           ptrdiff_t dst_stride);
+#if CK_HAVE_X86
+static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                  ptrdiff_t dst_stride);
+#endif
 
 // ---------------------------------------------------------------- micro-kernels
 
@@ -143,13 +156,18 @@ static gemm_config current_config(size_t m) {
     switch (ck_isa_active()) {
     case CK_ISA_AVX512:
         if (m % 12 != 0 && m % 8 == 0)
-            return (gemm_config){ .mr = 8, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_8 };
-        return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_12 };
-    case CK_ISA_AVX2: return (gemm_config){ .mr = 6, .nr = 16, .kc = 256, .mc = 96, .nc = 2048, .micro = micro_avx2 };
+            return (gemm_config){ .mr = 8, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_8,
+                                  .transpose = transpose_into_avx512 };
+        return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_12,
+                              .transpose = transpose_into_avx512 };
+    case CK_ISA_AVX2:
+        return (gemm_config){ .mr = 6, .nr = 16, .kc = 256, .mc = 96, .nc = 2048, .micro = micro_avx2,
+                              .transpose = transpose_into };
     case CK_ISA_PORTABLE: break;
     }
 #endif
-    return (gemm_config){ .mr = 4, .nr = 8, .kc = 256, .mc = 64, .nc = 1024, .micro = micro_portable };
+    return (gemm_config){ .mr = 4, .nr = 8, .kc = 256, .mc = 64, .nc = 1024, .micro = micro_portable,
+                          .transpose = transpose_into };
 }
 
 // ---------------------------------------------------------------- packing
@@ -196,6 +214,47 @@ static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, 
         for (size_t d = 0; d < depth; ++d) dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)i] = src[(ptrdiff_t)i * src_stride + (ptrdiff_t)d];
 }
 
+#if CK_HAVE_X86
+// transpose_into with AVX-512: blocks of 8 rows x 16 depth through eight
+// registers (unpack, shuffle within lanes, permute across lanes: 24 shuffles
+// for 128 floats where the 4 x 4 blocks take 64), written as 16 runs of 8.
+CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth,
+                                                   float *dst, ptrdiff_t dst_stride) {
+    const __m512i low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    size_t i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        const float *s = src + (ptrdiff_t)i * src_stride;
+        size_t d = 0;
+        for (; d + 16 <= depth; d += 16) {
+            __m512 r[8], t[8], u[8];
+            for (int q = 0; q < 8; ++q) r[q] = _mm512_loadu_ps(s + q * src_stride + (ptrdiff_t)d);
+            for (int q = 0; q < 8; q += 2) {
+                t[q] = _mm512_unpacklo_ps(r[q], r[q + 1]);     // per lane: d0 of rows q, q+1; d1 of both
+                t[q + 1] = _mm512_unpackhi_ps(r[q], r[q + 1]); // d2, d3
+            }
+            for (int q = 0; q < 8; q += 4) {
+                u[q] = _mm512_shuffle_ps(t[q], t[q + 2], 0x44);     // per lane: d0 of 4 rows (lanes: d = 0, 4, 8, 12)
+                u[q + 1] = _mm512_shuffle_ps(t[q], t[q + 2], 0xEE); // d1 (1, 5, 9, 13)
+                u[q + 2] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0x44); // d2
+                u[q + 3] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0xEE); // d3
+            }
+            for (int e = 0; e < 4; ++e) {
+                __m512 lo = _mm512_permutex2var_ps(u[e], low, u[e + 4]);   // depth e, then e + 4: 8 rows each
+                __m512 hi = _mm512_permutex2var_ps(u[e], high, u[e + 4]);  // depth e + 8, e + 12
+                float *o = dst + (ptrdiff_t)(d + (size_t)e) * dst_stride + (ptrdiff_t)i;
+                _mm256_storeu_ps(o, _mm512_castps512_ps256(lo));
+                _mm256_storeu_ps(o + 4 * dst_stride, _mm512_extractf32x8_ps(lo, 1));
+                _mm256_storeu_ps(o + 8 * dst_stride, _mm512_castps512_ps256(hi));
+                _mm256_storeu_ps(o + 12 * dst_stride, _mm512_extractf32x8_ps(hi, 1));
+            }
+        }
+        if (d < depth) transpose_into(s + (ptrdiff_t)d, src_stride, 8, depth - d, dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, dst_stride);
+    }
+    if (i < rows) transpose_into(src + (ptrdiff_t)i * src_stride, src_stride, rows - i, depth, dst + (ptrdiff_t)i, dst_stride);
+}
+#endif
+
 // Ap: MR-tall panels of op(A)[i0 : i0+mc, p0 : p0+kc]; panel q holds, for each
 // p, MR consecutive values (rows beyond m are zero).
 static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, size_t mc, size_t p0, size_t kc,
@@ -205,7 +264,7 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         size_t rows = ck_min_size(mr, mc - q);
         float *panel = ap + q * kc;
         if (g->ta == CK_TRANSPOSE_NONE) {
-            transpose_into(g->a + (ptrdiff_t)(i0 + q) * g->lda + (ptrdiff_t)p0, g->lda, rows, kc, panel, (ptrdiff_t)mr);
+            cfg->transpose(g->a + (ptrdiff_t)(i0 + q) * g->lda + (ptrdiff_t)p0, g->lda, rows, kc, panel, (ptrdiff_t)mr);
         } else {
             for (size_t p = 0; p < kc; ++p) {
                 const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
@@ -229,7 +288,7 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
-        transpose_into(g->b + (ptrdiff_t)j * g->ldb + (ptrdiff_t)p0, g->ldb, cols, kc, panel, (ptrdiff_t)nr);
+        cfg->transpose(g->b + (ptrdiff_t)j * g->ldb + (ptrdiff_t)p0, g->ldb, cols, kc, panel, (ptrdiff_t)nr);
         for (size_t p = 0; p < kc; ++p)
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
     }
@@ -320,9 +379,15 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
 
 // ---------------------------------------------------------------- sizes
 
+// Panels of B up to this size are packed without forking (64 KiB).
+#define GEMM_SERIAL_PACK_FLOATS (1u << 14)
+
 static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
     double flops = 2.0 * (double)m * (double)n * (double)k;
-    if (flops < 2.0e6) return 1; // ~20 us on one core: not worth a fork/join
+    // Below ~0.5 us on one core a fork/join does not pay. With claimed parts (the
+    // caller never waits for a worker that has not started) 64x64x64 (0.5 MFLOP)
+    // went from 2.5 us on one thread to 1.6 us on two.
+    if (flops < 1.0e5) return 1;
     return ck_threads_get();
 }
 
@@ -480,7 +545,9 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, siz
             job.beta = pc == 0 ? beta : 1.0f;
             job.last_k_block = pc + job.kc >= k;
             if (!job.b_in_place) {
-                size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
+                // A small panel is packed by the caller: a fork/join costs more than the copy.
+                size_t small = col_panels * cfg.nr * job.kc <= GEMM_SERIAL_PACK_FLOATS;
+                size_t pack_grain = parts > 1 && !small ? ck_max_size(1, col_panels / parts) : col_panels;
                 ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
             }
             // Split the dimension with more micro-panels; each part gets whole panels.

@@ -5,8 +5,9 @@
 //     libomp 14 lacks __kmpc_dispatch_deinit, which clang 21 emits for dynamic
 //     and guided schedules, so only static schedules appear here.
 //   * Otherwise a persistent pool of pthreads. A job is published by bumping a
-//     ticket that also carries the number of parts, so a worker knows from one
-//     atomic load whether it takes part. Workers spin briefly after a job (the
+//     ticket that also carries the number of parts; the caller and the workers
+//     then claim parts from one counter, so the caller never waits for a worker
+//     that is still waking up. Workers spin briefly after a job (the
 //     next kernel of a training step usually follows within microseconds), then
 //     sleep on a condition variable so idle threads cost nothing.
 #define _GNU_SOURCE 1 // sched_getaffinity, CPU_COUNT; must precede every libc header
@@ -108,8 +109,9 @@ static struct {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     atomic_flag busy;                 // held by the thread running a job
-    _Atomic uint64_t ticket;          // (generation << 16) | parts
-    _Atomic size_t remaining;         // parts not yet finished by workers
+    _Atomic uint64_t ticket;          // (generation << 16) | parts: a job was published
+    _Atomic uint64_t claim;           // (generation << 16) | next unclaimed part
+    _Atomic size_t remaining;         // parts of the job not yet finished
     _Atomic int sleepers;
     size_t workers;                   // started worker threads (guarded by mutex)
     pool_job job;
@@ -140,8 +142,32 @@ static inline uint64_t now_ns(void) {
 // (a worker started for a job must not mistake that job's ticket for an old one).
 static uint64_t initial_ticket[CK_MAX_THREADS];
 
+// Runs parts of the job published as `ticket` until none is left unclaimed.
+// Parts are claimed, not assigned: a worker that wakes late (or not at all)
+// delays nobody, the caller takes the parts it has not reached. A part's
+// index, not the thread that runs it, decides its range (and any per-part
+// workspace), so results do not depend on who ran what.
+static void run_claimed_parts(uint64_t ticket) {
+    uint64_t generation = ticket >> 16;
+    size_t parts = (size_t)(ticket & 0xffffu);
+    uint64_t claim = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        if ((claim >> 16) != generation || (size_t)(claim & 0xffffu) >= parts) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &claim, claim + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        size_t part = (size_t)(claim & 0xffffu);
+        pool_job job = pool.job; // stable: the caller waits for every claimed part
+        size_t begin, end;
+        part_range(job.n, job.grain, parts, part, &begin, &end);
+        job.fn(job.context, begin, end, part);
+        atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_release);
+        claim = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
-    size_t index = (size_t)(uintptr_t)arg; // 1-based: part 0 is the caller's
+    size_t index = (size_t)(uintptr_t)arg; // 1-based: 0 is the caller
     uint64_t seen = initial_ticket[index];
     for (;;) {
         uint64_t ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
@@ -163,14 +189,7 @@ static void *worker_main(void *arg) {
             }
         }
         seen = ticket;
-        size_t parts = (size_t)(ticket & 0xffffu);
-        if (index < parts) {
-            pool_job job = pool.job; // stable: the caller waits for this part
-            size_t begin, end;
-            part_range(job.n, job.grain, parts, index, &begin, &end);
-            job.fn(job.context, begin, end, index);
-            atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_release);
-        }
+        run_claimed_parts(ticket);
     }
     return NULL;
 }
@@ -210,17 +229,17 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
         return;
     }
     pool.job = (pool_job){ .fn = fn, .context = context, .n = n, .grain = grain, .parts = parts };
-    atomic_store_explicit(&pool.remaining, parts - 1, memory_order_relaxed);
+    atomic_store_explicit(&pool.remaining, parts, memory_order_relaxed);
     uint64_t generation = (atomic_load_explicit(&pool.ticket, memory_order_relaxed) >> 16) + 1;
-    atomic_store(&pool.ticket, (generation << 16) | parts); // seq_cst: pairs with sleepers
+    uint64_t ticket = (generation << 16) | parts;
+    atomic_store(&pool.claim, generation << 16);   // before the ticket: a worker that sees
+    atomic_store(&pool.ticket, ticket);             // the ticket sees its claims (seq_cst: pairs with sleepers)
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.mutex);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mutex);
     }
-    size_t begin, end;
-    part_range(n, grain, parts, 0, &begin, &end);
-    fn(context, begin, end, 0);
+    run_claimed_parts(ticket);
     unsigned spins = 0;
     while (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
         cpu_relax();

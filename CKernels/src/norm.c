@@ -150,7 +150,12 @@ typedef struct norm_job {
     const float *x;
     size_t n, block;
     double *block_partials;
+    const size_t *bounds;
 } norm_job;
+
+// Whole-segment parts: at least this many elements each, at most this many parts.
+#define NORM_PART_GRAIN (1u << 15)
+#define CK_NORM_MAX_PARTS 64
 
 static void segments_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;
@@ -158,6 +163,13 @@ static void segments_part(void *ctx, size_t begin, size_t end, size_t part) {
     for (size_t s = begin; s < end; ++s) {
         j->partials[s] = segment_partial(j->isa, j->kind, j->segments[s], j->lengths[s], j->p);
     }
+}
+
+// Segments [bounds[part], bounds[part + 1]).
+static void balanced_part(void *ctx, size_t begin, size_t end, size_t part) {
+    const norm_job *j = ctx;
+    for (size_t q = begin; q < end; ++q) segments_part(ctx, j->bounds[q], j->bounds[q + 1], q);
+    (void)part;
 }
 
 static void blocks_part(void *ctx, size_t begin, size_t end, size_t part) {
@@ -182,9 +194,21 @@ double ck_norm_segments_f32(ck_norm_kind kind, size_t count, const float *const 
         longest = ck_max_size(longest, lengths[s]);
     }
     if (count >= 4 * threads || longest < 4 * 4096u) {
-        // Many segments, or all short: whole segments per part.
-        size_t grain = ck_max_size(1, count * (1u << 16) / ck_max_size(total_length, 1));
-        ck_parallel_for(count, grain, segments_part, &job);
+        // Many segments, or all short: whole segments per part, the parts cut
+        // where the running length crosses equal shares of the elements.
+        size_t parts = ck_parallel_parts(total_length, NORM_PART_GRAIN);
+        size_t bounds[CK_NORM_MAX_PARTS + 1];
+        parts = ck_min_size(parts, CK_NORM_MAX_PARTS);
+        size_t running = 0, s = 0;
+        bounds[0] = 0;
+        for (size_t q = 1; q < parts; ++q) {
+            size_t share = total_length / parts * q;
+            while (s < count && running + lengths[s] / 2 < share) running += lengths[s++];
+            bounds[q] = s;
+        }
+        bounds[parts] = count;
+        job.bounds = bounds;
+        ck_parallel_for(parts, 1, balanced_part, &job);
     } else {
         // Few long segments: split each one's blocks (same canonical order).
         double block_partials[MAX_BLOCKS];

@@ -59,21 +59,29 @@ struct ClippingTests {
     @Test("norms are deterministic: any thread count, either backend")
     func deterministicNorms() {
         withExclusiveThreadCount {
-            let parameters = (0..<5).map { i in Parameter(Tensor(zeros: [i == 2 ? 300_001 : 1000 * (i + 1)])) }
-            for (i, p) in parameters.enumerated() { p.gradient = randomTensor(p.shape, seed: UInt64(i), in: -3...3) }
-            for normType: Float in [1, 2, 3, .infinity] {
-                var results: [UInt32] = []
+            // Few segments, one long (split in blocks), and many of uneven
+            // lengths like a deep MLP's weights and biases (whole segments per part).
+            let fewLong = (0..<5).map { i in Parameter(Tensor(zeros: [i == 2 ? 300_001 : 1000 * (i + 1)])) }
+            let many = (0..<42).map { i in Parameter(Tensor(zeros: [i % 2 == 0 ? 4096 + 7 * i : 64])) }
+            for (i, p) in (fewLong + many).enumerated() { p.gradient = randomTensor(p.shape, seed: UInt64(i), in: -3...3) }
+            for parameters in [fewLong, many] {
+                for normType: Float in [1, 2, 3, .infinity] {
+                    var results: [UInt32] = []
+                    for threads in [1, 2, 3] {
+                        Kernels.threadCount = threads
+                        results.append(Kernels.withBackend(.c) { gradientNorm(parameters, normType: normType) }.bitPattern)
+                    }
+                    results.append(Kernels.withBackend(.swift) { gradientNorm(parameters, normType: normType) }.bitPattern)
+                    #expect(Set(results).count == 1, "p=\(normType), \(parameters.count) tensors: \(results)")
+                }
                 for threads in [1, 2, 3] {
                     Kernels.threadCount = threads
-                    results.append(Kernels.withBackend(.c) { gradientNorm(parameters, normType: normType) }.bitPattern)
+                    let norms = gradientNorms(parameters)
+                    for (p, norm) in zip(parameters, norms) {
+                        let reference = p.gradient!.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                        #expect(Swift.abs(Double(norm!) - reference) <= 1e-6 * reference)
+                    }
                 }
-                results.append(Kernels.withBackend(.swift) { gradientNorm(parameters, normType: normType) }.bitPattern)
-                #expect(Set(results).count == 1, "p=\(normType): \(results)")
-            }
-            let norms = gradientNorms(parameters)
-            for (p, norm) in zip(parameters, norms) {
-                let reference = p.gradient!.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-                #expect(Swift.abs(Double(norm!) - reference) <= 1e-6 * reference)
             }
         }
     }

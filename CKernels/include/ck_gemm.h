@@ -45,6 +45,32 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b,
                        float beta, float *c, ptrdiff_t ldc, const float *bias,
                        void *workspace, size_t workspace_size);
 
+/// One product for ck_sgemm_pair_f32: the arguments of ck_sgemm_bias_f32.
+typedef struct ck_gemm_args {
+    ck_transpose trans_a, trans_b;
+    size_t m, n, k;
+    float alpha;
+    const float *a;
+    ptrdiff_t lda;
+    const float *b;
+    ptrdiff_t ldb;
+    float beta;
+    float *c;
+    ptrdiff_t ldc;
+    const float *bias; // may be NULL
+} ck_gemm_args;
+
+/// Bytes of workspace ck_sgemm_pair_f32 needs for these two products.
+size_t ck_sgemm_pair_workspace_size(const ck_gemm_args *first, const ck_gemm_args *second);
+
+/// Two independent products (a linear layer's dX = dY W and dW = dYᵀ X), the
+/// same results bit for bit as two ck_sgemm_bias_f32 calls. Small ones run at
+/// the same time, one per thread, where splitting each over the threads would
+/// pay two fork/joins for half as much work each; others run one after the
+/// other with every thread. Neither C may overlap any operand of the other.
+void ck_sgemm_pair_f32(const ck_gemm_args *first, const ck_gemm_args *second, void *workspace,
+                       size_t workspace_size);
+
 /// The reference the blocked kernel is tested against: the same contract, a
 /// plain triple loop with a double accumulator, single-threaded.
 void ck_sgemm_reference_f32(ck_transpose trans_a, ck_transpose trans_b,

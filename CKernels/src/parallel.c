@@ -71,6 +71,7 @@ static inline void part_range(size_t n, size_t grain, size_t parts, size_t p, si
 
 // Swift's clang ships no omp.h; these are the libomp entry points used.
 extern int omp_get_thread_num(void);
+extern int omp_in_parallel(void);
 extern void kmp_set_blocktime(int milliseconds);
 
 static pthread_once_t omp_once = PTHREAD_ONCE_INIT;
@@ -83,7 +84,7 @@ static void omp_setup(void) { kmp_set_blocktime(1); }
 void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
     if (grain == 0) grain = 1;
     size_t parts = ck_parallel_parts(n, grain);
-    if (parts <= 1) {
+    if (parts <= 1 || omp_in_parallel()) { // nested (a GEMM pair): run here
         fn(context, 0, n, 0);
         return;
     }

@@ -134,6 +134,11 @@ struct LayerTests {
                 let result = gradientCheck(layer.parameters + [inputParameter]) { layer(inputParameter.value) }
                 #expect(result.passed, "\(name) \(backend): \(result)")
             }
+            // One tensor as both input and weight: its two gradient products
+            // accumulate into one buffer, so they cannot run as a pair.
+            let square = Parameter(withManualSeed(13) { randomTensor([4, 4], seed: 4, in: -1...1) }, name: "square")
+            let both = gradientCheck([square]) { linear(square.value, weight: square.value) }
+            #expect(both.passed, "linear(x, weight: x) \(backend): \(both)")
             // Dropout in training mode, its mask fixed by restoring the generator
             // before each evaluation.
             let dropout = Dropout(probability: 0.4, seed: 12)

@@ -261,6 +261,12 @@ struct GradientSink {
     @inline(__always)
     func isNeeded(_ slot: Int) -> Bool { node(slot) >= 0 }
 
+    /// Whether inputs `a` and `b` both need gradients and are different tensors
+    /// (so their gradients can be written at the same time).
+    func areDistinctAndNeeded(_ a: Int, _ b: Int) -> Bool {
+        isNeeded(a) && isNeeded(b) && node(a) != node(b)
+    }
+
     /// Adds `gradient` to input `slot`'s gradient.
     func accumulate(_ slot: Int, _ gradient: Tensor) {
         let n = node(slot)

@@ -192,6 +192,30 @@ extension Kernels {
         }
     }
 
+    /// `gemm` with its arguments in one value.
+    static func gemm(_ g: GEMMArguments) {
+        gemm(
+            transposeA: g.transposeA, transposeB: g.transposeB, m: g.m, n: g.n, k: g.k, alpha: g.alpha,
+            a: g.a, lda: g.lda, b: g.b, ldb: g.ldb, beta: g.beta, c: g.c, ldc: g.ldc)
+    }
+
+    /// Two independent products, `C1 := alpha1 op(A1) op(B1) + beta1 C1` and
+    /// the same for the second: the same results as two `gemm` calls, run at
+    /// the same time (one per thread) when both are small; see `ck_gemm.h`.
+    /// Neither C may overlap an operand of the other product.
+    static func gemmPair(_ first: GEMMArguments, _ second: GEMMArguments) {
+        let context = KernelContext.local.current
+        guard (context.backendOverride ?? Kernels.backend) == .c else {
+            gemm(first)
+            gemm(second)
+            return
+        }
+        var one = first.cArguments, two = second.cArguments
+        let bytes = ck_sgemm_pair_workspace_size(&one, &two)
+        let workspace = context.workspace(bytes: bytes)
+        ck_sgemm_pair_f32(&one, &two, workspace, bytes)
+    }
+
     /// The plain triple loop (double accumulator) the blocked GEMMs are tested against.
     static func gemmReference(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -247,5 +271,25 @@ extension Kernels {
         } else {
             SwiftKernels.scatterAddRows(count: count, columns: columns, output: output, input: input, rows: rows)
         }
+    }
+}
+
+/// The arguments of one product for ``Kernels/gemmPair(_:_:)``: row-major
+/// `C := alpha op(A) op(B) + beta C`.
+struct GEMMArguments {
+    var transposeA: Bool, transposeB: Bool
+    var m: Int, n: Int, k: Int
+    var alpha: Float
+    var a: ConstFloatPointer, lda: Int
+    var b: ConstFloatPointer, ldb: Int
+    var beta: Float
+    var c: FloatPointer, ldc: Int
+
+    /// The C struct.
+    var cArguments: ck_gemm_args {
+        ck_gemm_args(
+            trans_a: transposeA ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE,
+            trans_b: transposeB ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE, m: m, n: n, k: k, alpha: alpha, a: a,
+            lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: nil)
     }
 }

@@ -163,15 +163,27 @@ private let linearPullback: Pullback = { record, gradient, sink in
     let x = record.saved0!, w = record.saved1!
     let rows = record.integer, outFeatures = w.shape[0], inFeatures = w.shape[1]
     withExtendedLifetime((x, w, gradient)) {
-        sink.accumulate(0, shape: x.shape) { dX, beta in
-            Kernels.gemm(
+        // dX = dY W and dW = dYᵀ X.
+        func inputGradient(_ dX: FloatPointer, _ beta: Float) -> GEMMArguments {
+            GEMMArguments(
                 transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures, alpha: 1,
                 a: gradient.pointer, lda: outFeatures, b: w.pointer, ldb: inFeatures, beta: beta, c: dX, ldc: inFeatures)
         }
-        sink.accumulate(1, shape: w.shape) { dW, beta in
-            Kernels.gemm(
+        func weightGradient(_ dW: FloatPointer, _ beta: Float) -> GEMMArguments {
+            GEMMArguments(
                 transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows, alpha: 1,
                 a: gradient.pointer, lda: outFeatures, b: x.pointer, ldb: inFeatures, beta: beta, c: dW, ldc: inFeatures)
+        }
+        if sink.areDistinctAndNeeded(0, 1) {
+            // Both at once (small products then run one per thread).
+            sink.accumulate(0, shape: x.shape) { dX, betaX in
+                sink.accumulate(1, shape: w.shape) { dW, betaW in
+                    Kernels.gemmPair(inputGradient(dX, betaX), weightGradient(dW, betaW))
+                }
+            }
+        } else {
+            sink.accumulate(0, shape: x.shape) { Kernels.gemm(inputGradient($0, $1)) }
+            sink.accumulate(1, shape: w.shape) { Kernels.gemm(weightGradient($0, $1)) }
         }
         if sink.isNeeded(2) {
             let db = Tensor(uninitializedShape: [outFeatures])

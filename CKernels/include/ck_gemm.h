@@ -45,6 +45,24 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b,
                        float beta, float *c, ptrdiff_t ldc, const float *bias,
                        void *workspace, size_t workspace_size);
 
+/// The activation ck_sgemm_epilogue_f32 applies after the bias.
+typedef enum ck_gemm_activation {
+    CK_GEMM_ACTIVATION_NONE = 0,
+    CK_GEMM_ACTIVATION_RELU = 1, ///< x <= 0 ? 0 : x (NaN stays NaN), as ck_unary_f32's ReLU
+} ck_gemm_activation;
+
+/// ck_sgemm_bias_f32 followed by an activation, applied to each tile of C while
+/// it is in registers (a linear layer followed by a ReLU):
+///   C := act((alpha * op(A) * op(B) + beta * C) + 1 bias)
+/// rounded exactly as ck_sgemm_bias_f32 followed by the elementwise activation.
+void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b,
+                           size_t m, size_t n, size_t k,
+                           float alpha, const float *a, ptrdiff_t lda,
+                           const float *b, ptrdiff_t ldb,
+                           float beta, float *c, ptrdiff_t ldc, const float *bias,
+                           ck_gemm_activation activation,
+                           void *workspace, size_t workspace_size);
+
 /// One product for ck_sgemm_pair_f32: the arguments of ck_sgemm_bias_f32.
 typedef struct ck_gemm_args {
     ck_transpose trans_a, trans_b;

@@ -27,10 +27,14 @@
 // bias: NULL, or NR values added to every row after alpha and beta (the fused
 // bias of a linear layer; only on the last k block, so the sum is rounded as
 // (Σ_k a·b) + bias, exactly as a separate bias add would round it).
+// relu: then x <= 0 ? 0 : x (also on the last k block only; NaN stays NaN, -0
+// becomes +0, as the elementwise ReLU).
 // a_step, b_step: floats from one k to the next in ap and bp (MR and NR for
 // packed panels; lda and ldb when an operand is read in place).
 typedef void (*gemm_micro_fn)(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
-                              ptrdiff_t ldc, float alpha, float beta, const float *bias);
+                              ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu);
+
+CK_INLINE float relu_value(float x) { return x <= 0.0f ? 0.0f : x; }
 
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth: the
 // transposing packs (op(A) = A, op(B) = Bᵀ).
@@ -55,7 +59,7 @@ static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t
 
 // Portable: 4 x 8, plain C the compiler keeps in registers.
 static void micro_portable(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
-                           ptrdiff_t ldc, float alpha, float beta, const float *bias) {
+                           ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
     enum { MR = 4, NR = 8 };
     float acc[MR][NR] = { { 0 } };
     for (size_t p = 0; p < kc; ++p) {
@@ -73,13 +77,15 @@ static void micro_portable(size_t kc, const float *ap, ptrdiff_t a_step, const f
         }
         if (bias)
             for (int j = 0; j < NR; ++j) row[j] = row[j] + bias[j];
+        if (relu)
+            for (int j = 0; j < NR; ++j) row[j] = relu_value(row[j]);
     }
 }
 
 #if CK_HAVE_X86
 // AVX2 + FMA: 6 x 16, twelve ymm accumulators.
 CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
-                                      float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias) {
+                                      float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (size_t p = 0; p < kc; ++p) {
@@ -105,6 +111,11 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
             r0 = _mm256_add_ps(r0, _mm256_loadu_ps(bias));
             r1 = _mm256_add_ps(r1, _mm256_loadu_ps(bias + 8));
         }
+        if (relu) { // x <= 0 (ordered: NaN stays) -> +0
+            __m256 zero = _mm256_setzero_ps();
+            r0 = _mm256_blendv_ps(r0, zero, _mm256_cmp_ps(r0, zero, _CMP_LE_OQ));
+            r1 = _mm256_blendv_ps(r1, zero, _mm256_cmp_ps(r1, zero, _CMP_LE_OQ));
+        }
         _mm256_storeu_ps(row, r0);
         _mm256_storeu_ps(row + 8, r1);
     }
@@ -119,7 +130,7 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
 #define CK_MICRO_AVX512(NAME, MR, STRIDE, A_STEP, A_ROW)                                                            \
     CK_TARGET_AVX512 static void NAME(size_t kc, const float *ap, ptrdiff_t STRIDE, const float *bp,                \
                                       ptrdiff_t b_step, float *c, ptrdiff_t ldc, float alpha, float beta,            \
-                                      const float *bias) {                                                           \
+                                      const float *bias, int relu) {                                                 \
         const ptrdiff_t a_step_ = (A_STEP), a_row_ = (A_ROW);                                                        \
         __m512 acc[MR][2];                                                                                           \
         for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
@@ -144,6 +155,11 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
             if (bias) {                                                                                              \
                 r0 = _mm512_add_ps(r0, _mm512_loadu_ps(bias));                                                       \
                 r1 = _mm512_add_ps(r1, _mm512_loadu_ps(bias + 16));                                                  \
+            }                                                                                                        \
+            if (relu) { /* x <= 0 (ordered: NaN stays) -> +0 */                                                      \
+                __m512 zero = _mm512_setzero_ps();                                                                   \
+                r0 = _mm512_mask_mov_ps(r0, _mm512_cmp_ps_mask(r0, zero, _CMP_LE_OQ), zero);                         \
+                r1 = _mm512_mask_mov_ps(r1, _mm512_cmp_ps_mask(r1, zero, _CMP_LE_OQ), zero);                         \
             }                                                                                                        \
             _mm512_storeu_ps(row, r0);                                                                               \
             _mm512_storeu_ps(row + 16, r1);                                                                          \
@@ -186,6 +202,7 @@ typedef struct gemm_operands {
     ptrdiff_t lda, ldb, ldc;
     float *c;
     const float *bias;  // n values added to every row of C, or NULL
+    int relu;           // then max(0, .) as the elementwise ReLU rounds it
 } gemm_operands;
 
 typedef float ck_v4f __attribute__((vector_size(16)));
@@ -327,7 +344,7 @@ static void pack_b_part(void *ctx, size_t begin, size_t end, size_t part) {
 
 // Merges a full MR x NR tile computed with alpha = 1, beta = 0 into C.
 static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, size_t rows, size_t cols, float alpha,
-                       float beta, const float *bias) {
+                       float beta, const float *bias, int relu) {
     for (size_t i = 0; i < rows; ++i) {
         float *row = c + (ptrdiff_t)i * ldc;
         const float *t = tile + i * nr;
@@ -338,6 +355,8 @@ static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, si
         }
         if (bias)
             for (size_t j = 0; j < cols; ++j) row[j] = row[j] + bias[j];
+        if (relu)
+            for (size_t j = 0; j < cols; ++j) row[j] = relu_value(row[j]);
     }
 }
 
@@ -382,11 +401,12 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
                                       : j->a_rows_in_place ? g->a + (ptrdiff_t)(ic + ir) * g->lda + (ptrdiff_t)j->pc
                                                            : ap + ir * j->kc;
                 const float *bias = j->last_k_block && g->bias ? g->bias + j->jc + jr : NULL;
+                int relu = j->last_k_block && g->relu;
                 if (rows == mr && cols == nr) {
-                    micro(j->kc, apanel, a_step, bpanel, b_step, c, g->ldc, g->alpha, j->beta, bias);
+                    micro(j->kc, apanel, a_step, bpanel, b_step, c, g->ldc, g->alpha, j->beta, bias, relu);
                 } else {
-                    micro(j->kc, apanel, a_step, bpanel, b_step, tile, (ptrdiff_t)nr, 1.0f, 0.0f, NULL);
-                    merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta, bias);
+                    micro(j->kc, apanel, a_step, bpanel, b_step, tile, (ptrdiff_t)nr, 1.0f, 0.0f, NULL, 0);
+                    merge_tile(tile, nr, c, g->ldc, rows, cols, g->alpha, j->beta, bias, relu);
                 }
             }
         }
@@ -470,6 +490,8 @@ CK_INLINE void gemm_direct(const gemm_operands *g) {
         }
         if (g->bias)
             for (size_t j = 0; j < g->n; ++j) crow[j] = crow[j] + g->bias[j];
+        if (g->relu)
+            for (size_t j = 0; j < g->n; ++j) crow[j] = relu_value(crow[j]);
     }
 }
 
@@ -505,24 +527,37 @@ void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n
     ck_sgemm_bias_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, workspace, workspace_size);
 }
 
-static void add_bias(size_t m, size_t n, float *c, ptrdiff_t ldc, const float *bias) {
+// The epilogue after an unfused product: + bias, then the activation.
+static void finish_rows(size_t m, size_t n, float *c, ptrdiff_t ldc, const float *bias, int relu) {
     for (size_t i = 0; i < m; ++i) {
         float *row = c + (ptrdiff_t)i * ldc;
-        for (size_t j = 0; j < n; ++j) row[j] = row[j] + bias[j];
+        if (bias)
+            for (size_t j = 0; j < n; ++j) row[j] = row[j] + bias[j];
+        if (relu)
+            for (size_t j = 0; j < n; ++j) row[j] = relu_value(row[j]);
     }
 }
 
 void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
                        const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
                        const float *bias, void *workspace, size_t workspace_size) {
+    ck_sgemm_epilogue_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, CK_GEMM_ACTIVATION_NONE,
+                          workspace, workspace_size);
+}
+
+void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
+                           const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+                           ptrdiff_t ldc, const float *bias, ck_gemm_activation activation, void *workspace,
+                           size_t workspace_size) {
     if (m == 0 || n == 0) return;
+    int relu = activation == CK_GEMM_ACTIVATION_RELU;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
-        if (bias) add_bias(m, n, c, ldc, bias);
+        finish_rows(m, n, c, ldc, bias, relu);
         return;
     }
     gemm_operands g = { .ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
-                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias };
+                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias, .relu = relu };
     if (use_direct(m, n, trans_a, trans_b)) {
         run_direct(&g);
         return;
@@ -537,7 +572,7 @@ void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, siz
     size_t fit = usable / sizeof(float) > b_floats ? (usable / sizeof(float) - b_floats) / a_floats : 0;
     if (fit == 0) {
         ck_sgemm_reference_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        if (bias) add_bias(m, n, c, ldc, bias);
+        finish_rows(m, n, c, ldc, bias, relu);
         return;
     }
     parts = ck_min_size(parts, fit);

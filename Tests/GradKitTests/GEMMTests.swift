@@ -212,6 +212,49 @@ struct GEMMTests {
         }
     }
 
+    @Test("the fused ReLU epilogue equals a GEMM with bias followed by the elementwise ReLU, NaN and -0 included")
+    func fusedReLU() {
+        for (index, (m, n, k)) in [(1, 1, 1), (3, 40, 5), (64, 64, 64), (64, 257, 17), (257, 64, 30), (33, 100, 52), (8, 2100, 3)].enumerated() {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                for (alpha, beta): (Float, Float) in [(1, 0), (-1, 0), (-0.5, 1), (0, 0)] {
+                    let c = GEMMCase(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1)
+                    var a = randomScalars(c.aCount, seed: UInt64(index * 7 + 1)), b = randomScalars(c.bCount, seed: UInt64(index * 7 + 2))
+                    // A NaN (its row or column of C becomes NaN) and a zero row of
+                    // op(A): its dot products are +0, times alpha = -1 gives -0, plus
+                    // a -0 bias stays -0, which the ReLU must turn into +0.
+                    a[a.count / 2] = .nan
+                    for p in 0..<k { a[ta ? p * c.lda : p] = 0 }
+                    let c0 = randomScalars(c.cCount, seed: UInt64(index * 7 + 3))
+                    var bias = randomScalars(n, seed: UInt64(index * 7 + 4))
+                    for j in stride(from: 0, to: n, by: 2) { bias[j] = -0.0 }
+                    for backend in KernelBackend.allCases {
+                        forEachInstructionSet { isa in
+                            var expected = c0
+                            var fused = c0
+                            Kernels.withBackend(backend) {
+                                expected.withUnsafeMutableBufferPointer { cb in
+                                    Kernels.gemm(
+                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
+                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias)
+                                }
+                                fused.withUnsafeMutableBufferPointer { cb in
+                                    Kernels.gemm(
+                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
+                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias, relu: true)
+                                }
+                            }
+                            // The elementwise ReLU kernel on the unfused result (padding included: it is untouched by both).
+                            let reference = Tensor(shape: [expected.count], scalars: expected).relu().scalars
+                            var reluOfRows = expected
+                            for i in 0..<m { for j in 0..<n { reluOfRows[i * c.ldc + j] = reference[i * c.ldc + j] } }
+                            expectIdentical(fused, reluOfRows, "\(backend) \(isa) \(c)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a GEMM pair gives the two products of two gemm calls, bit for bit, run together or one after the other")
     func pairMatchesTwoCalls() {
         withExclusiveThreadCount {

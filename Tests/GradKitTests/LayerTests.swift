@@ -128,6 +128,7 @@ struct LayerTests {
                 ("RNN over 3 steps", RNN(inputSize: 4, hiddenSize: 3), sequence),
                 ("RNN relu", RNN(inputSize: 4, hiddenSize: 3, nonlinearity: .relu), sequence),
                 ("MLP", MLP(sizes: [4, 5, 5, 3], activation: .tanh, batchNorm: true, residual: true), x),
+                ("Linear then ReLU (fused)", Sequential([Linear(inputSize: 4, outputSize: 6), ReLU(), Linear(inputSize: 6, outputSize: 3), ReLU()]), x),
             ]
             for (name, layer, input) in cases {
                 let inputParameter = Parameter(input, name: "input")
@@ -389,5 +390,38 @@ struct LayerTrapTests {
             _ = RNN(inputSize: 3, hiddenSize: 4)(Tensor(zeros: [2, 5]))
         }
         #expect(standardError(result).contains("RNN(inputSize: 3, hiddenSize: 4): expected input [batch, time >= 1, 3], got [2, 5]"))
+    }
+}
+
+@Suite("Fused layers")
+struct FusedLayerTests {
+    @Test("Sequential's fused Linear + ReLU gives the unfused values and gradients bit for bit", arguments: KernelBackend.allCases)
+    func fusedMatchesUnfused(backend: KernelBackend) {
+        Kernels.withBackend(backend) {
+            for (sizes, batch) in [([64, 128, 64, 10], 32), ([7, 33, 5], 3), ([64, 64, 64, 64], 64)] {
+                let model = withManualSeed(5) {
+                    var layers: [any Layer] = []
+                    for i in 0..<(sizes.count - 1) {
+                        layers.append(Linear(inputSize: sizes[i], outputSize: sizes[i + 1]))
+                        layers.append(ReLU())
+                    }
+                    return Sequential(layers)
+                }
+                let x = randomTensor([batch, sizes[0]], seed: 6, in: -2...2)
+                func run(_ forward: (Tensor) -> Tensor) -> (output: [Float], gradients: [[Float]]) {
+                    for p in model.parameters { p.gradient = nil }
+                    let input = Parameter(x, name: "input")
+                    let y = forward(input.value)
+                    (y * randomTensor(y.shape, seed: 7)).sum().backward()
+                    return (y.scalars, (model.parameters + [input]).map { $0.gradient!.scalars })
+                }
+                let fused = run { model($0) }
+                let unfused = run { model.unfused($0) }
+                expectIdentical(fused.output, unfused.output, "output \(sizes) \(backend)")
+                for (i, (f, u)) in zip(fused.gradients, unfused.gradients).enumerated() {
+                    expectIdentical(f, u, "gradient \(i) \(sizes) \(backend)")
+                }
+            }
+        }
     }
 }

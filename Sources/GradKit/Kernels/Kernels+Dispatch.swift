@@ -163,30 +163,39 @@ extension Kernels {
         }
     }
 
-    /// Row-major `C := alpha op(A) op(B) + beta C`; see `ck_gemm.h`.
+    /// Row-major `C := alpha op(A) op(B) + beta C`, then `+ bias` on every row
+    /// and, with `relu`, `x <= 0 ? 0 : x`, both applied to each tile as it is
+    /// computed (rounded as separate passes would round them); see `ck_gemm.h`.
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: ConstFloatPointer, lda: Int, b: ConstFloatPointer, ldb: Int,
-        beta: Float, c: FloatPointer, ldc: Int, bias: ConstFloatPointer? = nil
+        beta: Float, c: FloatPointer, ldc: Int, bias: ConstFloatPointer? = nil, relu: Bool = false
     ) {
         let context = KernelContext.local.current
         if (context.backendOverride ?? Kernels.backend) == .c {
             let bytes = ck_sgemm_workspace_size(m, n, k)
             let workspace = context.workspace(bytes: bytes)
-            ck_sgemm_bias_f32(
+            ck_sgemm_epilogue_f32(
                 transposeA ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE, transposeB ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE,
-                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, workspace, bytes)
+                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
+                relu ? CK_GEMM_ACTIVATION_RELU : CK_GEMM_ACTIVATION_NONE, workspace, bytes)
         } else {
             let bytes = SwiftKernels.gemmWorkspaceSize(m: m, n: n, k: k)
             let workspace = context.workspace(bytes: bytes)
             SwiftKernels.gemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, workspace: workspace)
-            // The twin adds the bias after the product, as the C epilogue rounds it.
+            // The twin adds the bias (then the ReLU) after the product, as the C epilogue rounds them.
             if let bias {
                 for i in 0..<m {
                     let row = c + i &* ldc
                     for j in 0..<n { row[j] = row[j] + bias[j] }
+                }
+            }
+            if relu {
+                for i in 0..<m {
+                    let row = c + i &* ldc
+                    for j in 0..<n { row[j] = row[j] <= 0 ? 0 : row[j] }
                 }
             }
         }

@@ -138,8 +138,13 @@ public final class Sequential: Layer {
         didSet { for layer in layers { layer.isTraining = isTraining } }
     }
 
+    /// Indices of ``Linear`` layers directly followed by a ``ReLU``: the two run
+    /// as one ``linearReLU(_:weight:bias:)``.
+    private let fusesReLU: [Bool]
+
     public init(_ layers: [any Layer]) {
         self.layers = layers
+        fusesReLU = layers.indices.map { i in i + 1 < layers.count && layers[i] is Linear && layers[i + 1] is ReLU }
         for (index, layer) in layers.enumerated() { layer.prefixNames(with: "\(index).") }
     }
 
@@ -147,7 +152,29 @@ public final class Sequential: Layer {
         self.init(build())
     }
 
+    /// Applies the layers in order. A ``Linear`` followed by a ``ReLU`` runs as
+    /// one fused operation (same values and gradients, bit for bit), except
+    /// while the gradient monitor samples activations: it needs each ReLU's
+    /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        let fusing = !ActivationProbe.isSampling
+        var x = input
+        var i = 0
+        while i < layers.count {
+            if fusing && fusesReLU[i] {
+                x = unsafeDowncast(layers[i] as AnyObject, to: Linear.self).fusedWithReLU(x)
+                i += 2
+            } else {
+                x = layers[i](x)
+                i += 1
+            }
+        }
+        return x
+    }
+
+    /// The layers applied one by one, never fused: the general path the fused
+    /// one is tested against.
+    func unfused(_ input: Tensor) -> Tensor {
         layers.reduce(input) { $1($0) }
     }
 

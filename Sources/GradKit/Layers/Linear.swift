@@ -42,6 +42,14 @@ public final class Linear: Layer {
         return linear(input, weight: weight.value, bias: bias?.value)
     }
 
+    /// `relu(self(input))` as one operation (``linearReLU(_:weight:bias:)``).
+    func fusedWithReLU(_ input: Tensor) -> Tensor {
+        precondition(
+            input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
+            "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
+        return linearReLU(input, weight: weight.value, bias: bias?.value)
+    }
+
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
     public var inputWidth: Int? { inputSize }
 }

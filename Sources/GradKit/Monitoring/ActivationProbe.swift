@@ -45,6 +45,9 @@ final class ActivationProbe {
 
     /// Called by activation layers after computing `output` from `input`.
     @inline(__always)
+    /// Whether a monitor collects activation statistics on this thread now.
+    static var isSampling: Bool { local.existing?.isActive ?? false }
+
     static func report(_ layer: AnyObject, kind: ActivationKind, input: Tensor, output: Tensor) {
         let probe = local.current
         guard probe.isActive else { return }

@@ -132,31 +132,60 @@ private let matmulPullback: Pullback = { record, gradient, sink in
 /// parameter needs (such as the gradient of a data batch).
 /// - Precondition: the last dimension of `input` is `weight.shape[1]`, and `bias` (if any) has shape `[out]`.
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    precondition(weight.rank == 2, "linear: weight must have shape [out, in], got \(weight.shape)")
+    affine(input, weight: weight, bias: bias, relu: false)
+}
+
+/// `relu(linear(input, weight: weight, bias: bias))` as one operation: the ReLU
+/// is applied to each tile of the GEMM's output while it is in registers, and
+/// one tape record replaces two. The values and gradients are those of the two
+/// operations, bit for bit. ``Sequential`` uses it for a ``Linear`` followed by
+/// a ``ReLU`` (unless the gradient monitor is sampling activations, which needs
+/// the pre-activations).
+/// - Precondition: as ``linear(_:weight:bias:)``.
+public func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    affine(input, weight: weight, bias: bias, relu: true)
+}
+
+private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool) -> Tensor {
+    let op = relu ? "linearReLU" : "linear"
+    precondition(weight.rank == 2, "\(op): weight must have shape [out, in], got \(weight.shape)")
     let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
     precondition(
         input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
-        "linear: input of shape \(input.shape) does not end in \(inFeatures) features (weight \(weight.shape))")
+        "\(op): input of shape \(input.shape) does not end in \(inFeatures) features (weight \(weight.shape))")
     if let bias {
-        precondition(bias.shape == [outFeatures], "linear: bias of shape \(bias.shape) for \(outFeatures) outputs")
+        precondition(bias.shape == [outFeatures], "\(op): bias of shape \(bias.shape) for \(outFeatures) outputs")
     }
     let rows = inFeatures == 0 ? input.scalarCount : input.scalarCount / inFeatures
     var outShape = input.shape
     outShape[outShape.count - 1] = outFeatures
     let y = Tensor(uninitializedShape: outShape)
     withExtendedLifetime((input, weight, bias)) {
-        // The bias add is fused into the GEMM's epilogue (the same rounding as adding it after).
+        // The bias add (and the ReLU) are fused into the GEMM's epilogue, rounded as separate passes.
         Kernels.gemm(
             transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
             a: input.pointer, lda: inFeatures, b: weight.pointer, ldb: inFeatures, beta: 0, c: y.mutablePointer,
-            ldc: outFeatures, bias: bias?.pointer)
+            ldc: outFeatures, bias: bias?.pointer, relu: relu)
     }
+    let pullback = relu ? linearReLUPullback : linearPullback
     let configure: (inout TapeRecord) -> Void = { record in
-        record.save(input, weight)
+        record.save(input, weight, relu ? y : nil)
         record.integer = rows
     }
-    if let bias { return Tensor.record(y, input, weight, bias, pullback: linearPullback, configure: configure) }
-    return Tensor.record(y, input, weight, pullback: linearPullback, configure: configure)
+    if let bias { return Tensor.record(y, input, weight, bias, pullback: pullback, configure: configure) }
+    return Tensor.record(y, input, weight, pullback: pullback, configure: configure)
+}
+
+/// The ReLU's rule (dZ = y > 0 ? dY : 0, with the saved output y), then the linear pullback.
+private let linearReLUPullback: Pullback = { record, gradient, sink in
+    let y = record.saved2!
+    let dZ = Tensor(uninitializedShape: gradient.shape)
+    withExtendedLifetime((gradient, y)) {
+        Kernels.unaryBackward(
+            .relu, count: gradient.scalarCount, inputGradient: dZ.mutablePointer, outputGradient: gradient.pointer,
+            input: nil, output: y.pointer, a: 0, b: 0)
+    }
+    linearPullback(record, dZ, &sink)
 }
 
 private let linearPullback: Pullback = { record, gradient, sink in

@@ -418,12 +418,20 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
 // Panels of B up to this size are packed without forking (64 KiB).
 #define GEMM_SERIAL_PACK_FLOATS (1u << 14)
 
+#ifdef _OPENMP
+// A libomp parallel region costs about 2 us here: 64x64x64 took 3.4 us on two
+// threads against 2.1 us on one. Only products of ~10 us and more are split.
+#define GEMM_PARALLEL_MIN_FLOPS 2.0e6
+#else
+// The pool's fork/join costs ~0.25 us, and a caller never waits for a worker
+// that has not started (parts are claimed): 64x64x64 (0.5 MFLOP) takes 1.3 us
+// on two threads against 2.1 us on one.
+#define GEMM_PARALLEL_MIN_FLOPS 1.0e5
+#endif
+
 static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
     double flops = 2.0 * (double)m * (double)n * (double)k;
-    // Below ~0.5 us on one core a fork/join does not pay. With claimed parts (the
-    // caller never waits for a worker that has not started) 64x64x64 (0.5 MFLOP)
-    // went from 2.5 us on one thread to 1.6 us on two.
-    if (flops < 1.0e5) return 1;
+    if (flops < GEMM_PARALLEL_MIN_FLOPS) return 1;
     return ck_threads_get();
 }
 
@@ -625,11 +633,18 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
 // 0.5 MFLOP: 2.1-2.4 us on one core, 1.4-1.6 us split over two).
 #define GEMM_PAIR_MAX_FLOPS 2.0e6
 
+#ifdef _OPENMP
+static int pair_runs_together(const ck_gemm_args *first, const ck_gemm_args *second) {
+    (void)first, (void)second; // a region costs as much as one small product: no gain measured
+    return 0;
+}
+#else
 static double gemm_flops(const ck_gemm_args *g) { return 2.0 * (double)g->m * (double)g->n * (double)g->k; }
 
 static int pair_runs_together(const ck_gemm_args *first, const ck_gemm_args *second) {
     return ck_threads_get() >= 2 && gemm_flops(first) <= GEMM_PAIR_MAX_FLOPS && gemm_flops(second) <= GEMM_PAIR_MAX_FLOPS;
 }
+#endif
 
 static size_t args_workspace(const ck_gemm_args *g) { return ck_sgemm_workspace_size(g->m, g->n, g->k); }
 

@@ -261,9 +261,10 @@ struct GEMMTests {
             // A linear layer's dX = dY W (NN) and dW = dYᵀ X (TN): small (run one per
             // thread), odd-sized with beta = 1, and large (run one after the other).
             for (index, (rows, inputs, outputs)) in [(64, 64, 64), (7, 33, 19), (32, 128, 64), (160, 140, 120)].enumerated() {
-                let dY = randomScalars(rows * outputs, seed: UInt64(index * 5 + 1))
-                let w = randomScalars(outputs * inputs, seed: UInt64(index * 5 + 2))
-                let x = randomScalars(rows * inputs, seed: UInt64(index * 5 + 3))
+                // Tensors, so the operand pointers stay valid across the calls.
+                let dY = randomTensor([rows * outputs], seed: UInt64(index * 5 + 1))
+                let w = randomTensor([outputs * inputs], seed: UInt64(index * 5 + 2))
+                let x = randomTensor([rows * inputs], seed: UInt64(index * 5 + 3))
                 let dX0 = randomScalars(rows * inputs, seed: UInt64(index * 5 + 4))
                 let dW0 = randomScalars(outputs * inputs, seed: UInt64(index * 5 + 5))
                 for beta: Float in [0, 1] {
@@ -274,12 +275,12 @@ struct GEMMTests {
                             func arguments(_ dX: FloatPointer, _ dW: FloatPointer) -> (GEMMArguments, GEMMArguments) {
                                 (GEMMArguments(
                                     transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, alpha: 1,
-                                    a: dY, lda: outputs, b: w, ldb: inputs, beta: beta, c: dX, ldc: inputs),
+                                    a: dY.pointer, lda: outputs, b: w.pointer, ldb: inputs, beta: beta, c: dX, ldc: inputs),
                                  GEMMArguments(
                                     transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, alpha: 1,
-                                    a: dY, lda: outputs, b: x, ldb: inputs, beta: beta, c: dW, ldc: inputs))
+                                    a: dY.pointer, lda: outputs, b: x.pointer, ldb: inputs, beta: beta, c: dW, ldc: inputs))
                             }
-                            Kernels.withBackend(backend) {
+                            withExtendedLifetime((dY, w, x)) { Kernels.withBackend(backend) {
                                 pairX.withUnsafeMutableBufferPointer { px in
                                     pairW.withUnsafeMutableBufferPointer { pw in
                                         let (first, second) = arguments(px.baseAddress!, pw.baseAddress!)
@@ -293,7 +294,7 @@ struct GEMMTests {
                                         Kernels.gemm(second)
                                     }
                                 }
-                            }
+                            } }
                             let label = "\(rows)x\(inputs)x\(outputs) beta=\(beta) threads=\(threads) \(backend)"
                             expectIdentical(pairX, singleX, "dX " + label)
                             expectIdentical(pairW, singleW, "dW " + label)

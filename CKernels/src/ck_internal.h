@@ -32,6 +32,11 @@ typedef void (*ck_range_fn)(void *context, size_t begin, size_t end, size_t part
 /// kernel, or a nested call) runs on the calling thread.
 void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context);
 
+/// Whether jobs of a few microseconds should be split now (see parallel.c):
+/// false for a while after workers were seen to run their parts much slower
+/// than the caller runs its own. Never changes results, only who computes them.
+int ck_parallel_fine_grained(void);
+
 /// The number of parts ck_parallel_for(n, grain, ...) will use right now.
 size_t ck_parallel_parts(size_t n, size_t grain);
 

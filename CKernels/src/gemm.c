@@ -429,10 +429,21 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
 #define GEMM_PARALLEL_MIN_FLOPS 1.0e5
 #endif
 
-static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
+// Products below this are split only while fine-grained splitting pays.
+#define GEMM_COARSE_FLOPS 2.0e6
+
+// The most parts a product may use (what its workspace is sized for).
+static size_t gemm_flops_parts_max(size_t m, size_t n, size_t k) {
     double flops = 2.0 * (double)m * (double)n * (double)k;
     if (flops < GEMM_PARALLEL_MIN_FLOPS) return 1;
     return ck_threads_get();
+}
+
+// The parts a product uses now.
+static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    if (flops < GEMM_COARSE_FLOPS && !ck_parallel_fine_grained()) return 1;
+    return gemm_flops_parts_max(m, n, k);
 }
 
 static size_t align_floats(size_t count) { return ck_round_up(count, GEMM_ALIGN / sizeof(float)); }
@@ -460,7 +471,7 @@ static int use_direct(size_t m, size_t n, ck_transpose ta, ck_transpose tb) {
 size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
     if (m == 0 || n == 0 || k == 0) return 0;
     gemm_config cfg = current_config(m);
-    size_t parts = gemm_flops_parts(m, n, k);
+    size_t parts = gemm_flops_parts_max(m, n, k);
     size_t b_floats, a_floats;
     workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
     return (b_floats + parts * a_floats) * sizeof(float) + GEMM_ALIGN;
@@ -673,7 +684,8 @@ static void pair_part(void *ctx, size_t begin, size_t end, size_t part) {
 
 void ck_sgemm_pair_f32(const ck_gemm_args *first, const ck_gemm_args *second, void *workspace,
                        size_t workspace_size) {
-    if (!pair_runs_together(first, second) || workspace_size < ck_sgemm_pair_workspace_size(first, second)) {
+    if (!pair_runs_together(first, second) || workspace_size < ck_sgemm_pair_workspace_size(first, second)
+        || !ck_parallel_fine_grained()) {
         run_args(first, workspace, workspace_size);
         run_args(second, workspace, workspace_size);
         return;

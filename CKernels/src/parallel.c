@@ -81,6 +81,8 @@ static pthread_once_t omp_once = PTHREAD_ONCE_INIT;
 // 0.69 ms). 1 ms is the shortest libomp offers.
 static void omp_setup(void) { kmp_set_blocktime(1); }
 
+int ck_parallel_fine_grained(void) { return 1; } // OpenMP builds split only long jobs anyway
+
 void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
     if (grain == 0) grain = 1;
     size_t parts = ck_parallel_parts(n, grain);
@@ -195,6 +197,44 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+// Fine-grained splitting (products of a microsecond or two) pays while a
+// worker runs its part about as fast as the caller runs its own. On the VM
+// this was tuned on, that stops holding for minutes at a time (a worker's
+// part of a 64x64x64 product then takes several times the caller's, and a
+// 20-layer MLP step took 400 us split against 215 us unsplit): the caller
+// compares its wait for the workers with the time it spent on its own parts,
+// and after mostly slow jobs switches fine-grained splitting off for the next
+// FINE_OFF_DECISIONS decisions, then tries again. Counters, not clocks: the
+// timestamps are TSC ticks, only ever compared with each other.
+#define FINE_OFF_DECISIONS 4096
+static _Atomic int slow_score;   // 0..1024, a moving share of recent jobs that waited long
+static _Atomic long fine_off;    // decisions left with fine-grained splitting off
+
+int ck_parallel_fine_grained(void) {
+    long off = atomic_load_explicit(&fine_off, memory_order_relaxed);
+    if (off <= 0) return 1;
+    atomic_store_explicit(&fine_off, off - 1, memory_order_relaxed); // approximate under races: harmless
+    return 0;
+}
+
+static inline uint64_t ticks(void) {
+#if CK_HAVE_X86
+    return __builtin_ia32_rdtsc();
+#else
+    return now_ns();
+#endif
+}
+
+static void note_wait(uint64_t own, uint64_t waited) {
+    int score = atomic_load_explicit(&slow_score, memory_order_relaxed);
+    score += ((waited > own ? 1024 : 0) - score) / 16;
+    if (score > 512) {
+        atomic_store_explicit(&fine_off, FINE_OFF_DECISIONS, memory_order_relaxed);
+        score = 0;
+    }
+    atomic_store_explicit(&slow_score, score, memory_order_relaxed);
+}
+
 // Starts workers until `needed` exist. Called with pool.busy held.
 static size_t ensure_workers(size_t needed) {
     pthread_mutex_lock(&pool.mutex);
@@ -240,12 +280,19 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mutex);
     }
+    uint64_t start = ticks();
     run_claimed_parts(ticket);
-    unsigned spins = 0;
-    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
-        cpu_relax();
-        if (++spins > 4096u) sched_yield();
+    uint64_t own = ticks() - start, waited = 0;
+    if (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
+        uint64_t wait_start = ticks();
+        unsigned spins = 0;
+        while (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
+            cpu_relax();
+            if (++spins > 4096u) sched_yield();
+        }
+        waited = ticks() - wait_start;
     }
+    note_wait(own, waited);
     atomic_flag_clear_explicit(&pool.busy, memory_order_release);
 }
 

@@ -1,7 +1,7 @@
 // gradkit-bench — C vs pure-Swift kernels, and autograd bookkeeping.
 // SPDX-License-Identifier: MIT
 //
-//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--json] [--quick]
+//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--json] [--quick]
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 #if canImport(Glibc)
 import Glibc
@@ -28,10 +28,12 @@ while let argument = arguments.first {
         guard let value = arguments.first, let backend = KernelBackend(rawValue: value) else { fatalError("--backend needs c or swift") }
         onlyBackend = backend
         arguments.removeFirst()
+    case "--unsplit": Kernels.splitsSmallProducts = false
     case "--json": json = true
     case "--quick": quick = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--backend c|swift] [--json] [--quick]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick]")
+        print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")

@@ -34,6 +34,13 @@ size_t ck_threads_get(void);
 /// persistent pool grows on demand and never shrinks (idle workers sleep).
 void ck_threads_set(size_t count);
 
+/// Whether products of a few microseconds (SGEMM below 2 MFLOP, a linear
+/// layer's backward pair) may be split over threads; default on. Off suits
+/// machines where handing work between cores is slow (some shared VMs).
+/// Never changes results. No effect under OpenMP, which never splits them.
+void ck_threads_set_fine_grained(int enabled);
+int ck_threads_fine_grained(void);
+
 /// The default thread count: CPUs in this process's affinity mask.
 size_t ck_threads_default(void);
 

@@ -51,6 +51,14 @@ void ck_threads_set(size_t count) {
     atomic_store_explicit(&configured_threads, ck_min_size(count, CK_MAX_THREADS), memory_order_relaxed);
 }
 
+static _Atomic int fine_grained_enabled = 1;
+
+void ck_threads_set_fine_grained(int enabled) {
+    atomic_store_explicit(&fine_grained_enabled, enabled != 0, memory_order_relaxed);
+}
+
+int ck_threads_fine_grained(void) { return atomic_load_explicit(&fine_grained_enabled, memory_order_relaxed); }
+
 size_t ck_parallel_parts(size_t n, size_t grain) {
     if (grain == 0) grain = 1;
     size_t units = ck_div_up(n, grain);
@@ -211,6 +219,7 @@ static _Atomic int slow_score;   // 0..1024, a moving share of recent jobs that 
 static _Atomic long fine_off;    // decisions left with fine-grained splitting off
 
 int ck_parallel_fine_grained(void) {
+    if (!ck_threads_fine_grained()) return 0;
     long off = atomic_load_explicit(&fine_off, memory_order_relaxed);
     if (off <= 0) return 1;
     atomic_store_explicit(&fine_off, off - 1, memory_order_relaxed); // approximate under races: harmless

@@ -417,6 +417,17 @@ struct FusedLayerTests {
                 }
                 let fused = run { model($0) }
                 let unfused = run { model.unfused($0) }
+                // Small products on one thread (and the backward pair in sequence): same bits.
+                let unsplit = withExclusiveThreadCount { () -> (output: [Float], gradients: [[Float]]) in
+                    Kernels.threadCount = 2
+                    Kernels.splitsSmallProducts = false
+                    defer { Kernels.splitsSmallProducts = true }
+                    return run { model($0) }
+                }
+                expectIdentical(unsplit.output, fused.output, "unsplit output \(sizes) \(backend)")
+                for (i, (a, b)) in zip(unsplit.gradients, fused.gradients).enumerated() {
+                    expectIdentical(a, b, "unsplit gradient \(i) \(sizes) \(backend)")
+                }
                 expectIdentical(fused.output, unfused.output, "output \(sizes) \(backend)")
                 for (i, (f, u)) in zip(fused.gradients, unfused.gradients).enumerated() {
                     expectIdentical(f, u, "gradient \(i) \(sizes) \(backend)")

@@ -35,13 +35,19 @@ func time(budget: Double = 0.4, warmup: Int = 3, _ body: () -> Void) -> (median:
     var samples: [Double] = []
     let start = clock.now
     repeat {
-        let t0 = clock.now
-        body()
-        let elapsed = t0.duration(to: clock.now)
-        samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        samples.append(seconds(body))
     } while samples.count < 5 || (start.duration(to: clock.now) < .milliseconds(Int(budget * 1000)) && samples.count < 100_000)
     samples.sort()
     return (samples[samples.count / 2], samples[0])
+}
+
+/// The wall-clock seconds one call of `body` takes.
+func seconds(_ body: () -> Void) -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    body()
+    let elapsed = start.duration(to: clock.now)
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
 
 /// Keeps a value alive and observed so the optimizer cannot drop the work.

@@ -186,12 +186,6 @@ func streamingKernels() {
         // The roofline, a*x+y at this size, is timed alternately with the kernel, one call each,
         // so that this machine's bandwidth drifting between states hits both alike.
         let clock = ContinuousClock()
-        func seconds(_ body: () -> Void) -> Double {
-            let start = clock.now
-            body()
-            let elapsed = start.duration(to: clock.now)
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        }
         func measure(_ label: String, bytes: Double, _ body: @escaping () -> Void) {
             let name = "\(label) \(size)"
             guard selected(name) else { return }
@@ -385,12 +379,6 @@ func trainingStep() {
     func guardedStep() { monitoredStep(guardOnly, guardedModel, guardedOptimizer, &guardedIndex) }
     func sampledStep() { monitoredStep(monitor, model, optimizer, &index) }
     let clock = ContinuousClock()
-    func seconds(_ body: () -> Void) -> Double {
-        let start = clock.now
-        body()
-        let elapsed = start.duration(to: clock.now)
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    }
     for _ in 0..<20 {
         bareStep()
         guardedStep()

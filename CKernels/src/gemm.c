@@ -415,9 +415,6 @@ static void compute_part(void *ctx, size_t begin, size_t end, size_t part) {
 
 // ---------------------------------------------------------------- sizes
 
-// Panels of B up to this size are packed without forking (64 KiB).
-#define GEMM_SERIAL_PACK_FLOATS (1u << 14)
-
 #ifdef _OPENMP
 // A libomp parallel region costs about 2 us here: 64x64x64 took 3.4 us on two
 // threads against 2.1 us on one. Only products of ~10 us and more are split.
@@ -626,9 +623,7 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
                                   && col_panels >= parts && m <= 128;
             if (job.pack_b_in_parts) job.split_rows = 0;
             if (!job.b_in_place && !job.pack_b_in_parts) {
-                // A small panel is packed by the caller: a fork/join costs more than the copy.
-                size_t small = col_panels * cfg.nr * job.kc <= GEMM_SERIAL_PACK_FLOATS;
-                size_t pack_grain = parts > 1 && !small ? ck_max_size(1, col_panels / parts) : col_panels;
+                size_t pack_grain = parts > 1 ? ck_max_size(1, col_panels / parts) : col_panels;
                 ck_parallel_for(col_panels, pack_grain, pack_b_part, &job);
             }
             size_t units = job.split_rows ? row_panels : col_panels;

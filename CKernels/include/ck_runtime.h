@@ -41,6 +41,20 @@ void ck_threads_set(size_t count);
 void ck_threads_set_fine_grained(int enabled);
 int ck_threads_fine_grained(void);
 
+/// Out-of-place elementwise kernels (maps, their backward rules, broadcast
+/// binary ops, fill) whose operands total more than this many bytes write the
+/// output with non-temporal stores: at that size the output leaves the cache
+/// before anyone reads it, and a normal store would first read each line of it
+/// from memory (write-allocate) only to overwrite it. Default: the last-level
+/// cache (ck_streaming_threshold_default). 0 streams every such call, SIZE_MAX
+/// none. Never changes results.
+void ck_set_streaming_threshold(size_t bytes);
+size_t ck_streaming_threshold(void);
+
+/// The largest cache CPU 0 reports (Linux sysfs; the last-level cache one
+/// core sees), or 32 MiB where none is reported.
+size_t ck_streaming_threshold_default(void);
+
 /// The default thread count: CPUs in this process's affinity mask.
 size_t ck_threads_default(void);
 

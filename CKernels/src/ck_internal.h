@@ -5,6 +5,8 @@
 #include "ck_config.h"
 #include "ck_runtime.h"
 
+#include <stdint.h>
+
 #if defined(__x86_64__)
 #define CK_HAVE_X86 1
 #include <immintrin.h>
@@ -53,6 +55,41 @@ static inline const void *ck_isa_choose(const void *portable, const void *avx2, 
 /// blocks of this many elements, each in 16 double lanes, the blocks in order.
 /// Depends on the length only, so sums are the same for any thread count.
 static inline size_t ck_sum_block_size(size_t extent);
+
+/// Whether an out-of-place kernel whose operands total `footprint` bytes should
+/// write with non-temporal stores (see ck_set_streaming_threshold).
+static inline int ck_streams(size_t footprint) { return footprint > ck_streaming_threshold(); }
+
+/// Non-temporal stores of whole 64-byte lines (ck_stream_line) for the
+/// elementwise loops: y[0 ..< ck_stream_head(y, n)] is written normally, then
+/// lines while 16 elements remain, then the tail normally. Lines are never
+/// written in part, so no write-combining buffer is flushed half full.
+typedef float ck_f32x16 __attribute__((vector_size(64)));
+
+/// Elements before y's first 64-byte boundary, at most n.
+static inline size_t ck_stream_head(const float *y, size_t n) {
+    size_t into_line = ((uintptr_t)y & 63u) / sizeof(float);
+    size_t head = into_line ? 16 - into_line : 0;
+    return head < n ? head : n;
+}
+
+/// Writes one line (y 64-byte aligned) without reading it first.
+static inline __attribute__((always_inline)) void ck_stream_line(float *y, const float *line) {
+    ck_f32x16 v;
+    __builtin_memcpy(&v, line, sizeof v);
+    __builtin_nontemporal_store(v, (ck_f32x16 *)(void *)y);
+}
+
+/// Orders this thread's non-temporal stores before what follows (they are
+/// weakly ordered on x86): called at the end of a part that streamed, before
+/// the part is reported done.
+static inline void ck_stream_fence(void) {
+#if CK_HAVE_X86
+    _mm_sfence();
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 static inline size_t ck_min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t ck_max_size(size_t a, size_t b) { return a > b ? a : b; }

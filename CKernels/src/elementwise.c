@@ -55,36 +55,47 @@ CK_INLINE float u_div(float x, float a, float b) { (void)b; return x / a; }
 CK_INLINE float u_rsub(float x, float a, float b) { (void)b; return a - x; }
 CK_INLINE float u_rdiv(float x, float a, float b) { (void)b; return a / x; }
 
-CK_INLINE void unary_loop(unary_scalar f, size_t n, float *y, const float *x, float a, float b) {
-    for (size_t i = 0; i < n; ++i) y[i] = f(x[i], a, b);
+// Every loop below writes its output y in three runs when `stream` is set:
+// normal stores up to y's first 64-byte boundary, whole lines with
+// non-temporal stores (ck_stream_line), normal stores for the tail. Without
+// `stream` the first run is all of y. The values are the same either way.
+CK_INLINE void unary_loop(unary_scalar f, size_t n, float *y, const float *x, float a, float b, int stream) {
+    size_t i = stream ? ck_stream_head(y, n) : n;
+    for (size_t k = 0; k < i; ++k) y[k] = f(x[k], a, b);
+    for (; i + 16 <= n; i += 16) {
+        float line[16];
+        for (size_t k = 0; k < 16; ++k) line[k] = f(x[i + k], a, b);
+        ck_stream_line(y + i, line);
+    }
+    for (; i < n; ++i) y[i] = f(x[i], a, b);
 }
 
-CK_INLINE void unary_body(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p) {
+CK_INLINE void unary_body(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p, int stream) {
     switch (op) {
-    case CK_UNARY_OP_NEGATE: unary_loop(u_negate, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_EXP: unary_loop(u_exp, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_LOG: unary_loop(u_log, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_SQRT: unary_loop(u_sqrt, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_ABS: unary_loop(u_abs, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_SQUARE: unary_loop(u_square, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_SIGMOID: unary_loop(u_sigmoid, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_TANH: unary_loop(u_tanh, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_RELU: unary_loop(u_relu, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_LEAKY_RELU: unary_loop(u_leaky_relu, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_ELU: unary_loop(u_elu, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_GELU: unary_loop(u_gelu, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_GELU_TANH: unary_loop(u_gelu_tanh, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_SOFTPLUS: unary_loop(u_softplus, n, y, x, p.a, p.b); break;
+    case CK_UNARY_OP_NEGATE: unary_loop(u_negate, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_EXP: unary_loop(u_exp, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_LOG: unary_loop(u_log, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SQRT: unary_loop(u_sqrt, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ABS: unary_loop(u_abs, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SQUARE: unary_loop(u_square, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SIGMOID: unary_loop(u_sigmoid, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_TANH: unary_loop(u_tanh, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RELU: unary_loop(u_relu, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_LEAKY_RELU: unary_loop(u_leaky_relu, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ELU: unary_loop(u_elu, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_GELU: unary_loop(u_gelu, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_GELU_TANH: unary_loop(u_gelu_tanh, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SOFTPLUS: unary_loop(u_softplus, n, y, x, p.a, p.b, stream); break;
     case CK_UNARY_OP_POW:
-        if (p.a == 2.0f) unary_loop(u_pow2, n, y, x, p.a, p.b);
-        else unary_loop(u_pow, n, y, x, p.a, p.b);
+        if (p.a == 2.0f) unary_loop(u_pow2, n, y, x, p.a, p.b, stream);
+        else unary_loop(u_pow, n, y, x, p.a, p.b, stream);
         break;
-    case CK_UNARY_OP_CLAMP: unary_loop(u_clamp, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_ADD_SCALAR: unary_loop(u_add, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_MUL_SCALAR: unary_loop(u_mul, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_DIV_SCALAR: unary_loop(u_div, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_RSUB_SCALAR: unary_loop(u_rsub, n, y, x, p.a, p.b); break;
-    case CK_UNARY_OP_RDIV_SCALAR: unary_loop(u_rdiv, n, y, x, p.a, p.b); break;
+    case CK_UNARY_OP_CLAMP: unary_loop(u_clamp, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ADD_SCALAR: unary_loop(u_add, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_MUL_SCALAR: unary_loop(u_mul, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_DIV_SCALAR: unary_loop(u_div, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RSUB_SCALAR: unary_loop(u_rsub, n, y, x, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RDIV_SCALAR: unary_loop(u_rdiv, n, y, x, p.a, p.b, stream); break;
     }
 }
 
@@ -134,40 +145,47 @@ CK_INLINE float d_div(float dy, float x, float y, float a, float b) { (void)x; (
 CK_INLINE float d_rdiv(float dy, float x, float y, float a, float b) { (void)a; (void)b; return -(dy * y) / x; }
 
 CK_INLINE void unary_grad_loop(unary_grad f, size_t n, float *dx, const float *dy, const float *x,
-                               const float *y, float a, float b) {
+                               const float *y, float a, float b, int stream) {
     // Absent operands are never read by the ops that leave them NULL; point
     // them at dy so the loop has one shape.
     const float *xs = x ? x : dy, *ys = y ? y : dy;
-    for (size_t i = 0; i < n; ++i) dx[i] = f(dy[i], xs[i], ys[i], a, b);
+    size_t i = stream ? ck_stream_head(dx, n) : n;
+    for (size_t k = 0; k < i; ++k) dx[k] = f(dy[k], xs[k], ys[k], a, b);
+    for (; i + 16 <= n; i += 16) {
+        float line[16];
+        for (size_t k = 0; k < 16; ++k) line[k] = f(dy[i + k], xs[i + k], ys[i + k], a, b);
+        ck_stream_line(dx + i, line);
+    }
+    for (; i < n; ++i) dx[i] = f(dy[i], xs[i], ys[i], a, b);
 }
 
 CK_INLINE void unary_backward_body(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x,
-                                   const float *y, ck_unary_params p) {
+                                   const float *y, ck_unary_params p, int stream) {
     switch (op) {
-    case CK_UNARY_OP_NEGATE: unary_grad_loop(d_negate, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_EXP: unary_grad_loop(d_exp, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_LOG: unary_grad_loop(d_log, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_SQRT: unary_grad_loop(d_sqrt, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_ABS: unary_grad_loop(d_abs, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_SQUARE: unary_grad_loop(d_square, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_SIGMOID: unary_grad_loop(d_sigmoid, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_TANH: unary_grad_loop(d_tanh, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_RELU: unary_grad_loop(d_relu, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_LEAKY_RELU: unary_grad_loop(d_leaky_relu, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_ELU: unary_grad_loop(d_elu, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_GELU: unary_grad_loop(d_gelu, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_GELU_TANH: unary_grad_loop(d_gelu_tanh, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_SOFTPLUS: unary_grad_loop(d_softplus, n, dx, dy, x, y, p.a, p.b); break;
+    case CK_UNARY_OP_NEGATE: unary_grad_loop(d_negate, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_EXP: unary_grad_loop(d_exp, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_LOG: unary_grad_loop(d_log, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SQRT: unary_grad_loop(d_sqrt, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ABS: unary_grad_loop(d_abs, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SQUARE: unary_grad_loop(d_square, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SIGMOID: unary_grad_loop(d_sigmoid, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_TANH: unary_grad_loop(d_tanh, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RELU: unary_grad_loop(d_relu, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_LEAKY_RELU: unary_grad_loop(d_leaky_relu, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ELU: unary_grad_loop(d_elu, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_GELU: unary_grad_loop(d_gelu, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_GELU_TANH: unary_grad_loop(d_gelu_tanh, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_SOFTPLUS: unary_grad_loop(d_softplus, n, dx, dy, x, y, p.a, p.b, stream); break;
     case CK_UNARY_OP_POW:
-        if (p.a == 2.0f) unary_grad_loop(d_pow2, n, dx, dy, x, y, p.a, p.b);
-        else unary_grad_loop(d_pow, n, dx, dy, x, y, p.a, p.b);
+        if (p.a == 2.0f) unary_grad_loop(d_pow2, n, dx, dy, x, y, p.a, p.b, stream);
+        else unary_grad_loop(d_pow, n, dx, dy, x, y, p.a, p.b, stream);
         break;
-    case CK_UNARY_OP_CLAMP: unary_grad_loop(d_clamp, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_ADD_SCALAR: unary_grad_loop(d_identity, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_MUL_SCALAR: unary_grad_loop(d_mul, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_DIV_SCALAR: unary_grad_loop(d_div, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_RSUB_SCALAR: unary_grad_loop(d_negate, n, dx, dy, x, y, p.a, p.b); break;
-    case CK_UNARY_OP_RDIV_SCALAR: unary_grad_loop(d_rdiv, n, dx, dy, x, y, p.a, p.b); break;
+    case CK_UNARY_OP_CLAMP: unary_grad_loop(d_clamp, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_ADD_SCALAR: unary_grad_loop(d_identity, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_MUL_SCALAR: unary_grad_loop(d_mul, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_DIV_SCALAR: unary_grad_loop(d_div, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RSUB_SCALAR: unary_grad_loop(d_negate, n, dx, dy, x, y, p.a, p.b, stream); break;
+    case CK_UNARY_OP_RDIV_SCALAR: unary_grad_loop(d_rdiv, n, dx, dy, x, y, p.a, p.b, stream); break;
     }
 }
 
@@ -184,34 +202,49 @@ CK_INLINE float b_minimum(float a, float b) { return (a < b || a != a) ? a : b; 
 CK_INLINE float b_pow(float a, float b) { return powf(a, b); }
 CK_INLINE float b_equal(float a, float b) { return a == b ? 1.0f : 0.0f; }
 
+// y[i] = f(a[i sa], b[i sb]); called with constant strides, so each case
+// compiles to its own loop.
+CK_INLINE void binary_span(binary_scalar f, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b,
+                           ptrdiff_t sb, int stream) {
+    size_t i = stream ? ck_stream_head(y, n) : n;
+    for (size_t k = 0; k < i; ++k) y[k] = f(a[(ptrdiff_t)k * sa], b[(ptrdiff_t)k * sb]);
+    for (; i + 16 <= n; i += 16) {
+        float line[16];
+        for (size_t k = 0; k < 16; ++k) line[k] = f(a[(ptrdiff_t)(i + k) * sa], b[(ptrdiff_t)(i + k) * sb]);
+        ck_stream_line(y + i, line);
+    }
+    for (; i < n; ++i) y[i] = f(a[(ptrdiff_t)i * sa], b[(ptrdiff_t)i * sb]);
+}
+
 // One row of the broadcast: the innermost dimension, with each operand either
-// contiguous (stride 1), broadcast (stride 0) or general.
+// contiguous (stride 1), broadcast (stride 0) or general. A broadcast value is
+// copied to a local first, which y cannot alias.
 CK_INLINE void binary_row_apply(binary_scalar f, size_t n, float *y, const float *a, ptrdiff_t sa,
-                                const float *b, ptrdiff_t sb) {
+                                const float *b, ptrdiff_t sb, int stream) {
     if (sa == 1 && sb == 1) {
-        for (size_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+        binary_span(f, n, y, a, 1, b, 1, stream);
     } else if (sa == 1 && sb == 0) {
         float bv = b[0];
-        for (size_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+        binary_span(f, n, y, a, 1, &bv, 0, stream);
     } else if (sa == 0 && sb == 1) {
         float av = a[0];
-        for (size_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+        binary_span(f, n, y, &av, 0, b, 1, stream);
     } else {
-        for (size_t i = 0; i < n; ++i) y[i] = f(a[(ptrdiff_t)i * sa], b[(ptrdiff_t)i * sb]);
+        binary_span(f, n, y, a, sa, b, sb, 0);
     }
 }
 
 CK_INLINE void binary_row_body(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa,
-                               const float *b, ptrdiff_t sb) {
+                               const float *b, ptrdiff_t sb, int stream) {
     switch (op) {
-    case CK_BINARY_OP_ADD: binary_row_apply(b_add, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_SUB: binary_row_apply(b_sub, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_MUL: binary_row_apply(b_mul, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_DIV: binary_row_apply(b_div, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_MAXIMUM: binary_row_apply(b_maximum, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_MINIMUM: binary_row_apply(b_minimum, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_POW: binary_row_apply(b_pow, n, y, a, sa, b, sb); break;
-    case CK_BINARY_OP_EQUAL: binary_row_apply(b_equal, n, y, a, sa, b, sb); break;
+    case CK_BINARY_OP_ADD: binary_row_apply(b_add, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_SUB: binary_row_apply(b_sub, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_MUL: binary_row_apply(b_mul, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_DIV: binary_row_apply(b_div, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_MAXIMUM: binary_row_apply(b_maximum, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_MINIMUM: binary_row_apply(b_minimum, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_POW: binary_row_apply(b_pow, n, y, a, sa, b, sb, stream); break;
+    case CK_BINARY_OP_EQUAL: binary_row_apply(b_equal, n, y, a, sa, b, sb, stream); break;
     }
 }
 
@@ -259,8 +292,15 @@ CK_INLINE void binary_grad_row_body(ck_binary_op op, size_t n, float *ga, float 
     }
 }
 
-CK_INLINE void fill_body(size_t n, float *y, float value) {
-    for (size_t i = 0; i < n; ++i) y[i] = value;
+CK_INLINE void fill_body(size_t n, float *y, float value, int stream) {
+    size_t i = stream ? ck_stream_head(y, n) : n;
+    for (size_t k = 0; k < i; ++k) y[k] = value;
+    for (; i + 16 <= n; i += 16) {
+        float line[16];
+        for (size_t k = 0; k < 16; ++k) line[k] = value;
+        ck_stream_line(y + i, line);
+    }
+    for (; i < n; ++i) y[i] = value;
 }
 
 CK_INLINE void axpy_body(size_t n, float *CK_RESTRICT y, float alpha, const float *CK_RESTRICT x) {
@@ -269,13 +309,14 @@ CK_INLINE void axpy_body(size_t n, float *CK_RESTRICT y, float alpha, const floa
 
 // ---------------------------------------------------------------- per-ISA entry points
 
-typedef void (*unary_fn)(ck_unary_op, size_t, float *, const float *, ck_unary_params);
+typedef void (*unary_fn)(ck_unary_op, size_t, float *, const float *, ck_unary_params, int stream);
 typedef void (*unary_backward_fn)(ck_unary_op, size_t, float *, const float *, const float *, const float *,
-                                  ck_unary_params);
-typedef void (*binary_row_fn)(ck_binary_op, size_t, float *, const float *, ptrdiff_t, const float *, ptrdiff_t);
+                                  ck_unary_params, int stream);
+typedef void (*binary_row_fn)(ck_binary_op, size_t, float *, const float *, ptrdiff_t, const float *, ptrdiff_t,
+                              int stream);
 typedef void (*binary_grad_row_fn)(ck_binary_op, size_t, float *, float *, const float *, const float *,
                                    ptrdiff_t, const float *, ptrdiff_t, const float *);
-typedef void (*fill_fn)(size_t, float *, float);
+typedef void (*fill_fn)(size_t, float *, float, int stream);
 typedef void (*axpy_fn)(size_t, float *CK_RESTRICT, float, const float *CK_RESTRICT);
 
 typedef struct elementwise_isa {
@@ -287,11 +328,11 @@ typedef struct elementwise_isa {
     axpy_fn axpy;
 } elementwise_isa;
 
-static void unary_portable(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p) { unary_body(op, n, y, x, p); }
-static void unary_backward_portable(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p) { unary_backward_body(op, n, dx, dy, x, y, p); }
-static void binary_row_portable(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb) { binary_row_body(op, n, y, a, sa, b, sb); }
+static void unary_portable(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p, int stream) { unary_body(op, n, y, x, p, stream); }
+static void unary_backward_portable(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p, int stream) { unary_backward_body(op, n, dx, dy, x, y, p, stream); }
+static void binary_row_portable(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, int stream) { binary_row_body(op, n, y, a, sa, b, sb, stream); }
 static void binary_grad_row_portable(ck_binary_op op, size_t n, float *ga, float *gb, const float *g, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, const float *y) { binary_grad_row_body(op, n, ga, gb, g, a, sa, b, sb, y); }
-static void fill_portable(size_t n, float *y, float v) { fill_body(n, y, v); }
+static void fill_portable(size_t n, float *y, float v, int stream) { fill_body(n, y, v, stream); }
 static void axpy_portable(size_t n, float *CK_RESTRICT y, float alpha, const float *CK_RESTRICT x) { axpy_body(n, y, alpha, x); }
 
 static const elementwise_isa portable_isa = {
@@ -299,18 +340,18 @@ static const elementwise_isa portable_isa = {
 };
 
 #if CK_HAVE_X86
-CK_TARGET_AVX2 static void unary_avx2(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p) { unary_body(op, n, y, x, p); }
-CK_TARGET_AVX2 static void unary_backward_avx2(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p) { unary_backward_body(op, n, dx, dy, x, y, p); }
-CK_TARGET_AVX2 static void binary_row_avx2(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb) { binary_row_body(op, n, y, a, sa, b, sb); }
+CK_TARGET_AVX2 static void unary_avx2(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p, int stream) { unary_body(op, n, y, x, p, stream); }
+CK_TARGET_AVX2 static void unary_backward_avx2(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p, int stream) { unary_backward_body(op, n, dx, dy, x, y, p, stream); }
+CK_TARGET_AVX2 static void binary_row_avx2(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, int stream) { binary_row_body(op, n, y, a, sa, b, sb, stream); }
 CK_TARGET_AVX2 static void binary_grad_row_avx2(ck_binary_op op, size_t n, float *ga, float *gb, const float *g, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, const float *y) { binary_grad_row_body(op, n, ga, gb, g, a, sa, b, sb, y); }
-CK_TARGET_AVX2 static void fill_avx2(size_t n, float *y, float v) { fill_body(n, y, v); }
+CK_TARGET_AVX2 static void fill_avx2(size_t n, float *y, float v, int stream) { fill_body(n, y, v, stream); }
 CK_TARGET_AVX2 static void axpy_avx2(size_t n, float *CK_RESTRICT y, float alpha, const float *CK_RESTRICT x) { axpy_body(n, y, alpha, x); }
 
-CK_TARGET_AVX512 static void unary_avx512(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p) { unary_body(op, n, y, x, p); }
-CK_TARGET_AVX512 static void unary_backward_avx512(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p) { unary_backward_body(op, n, dx, dy, x, y, p); }
-CK_TARGET_AVX512 static void binary_row_avx512(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb) { binary_row_body(op, n, y, a, sa, b, sb); }
+CK_TARGET_AVX512 static void unary_avx512(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params p, int stream) { unary_body(op, n, y, x, p, stream); }
+CK_TARGET_AVX512 static void unary_backward_avx512(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y, ck_unary_params p, int stream) { unary_backward_body(op, n, dx, dy, x, y, p, stream); }
+CK_TARGET_AVX512 static void binary_row_avx512(ck_binary_op op, size_t n, float *y, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, int stream) { binary_row_body(op, n, y, a, sa, b, sb, stream); }
 CK_TARGET_AVX512 static void binary_grad_row_avx512(ck_binary_op op, size_t n, float *ga, float *gb, const float *g, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, const float *y) { binary_grad_row_body(op, n, ga, gb, g, a, sa, b, sb, y); }
-CK_TARGET_AVX512 static void fill_avx512(size_t n, float *y, float v) { fill_body(n, y, v); }
+CK_TARGET_AVX512 static void fill_avx512(size_t n, float *y, float v, int stream) { fill_body(n, y, v, stream); }
 CK_TARGET_AVX512 static void axpy_avx512(size_t n, float *CK_RESTRICT y, float alpha, const float *CK_RESTRICT x) { axpy_body(n, y, alpha, x); }
 
 static const elementwise_isa avx2_isa = {
@@ -347,6 +388,7 @@ static size_t unary_grain(ck_unary_op op) {
 typedef struct unary_job {
     const elementwise_isa *isa;
     ck_unary_op op;
+    int stream; // write the output with non-temporal stores
     float *y, *dx;
     const float *x, *dy, *yin;
     ck_unary_params p;
@@ -355,11 +397,14 @@ typedef struct unary_job {
 static void unary_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;
     const unary_job *j = ctx;
-    j->isa->unary(j->op, end - begin, j->y + begin, j->x + begin, j->p);
+    j->isa->unary(j->op, end - begin, j->y + begin, j->x + begin, j->p, j->stream);
+    if (j->stream) ck_stream_fence();
 }
 
 void ck_unary_f32(ck_unary_op op, size_t n, float *y, const float *x, ck_unary_params params) {
-    unary_job job = { .isa = isa_table(), .op = op, .y = y, .x = x, .p = params };
+    // In place, the store finds its line in the cache: nothing to save.
+    int stream = y != x && ck_streams(2 * n * sizeof(float));
+    unary_job job = { .isa = isa_table(), .op = op, .stream = stream, .y = y, .x = x, .p = params };
     ck_parallel_for(n, unary_grain(op), unary_part, &job);
 }
 
@@ -367,12 +412,16 @@ static void unary_backward_part(void *ctx, size_t begin, size_t end, size_t part
     (void)part;
     const unary_job *j = ctx;
     j->isa->unary_backward(j->op, end - begin, j->dx + begin, j->dy + begin,
-                           j->x ? j->x + begin : NULL, j->yin ? j->yin + begin : NULL, j->p);
+                           j->x ? j->x + begin : NULL, j->yin ? j->yin + begin : NULL, j->p, j->stream);
+    if (j->stream) ck_stream_fence();
 }
 
 void ck_unary_backward_f32(ck_unary_op op, size_t n, float *dx, const float *dy, const float *x, const float *y,
                            ck_unary_params params) {
-    unary_job job = { .isa = isa_table(), .op = op, .dx = dx, .dy = dy, .x = x, .yin = y, .p = params };
+    size_t operands = 2 + (x != NULL) + (y != NULL);
+    int stream = dx != dy && dx != x && dx != y && ck_streams(operands * n * sizeof(float));
+    unary_job job = { .isa = isa_table(), .op = op, .stream = stream, .dx = dx, .dy = dy, .x = x, .yin = y,
+                      .p = params };
     ck_parallel_for(n, unary_grain(op), unary_backward_part, &job);
 }
 
@@ -381,6 +430,7 @@ void ck_unary_backward_f32(ck_unary_op op, size_t n, float *dx, const float *dy,
 typedef struct binary_job {
     const elementwise_isa *isa;
     ck_binary_op op;
+    int stream;                    // forward: write y with non-temporal stores
     size_t rank, row;              // rank >= 1; row = shape[rank-1]
     size_t shape[CK_MAX_RANK];
     ptrdiff_t sa[CK_MAX_RANK], sb[CK_MAX_RANK];
@@ -407,14 +457,15 @@ static void binary_part(void *ctx, size_t begin, size_t end, size_t part) {
     ptrdiff_t ia = j->sa[j->rank - 1], ib = j->sb[j->rank - 1];
     if (j->rank == 1) { // the parts split the single row
         j->isa->binary_row(j->op, end - begin, j->y + begin, j->a + (ptrdiff_t)begin * ia, ia,
-                           j->b + (ptrdiff_t)begin * ib, ib);
-        return;
+                           j->b + (ptrdiff_t)begin * ib, ib, j->stream);
+    } else {
+        for (size_t r = begin; r < end; ++r) {
+            ptrdiff_t oa, ob;
+            row_offsets(j, r, &oa, &ob);
+            j->isa->binary_row(j->op, j->row, j->y + r * j->row, j->a + oa, ia, j->b + ob, ib, j->stream);
+        }
     }
-    for (size_t r = begin; r < end; ++r) {
-        ptrdiff_t oa, ob;
-        row_offsets(j, r, &oa, &ob);
-        j->isa->binary_row(j->op, j->row, j->y + r * j->row, j->a + oa, ia, j->b + ob, ib);
-    }
+    if (j->stream) ck_stream_fence();
 }
 
 static void binary_grad_part(void *ctx, size_t begin, size_t end, size_t part) {
@@ -463,11 +514,22 @@ static void binary_setup(binary_job *j, size_t rank, const size_t *shape, const 
     }
 }
 
+// Distinct elements an operand with these strides reads: the extents of the
+// dimensions it is not broadcast along.
+static size_t operand_elements(const binary_job *j, const ptrdiff_t *strides) {
+    size_t count = 1;
+    for (size_t d = 0; d < j->rank; ++d) count *= strides[d] != 0 ? j->shape[d] : 1;
+    return count;
+}
+
 void ck_binary_f32(ck_binary_op op, size_t rank, const size_t *shape, float *y, const float *a,
                    const ptrdiff_t *a_strides, const float *b, const ptrdiff_t *b_strides) {
     binary_job job = { .isa = isa_table(), .op = op, .y = y, .a = a, .b = b };
     size_t units, grain;
     binary_setup(&job, rank, shape, a_strides, b_strides, &units, &grain);
+    size_t elements = units * (job.rank == 1 ? 1 : job.row);
+    size_t footprint = (elements + operand_elements(&job, job.sa) + operand_elements(&job, job.sb)) * sizeof(float);
+    job.stream = y != a && y != b && ck_streams(footprint);
     ck_parallel_for(units, grain, binary_part, &job);
 }
 
@@ -482,6 +544,7 @@ void ck_binary_backward_f32(ck_binary_op op, size_t rank, const size_t *shape, f
 
 typedef struct stream_job {
     const elementwise_isa *isa;
+    int stream; // fill: non-temporal stores
     float *y;
     const float *x;
     float value;
@@ -490,11 +553,12 @@ typedef struct stream_job {
 static void fill_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;
     const stream_job *j = ctx;
-    j->isa->fill(end - begin, j->y + begin, j->value);
+    j->isa->fill(end - begin, j->y + begin, j->value, j->stream);
+    if (j->stream) ck_stream_fence();
 }
 
 void ck_fill_f32(size_t n, float *y, float value) {
-    stream_job job = { .isa = isa_table(), .y = y, .value = value };
+    stream_job job = { .isa = isa_table(), .stream = ck_streams(n * sizeof(float)), .y = y, .value = value };
     ck_parallel_for(n, 1u << 17, fill_part, &job);
 }
 

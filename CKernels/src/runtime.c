@@ -2,6 +2,8 @@
 #include "ck_internal.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #if CK_HAVE_X86
@@ -54,6 +56,50 @@ ck_isa ck_isa_select(ck_isa requested) {
 }
 
 void ck_isa_clear(void) { thread_isa = -1; }
+
+// The largest cache cpu0 reports in sysfs ("32768K"), or 0. glibc's
+// sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: on AMD it reports the whole
+// package's L3 (384 MiB on this project's 2-vCPU VM, whose vCPUs share 32 MiB).
+static size_t last_level_cache_bytes(void) {
+    size_t largest = 0;
+    for (int index = 0; index < 8; ++index) {
+        char path[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+        FILE *file = fopen(path, "r");
+        if (!file) continue;
+        unsigned long value = 0;
+        char unit = 0;
+        int fields = fscanf(file, "%lu%c", &value, &unit);
+        fclose(file);
+        if (fields < 1) continue;
+        size_t bytes = value * (unit == 'K' ? 1024ul : unit == 'M' ? 1024ul * 1024 : 1ul);
+        largest = bytes > largest ? bytes : largest;
+    }
+    return largest;
+}
+
+size_t ck_streaming_threshold_default(void) {
+    static _Atomic size_t cached = 0;
+    size_t bytes = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (bytes == 0) {
+        bytes = last_level_cache_bytes();
+        if (bytes == 0) bytes = (size_t)32 << 20;
+        atomic_store_explicit(&cached, bytes, memory_order_relaxed);
+    }
+    return bytes;
+}
+
+// SIZE_MAX - 1 marks "not set": the default, read on first use.
+static _Atomic size_t streaming_threshold = SIZE_MAX - 1;
+
+void ck_set_streaming_threshold(size_t bytes) {
+    atomic_store_explicit(&streaming_threshold, bytes, memory_order_relaxed);
+}
+
+size_t ck_streaming_threshold(void) {
+    size_t bytes = atomic_load_explicit(&streaming_threshold, memory_order_relaxed);
+    return bytes == SIZE_MAX - 1 ? ck_streaming_threshold_default() : bytes;
+}
 
 bool ck_build_openmp(void) {
 #ifdef _OPENMP

@@ -332,6 +332,56 @@ struct KernelParityTests {
         }
     }
 
+    @Test("non-temporal stores write the same bits, at any alignment and thread count")
+    func streamingStores() {
+        // The output lands at every offset into a 64-byte line, so the normal
+        // head, the streamed lines and the normal tail all vary.
+        func run(_ n: Int, offset: Int, threshold: Int, _ body: (FloatPointer) -> Void) -> [Float] {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n + 16)
+            defer { buffer.deallocate() }
+            buffer.initialize(repeating: .nan, count: n + 16)
+            Kernels.streamingStoreThreshold = threshold
+            defer { Kernels.streamingStoreThreshold = Kernels.defaultStreamingStoreThreshold }
+            Kernels.withBackend(.c) { body(buffer + offset) }
+            return Array(UnsafeBufferPointer(start: buffer + offset, count: n))
+        }
+        func expectSame(_ label: String, _ n: Int, _ body: (FloatPointer) -> Void) {
+            for offset in [0, 1, 7, 15] {
+                let normal = run(n, offset: offset, threshold: .max, body)
+                let streamed = run(n, offset: offset, threshold: 0, body)
+                expectIdentical(streamed, normal, "\(label) n=\(n) offset=\(offset) \(Kernels.instructionSet) \(Kernels.threadCount) threads")
+            }
+        }
+        withExclusiveThreadCount {
+            for threads in [1, 2] {
+                Kernels.threadCount = threads
+                forEachInstructionSet { _ in
+                    for n in [1, 15, 17, 100, 1000, 70_001] {
+                        let x = randomScalars(n, seed: UInt64(n) &+ 3)
+                        let dy = randomScalars(n, seed: UInt64(n) &+ 4)
+                        for op: UnaryOperation in [.relu, .mulScalar, .sigmoid, .gelu] {
+                            expectSame("\(op)", n) { Kernels.unary(op, count: n, output: $0, input: x, a: 0.5) }
+                            expectSame("\(op) pullback", n) {
+                                Kernels.unaryBackward(op, count: n, inputGradient: $0, outputGradient: dy, input: x, output: x, a: 0.5)
+                            }
+                        }
+                        expectSame("fill", n) { Kernels.fill(count: n, output: $0, value: -1.5) }
+                        // Rows of every length, the bias broadcast along them, and one long row.
+                        for columns in [1, 13, 16, 100, n] where n % columns == 0 {
+                            let bias = randomScalars(columns, seed: 9)
+                            let layout = StridedLayout(shape: [n / columns, columns], strides: [[columns, 1], [0, 1]])
+                            expectSame("bias add \(columns) columns", n) {
+                                Kernels.binary(.add, layout: layout, output: $0, lhs: x, rhs: bias)
+                            }
+                        }
+                        let both = StridedLayout(shape: [n], strides: [[1], [1]])
+                        expectSame("mul", n) { Kernels.binary(.mul, layout: both, output: $0, lhs: x, rhs: dy) }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("monitor statistics: moments, update size, saturation and dead-unit counts")
     func statistics() {
         for n in enumeratedSizes + [4095, 4096, 4097, 20_000] {

@@ -60,9 +60,6 @@ CK_INLINE float max_row_body(const float *x, size_t n, int is_max) {
 }
 
 // Column-wise over a tile: acc[i] += x[r*inner + i] for r in order.
-// Rows are added in order, eight at a time between one load and one store of
-// each accumulator (the same additions in the same order as one row at a time,
-// with an eighth of the accumulator traffic: that traffic bounded this loop).
 // Rows are added in order, sixteen at a time between one load and one store
 // of each accumulator: the same additions in the same order as one row at a
 // time, with a sixteenth of the accumulator traffic that bounded this loop

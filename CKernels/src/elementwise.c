@@ -152,8 +152,13 @@ CK_INLINE void unary_grad_loop(unary_grad f, size_t n, float *dx, const float *d
     size_t i = stream ? ck_stream_head(dx, n) : n;
     for (size_t k = 0; k < i; ++k) dx[k] = f(dy[k], xs[k], ys[k], a, b);
     for (; i + 16 <= n; i += 16) {
-        float line[16];
-        for (size_t k = 0; k < 16; ++k) line[k] = f(dy[i + k], xs[i + k], ys[i + k], a, b);
+        // dy's line is copied first, behind a compiler barrier: otherwise clang
+        // turns relu's `y > 0 ? dy : 0` into a masked load of dy from memory,
+        // which streams 7% slower here (and up to 30% in this VM's fast state).
+        float g[16], line[16];
+        __builtin_memcpy(g, dy + i, sizeof g);
+        __asm__ volatile("" : : "r"(g) : "memory");
+        for (size_t k = 0; k < 16; ++k) line[k] = f(g[k], xs[i + k], ys[i + k], a, b);
         ck_stream_line(dx + i, line);
     }
     for (; i < n; ++i) dx[i] = f(dy[i], xs[i], ys[i], a, b);

@@ -91,6 +91,14 @@ static inline void ck_stream_fence(void) {
 #endif
 }
 
+/// Read-only streams (sums, norms) prefetch 4 KiB ahead of the element they
+/// add: the hardware prefetcher alone left a single stream per core 8-12%
+/// slower at 10^7 elements, in both of this VM's bandwidth states. The address
+/// is formed as an integer, since it may lie past the end of the array.
+static inline __attribute__((always_inline)) void ck_prefetch_ahead(const float *x) {
+    __builtin_prefetch((const void *)((uintptr_t)x + 4096u));
+}
+
 static inline size_t ck_min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t ck_max_size(size_t a, size_t b) { return a > b ? a : b; }
 static inline size_t ck_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }

@@ -19,22 +19,28 @@ CK_INLINE double power_block_body(const float *x, size_t n, ck_norm_kind kind, d
     double acc[LANES] = { 0 };
     size_t i = 0;
     if (kind == CK_NORM_KIND_SQUARES) {
-        for (; i + LANES <= n; i += LANES)
+        for (; i + LANES <= n; i += LANES) {
+            ck_prefetch_ahead(x + i);
             for (size_t j = 0; j < LANES; ++j) { double v = (double)x[i + j]; acc[j] += v * v; }
+        }
         for (size_t j = 0; i + j < n; ++j) { double v = (double)x[i + j]; acc[j] += v * v; }
     } else if (kind == CK_NORM_KIND_ABS) {
-        for (; i + LANES <= n; i += LANES)
+        for (; i + LANES <= n; i += LANES) {
+            ck_prefetch_ahead(x + i);
             for (size_t j = 0; j < LANES; ++j) acc[j] += fabs((double)x[i + j]);
+        }
         for (size_t j = 0; i + j < n; ++j) acc[j] += fabs((double)x[i + j]);
     } else if (p == 3.0 || p == 4.0) {
         // Small integer powers by multiplication in double (pow costs ~40x more);
         // |x|^3 of a float rounds once, |x|^4 = (x^2)^2 is exact.
         int cube = p == 3.0;
-        for (; i + LANES <= n; i += LANES)
+        for (; i + LANES <= n; i += LANES) {
+            ck_prefetch_ahead(x + i);
             for (size_t j = 0; j < LANES; ++j) {
                 double v = fabs((double)x[i + j]), v2 = v * v;
                 acc[j] += cube ? v2 * v : v2 * v2;
             }
+        }
         for (size_t j = 0; i + j < n; ++j) {
             double v = fabs((double)x[i + j]), v2 = v * v;
             acc[j] += cube ? v2 * v : v2 * v2;

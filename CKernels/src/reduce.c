@@ -16,12 +16,26 @@
 // Canonical sum of one block: lane j takes elements j, j+32, ...; the lanes
 // are then added pairwise (j += j+16, j += j+8, ...). 32 double lanes keep four
 // AVX-512 accumulators in flight (16 left the sum compute-bound at 72% of a*x+y).
+// The main loop is written with vector types, lanes 8k..8k+7 in quarter k:
+// the same additions, but clang's SLP vectorizer had split the scalar form
+// into a mix of 512- and 128-bit pieces (7 conversions per 32 elements instead
+// of 4; this sum ran at 70% of the sum of squares' speed in cache).
+typedef float ck_f32x8 __attribute__((vector_size(32)));
+typedef double ck_f64x8 __attribute__((vector_size(64)));
+
 CK_INLINE double sum_block_body(const float *x, size_t n) {
-    double acc[SUM_LANES] = { 0 };
+    ck_f64x8 quarter[4] = { { 0 }, { 0 }, { 0 }, { 0 } };
     size_t i = 0;
     for (; i + SUM_LANES <= n; i += SUM_LANES) {
-        for (size_t j = 0; j < SUM_LANES; ++j) acc[j] += (double)x[i + j];
+        ck_prefetch_ahead(x + i);
+        for (size_t k = 0; k < 4; ++k) {
+            ck_f32x8 v;
+            __builtin_memcpy(&v, x + i + 8 * k, sizeof v);
+            quarter[k] += __builtin_convertvector(v, ck_f64x8);
+        }
     }
+    double acc[SUM_LANES];
+    __builtin_memcpy(acc, quarter, sizeof acc);
     for (size_t j = 0; i + j < n; ++j) acc[j] += (double)x[i + j];
     for (size_t w = SUM_LANES / 2; w >= 1; w /= 2) {
         for (size_t j = 0; j < w; ++j) acc[j] += acc[j + w];

@@ -1,5 +1,4 @@
 // GradKit CKernels — activation statistics. SPDX-License-Identifier: MIT
-#include <string.h>
 
 #include "ck_internal.h"
 #include "ck_stats.h"
@@ -26,9 +25,12 @@ CK_INLINE void moments_block_body(const float *x, size_t n, double *s, double *q
 // (CHANGE_LANES of them, lane j takes elements j, j+CHANGE_LANES, ...; lanes
 // added pairwise), twice as fast as double lanes. Blocks of CHANGE_BLOCK
 // elements are combined in double, which bounds the relative error near 1e-5.
+// With `update`, b takes a's values in the same pass (the snapshot for the next
+// step's ratio): a separate copy cost as much as the sums.
 #define CHANGE_LANES 32
 #define CHANGE_BLOCK 4096
-CK_INLINE void change_block_body(const float *a, const float *b, size_t n, double *d, double *q) {
+CK_INLINE void change_block_body(const float *CK_RESTRICT a, float *CK_RESTRICT b, size_t n, double *d, double *q,
+                                 int update) {
     float x[CHANGE_LANES] = { 0 }, y[CHANGE_LANES] = { 0 };
     size_t i = 0;
     for (; i + CHANGE_LANES <= n; i += CHANGE_LANES)
@@ -36,11 +38,13 @@ CK_INLINE void change_block_body(const float *a, const float *b, size_t n, doubl
             float u = a[i + j] - b[i + j];
             x[j] += u * u;
             y[j] += b[i + j] * b[i + j];
+            if (update) b[i + j] = a[i + j];
         }
     for (size_t j = 0; i + j < n; ++j) {
         float u = a[i + j] - b[i + j];
         x[j] += u * u;
         y[j] += b[i + j] * b[i + j];
+        if (update) b[i + j] = a[i + j];
     }
     for (size_t w = CHANGE_LANES / 2; w >= 1; w /= 2)
         for (size_t j = 0; j < w; ++j) { x[j] += x[j + w]; y[j] += y[j + w]; }
@@ -54,38 +58,45 @@ CK_INLINE size_t outside_body(const float *x, size_t n, float low, float high) {
     return count;
 }
 
-// Marks in `alive` the columns with a positive entry among these rows.
-CK_INLINE void alive_body(size_t rows, size_t columns, const float *y, unsigned char *alive) {
+// Marks in `alive` the columns (of `width`; rows `stride` apart) with a
+// positive entry among these rows.
+CK_INLINE void alive_body(size_t rows, size_t width, size_t stride, const float *y, unsigned char *alive) {
     for (size_t r = 0; r < rows; ++r) {
-        const float *row = y + r * columns;
-        for (size_t c = 0; c < columns; ++c) alive[c] |= row[c] > 0.0f;
+        const float *row = y + r * stride;
+        for (size_t c = 0; c < width; ++c) alive[c] |= row[c] > 0.0f;
     }
 }
 
 typedef struct stats_isa {
     void (*moments_block)(const float *, size_t, double *, double *);
-    void (*change_block)(const float *, const float *, size_t, double *, double *);
+    void (*change_block)(const float *, float *, size_t, double *, double *, int);
     size_t (*outside)(const float *, size_t, float, float);
-    void (*alive)(size_t, size_t, const float *, unsigned char *);
+    void (*alive)(size_t, size_t, size_t, const float *, unsigned char *);
 } stats_isa;
 
 static void moments_block_portable(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 static size_t outside_portable(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
-static void alive_portable(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-static void change_block_portable(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+static void alive_portable(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
+static void change_block_portable(const float *a, float *b, size_t n, double *d, double *q, int u) {
+    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
+}
 static const stats_isa portable_isa = { moments_block_portable, change_block_portable, outside_portable, alive_portable };
 
 #if CK_HAVE_X86
 CK_TARGET_AVX2 static void moments_block_avx2(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX2 static size_t outside_avx2(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
-CK_TARGET_AVX2 static void alive_avx2(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-CK_TARGET_AVX2 static void change_block_avx2(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+CK_TARGET_AVX2 static void alive_avx2(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
+CK_TARGET_AVX2 static void change_block_avx2(const float *a, float *b, size_t n, double *d, double *q, int u) {
+    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
+}
 static const stats_isa avx2_isa = { moments_block_avx2, change_block_avx2, outside_avx2, alive_avx2 };
 
 CK_TARGET_AVX512 static void moments_block_avx512(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX512 static size_t outside_avx512(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
-CK_TARGET_AVX512 static void alive_avx512(size_t r, size_t c, const float *y, unsigned char *a) { alive_body(r, c, y, a); }
-CK_TARGET_AVX512 static void change_block_avx512(const float *a, const float *b, size_t n, double *d, double *q) { change_block_body(a, b, n, d, q); }
+CK_TARGET_AVX512 static void alive_avx512(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
+CK_TARGET_AVX512 static void change_block_avx512(const float *a, float *b, size_t n, double *d, double *q, int u) {
+    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
+}
 static const stats_isa avx512_isa = { moments_block_avx512, change_block_avx512, outside_avx512, alive_avx512 };
 #endif
 
@@ -119,8 +130,7 @@ static void change_moments(size_t n, const float *after, float *before, bool upd
     for (size_t start = 0; start < n; start += CHANGE_BLOCK) {
         size_t length = ck_min_size(CHANGE_BLOCK, n - start);
         double bd, bq;
-        isa->change_block(after + start, before + start, length, &bd, &bq);
-        if (update) memcpy(before + start, after + start, length * sizeof(float));
+        isa->change_block(after + start, before + start, length, &bd, &bq, update);
         d += bd;
         q += bq;
     }
@@ -150,7 +160,7 @@ size_t ck_count_dead_columns_f32(size_t rows, size_t columns, const float *y) {
     for (size_t c0 = 0; c0 < columns; c0 += TILE) {
         size_t width = ck_min_size(TILE, columns - c0);
         for (size_t c = 0; c < width; ++c) alive[c] = 0;
-        for (size_t r = 0; r < rows; ++r) isa->alive(1, width, y + r * columns + c0, alive);
+        isa->alive(rows, width, columns, y + c0, alive);
         for (size_t c = 0; c < width; ++c) dead += !alive[c];
     }
     return dead;

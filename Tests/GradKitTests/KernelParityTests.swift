@@ -332,6 +332,22 @@ struct KernelParityTests {
         }
     }
 
+    @Test("maps in place give the bits they give out of place", arguments: UnaryOperation.allCases)
+    func unaryInPlace(op: UnaryOperation) {
+        let spec = unaryCase(op)
+        for n in [1, 17, 4096, 70_001] {
+            let x = randomScalars(n, seed: UInt64(n) &+ 31, in: spec.range)
+            forEachInstructionSet { isa in
+                let separate = output(count: n, backend: .c) { Kernels.unary(op, count: n, output: $0, input: x, a: spec.a, b: spec.b) }
+                var inPlace = x
+                Kernels.withBackend(.c) {
+                    inPlace.withUnsafeMutableBufferPointer { Kernels.unary(op, count: n, output: $0.baseAddress!, input: $0.baseAddress!, a: spec.a, b: spec.b) }
+                }
+                expectIdentical(inPlace, separate, "\(op) n=\(n) \(isa)")
+            }
+        }
+    }
+
     @Test("non-temporal stores write the same bits, at any alignment and thread count")
     func streamingStores() {
         // The output lands at every offset into a 64-byte line, so the normal

@@ -108,6 +108,23 @@ struct MonitorTests {
         #expect(first.deadFraction == Float(deadColumns) / 64)
     }
 
+    @Test("sampling changes nothing: outputs and gradients bit for bit as without the monitor")
+    func samplingLeavesTrainingAlone() throws {
+        let observed = withManualSeed(6) { MLP(sizes: [16, 48, 48, 4]) }
+        let plain = withManualSeed(6) { MLP(sizes: [16, 48, 48, 4]) }
+        let monitor = GradientMonitor(model: observed)
+        let sampledLoss = monitor.observeForward { softmaxCrossEntropy(logits: observed(input), labels: labels) }
+        sampledLoss.backward()
+        let plainLoss = softmaxCrossEntropy(logits: plain(input), labels: labels)
+        plainLoss.backward()
+        // The fused Linear + ReLU pairs reported their pre-activations on the way.
+        #expect(monitor.report.layers[0].deadFraction != nil && monitor.report.layers[1].preactivationMean != nil)
+        expectIdentical(sampledLoss.scalars, plainLoss.scalars, "loss")
+        for (a, b) in zip(observed.parameters, plain.parameters) {
+            expectIdentical(a.gradient!.scalars, b.gradient!.scalars, a.name)
+        }
+    }
+
     @Test("a NaN in one gradient is named, the step skipped, parameters and optimizer state unchanged")
     func nonFiniteGuard() throws {
         let model = withManualSeed(6) { MLP(sizes: [16, 8, 4]) }

@@ -153,16 +153,14 @@ public final class Sequential: Layer {
     }
 
     /// Applies the layers in order. A ``Linear`` followed by a ``ReLU`` runs as
-    /// one fused operation (same values and gradients, bit for bit), except
-    /// while the gradient monitor samples activations: it needs each ReLU's
-    /// input.
+    /// one fused operation (same values and gradients, bit for bit).
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let fusing = !ActivationProbe.isSampling
         var x = input
         var i = 0
         while i < layers.count {
-            if fusing && fusesReLU[i] {
-                x = unsafeDowncast(layers[i] as AnyObject, to: Linear.self).fusedWithReLU(x)
+            if fusesReLU[i] {
+                x = unsafeDowncast(layers[i] as AnyObject, to: Linear.self)
+                    .fusedWithReLU(x, unsafeDowncast(layers[i + 1] as AnyObject, to: ReLU.self))
                 i += 2
             } else {
                 x = layers[i](x)

@@ -42,11 +42,16 @@ public final class Linear: Layer {
         return linear(input, weight: weight.value, bias: bias?.value)
     }
 
-    /// `relu(self(input))` as one operation (``linearReLU(_:weight:bias:)``).
-    func fusedWithReLU(_ input: Tensor) -> Tensor {
+    /// `relu(self(input))` as one operation (``linearReLU(_:weight:bias:)``);
+    /// while the gradient monitor samples activations, `relu` reports its
+    /// pre-activations.
+    func fusedWithReLU(_ input: Tensor, _ relu: ReLU) -> Tensor {
         precondition(
             input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
             "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
+        if ActivationProbe.isSampling {
+            return linearReLU(input, weight: weight.value, bias: bias?.value, reportingAs: relu)
+        }
         return linearReLU(input, weight: weight.value, bias: bias?.value)
     }
 

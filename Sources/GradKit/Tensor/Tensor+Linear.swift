@@ -139,14 +139,21 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
 /// is applied to each tile of the GEMM's output while it is in registers, and
 /// one tape record replaces two. The values and gradients are those of the two
 /// operations, bit for bit. ``Sequential`` uses it for a ``Linear`` followed by
-/// a ``ReLU`` (unless the gradient monitor is sampling activations, which needs
-/// the pre-activations).
+/// a ``ReLU``.
 /// - Precondition: as ``linear(_:weight:bias:)``.
 public func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     affine(input, weight: weight, bias: bias, relu: true)
 }
 
-private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool) -> Tensor {
+/// ``linearReLU(_:weight:bias:)`` while the gradient monitor samples
+/// activations: the GEMM writes the pre-activations, `relu` (the ``ReLU``
+/// layer) reports them to the probe, and they are rectified in place. Same
+/// values, bits and tape record as the fused operation.
+func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor?, reportingAs relu: ReLU) -> Tensor {
+    affine(input, weight: weight, bias: bias, relu: true, reportingAs: relu)
+}
+
+private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool, reportingAs observer: ReLU? = nil) -> Tensor {
     let op = relu ? "linearReLU" : "linear"
     precondition(weight.rank == 2, "\(op): weight must have shape [out, in], got \(weight.shape)")
     let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
@@ -165,7 +172,13 @@ private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool) 
         Kernels.gemm(
             transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
             a: input.pointer, lda: inFeatures, b: weight.pointer, ldb: inFeatures, beta: 0, c: y.mutablePointer,
-            ldc: outFeatures, bias: bias?.pointer, relu: relu)
+            ldc: outFeatures, bias: bias?.pointer, relu: relu && observer == nil)
+    }
+    if let observer {
+        // A unit is dead when its pre-activation is never positive: the same
+        // columns as a ReLU output that is never positive.
+        ActivationProbe.report(observer, kind: .relu, input: y, output: y)
+        Kernels.unary(.relu, count: y.scalarCount, output: y.mutablePointer, input: y.pointer)
     }
     let pullback = relu ? linearReLUPullback : linearPullback
     let configure: (inout TapeRecord) -> Void = { record in

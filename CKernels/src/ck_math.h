@@ -143,7 +143,7 @@ static inline float ck_exp_bounded(float x) {
 }
 
 /// tanh x. |x| < 0.625: x + x^3 P(x^2), P a degree-4 least-squares fit on
-/// Chebyshev nodes (truncation 0.08 ulp); beyond: 1 - 2 / (1 + e^(2|x|)),
+/// Chebyshev nodes (Scripts/fit_tanh.py; truncation 0.08 ulp); beyond: 1 - 2 / (1 + e^(2|x|)),
 /// 2|x| capped at 20 where tanh rounds to 1. Sign restored; NaN kept.
 /// Within 1.4 ulp of the correctly rounded value over all floats (checked
 /// exhaustively against double tanh by Scripts/exhaustive_math.c).

@@ -12,6 +12,21 @@
 static inline uint32_t ck_bits(float f) { uint32_t u; __builtin_memcpy(&u, &f, 4); return u; }
 static inline float ck_from_bits(uint32_t u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
 
+/// scale * e^r for |r| <= ln2/2: Taylor polynomial of degree 7 (truncation
+/// < 6e-9 relative). `scale` is a power of two and a constant at every call,
+/// so the coefficients fold to constants and scaling them is exact.
+static inline float ck_exp_taylor(float r, float scale) {
+    float p = scale / 5040.0f;
+    p = p * r + scale / 720.0f;
+    p = p * r + scale / 120.0f;
+    p = p * r + scale / 24.0f;
+    p = p * r + scale / 6.0f;
+    p = p * r + scale * 0.5f;
+    p = p * r + scale;
+    p = p * r + scale;
+    return p;
+}
+
 /// e^(hi + lo) for a two-float argument with |lo| <= ulp(hi) (ck_expf below is
 /// the case lo = 0); lo is folded into the small remainder r, where it is not lost.
 /// Needed where the argument is itself a rounded product (e^(-x^2/2)): e^a
@@ -25,14 +40,7 @@ static inline float ck_expf2(float hi, float lo) {
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     r = r + lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float p = ck_exp_taylor(r, 1.0f);
     int32_t ni = (int32_t)n;
     int32_t half = ni / 2;
     float s1 = ck_from_bits((uint32_t)(half + 127) << 23);
@@ -130,14 +138,7 @@ static inline float ck_exp_bounded(float x) {
     float n = t - magic;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 2.0f / 5040.0f;
-    p = p * r + 2.0f / 720.0f;
-    p = p * r + 2.0f / 120.0f;
-    p = p * r + 2.0f / 24.0f;
-    p = p * r + 2.0f / 6.0f;
-    p = p * r + 1.0f;
-    p = p * r + 2.0f;
-    p = p * r + 2.0f;
+    float p = ck_exp_taylor(r, 2.0f);
     float scale = ck_from_bits((ck_bits(t) - 0x4B400000u + 126u) << 23); // 2^(n-1), n in [-58, 128]
     return p * scale;
 }

@@ -24,7 +24,8 @@ private struct GEMMCase: CustomStringConvertible {
 }
 
 private func run(
-    _ c: GEMMCase, _ a: [Float], _ b: [Float], _ c0: [Float], reference: Bool = false
+    _ c: GEMMCase, _ a: [Float], _ b: [Float], _ c0: [Float], reference: Bool = false, bias: [Float]? = nil,
+    relu: Bool = false
 ) -> [Float] {
     var out = c0
     out.withUnsafeMutableBufferPointer { cb in
@@ -39,7 +40,7 @@ private func run(
                 } else {
                     Kernels.gemm(
                         transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, alpha: c.alpha,
-                        a: ap, lda: c.lda, b: bp, ldb: c.ldb, beta: c.beta, c: cp, ldc: c.ldc)
+                        a: ap, lda: c.lda, b: bp, ldb: c.ldb, beta: c.beta, c: cp, ldc: c.ldc, bias: bias, relu: relu)
                 }
             }
         }
@@ -196,14 +197,7 @@ struct GEMMTests {
                         forEachInstructionSet { isa in
                             var expected = Kernels.withBackend(backend) { run(c, a, b, c0) }
                             for i in 0..<m { for j in 0..<n { expected[i * c.ldc + j] = expected[i * c.ldc + j] + bias[j] } }
-                            var fused = c0
-                            Kernels.withBackend(backend) {
-                                fused.withUnsafeMutableBufferPointer { cb in
-                                    Kernels.gemm(
-                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
-                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias)
-                                }
-                            }
+                            let fused = Kernels.withBackend(backend) { run(c, a, b, c0, bias: bias) }
                             expectIdentical(fused, expected, "\(backend) \(isa) \(c)")
                         }
                     }
@@ -229,20 +223,8 @@ struct GEMMTests {
                     for j in stride(from: 0, to: n, by: 2) { bias[j] = -0.0 }
                     for backend in KernelBackend.allCases {
                         forEachInstructionSet { isa in
-                            var expected = c0
-                            var fused = c0
-                            Kernels.withBackend(backend) {
-                                expected.withUnsafeMutableBufferPointer { cb in
-                                    Kernels.gemm(
-                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
-                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias)
-                                }
-                                fused.withUnsafeMutableBufferPointer { cb in
-                                    Kernels.gemm(
-                                        transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: c.lda, b: b, ldb: c.ldb,
-                                        beta: beta, c: cb.baseAddress!, ldc: c.ldc, bias: bias, relu: true)
-                                }
-                            }
+                            let expected = Kernels.withBackend(backend) { run(c, a, b, c0, bias: bias) }
+                            let fused = Kernels.withBackend(backend) { run(c, a, b, c0, bias: bias, relu: true) }
                             // The elementwise ReLU kernel on the unfused result (padding included: it is untouched by both).
                             let reference = Tensor(shape: [expected.count], scalars: expected).relu().scalars
                             var reluOfRows = expected

@@ -82,7 +82,9 @@ struct MonitorTests {
             #expect(layer.deadFraction == 1)
             #expect(layer.evidence.contains { $0.contains("100% of the ReLU units after layer \(layer.index) output 0") }, "\(layer.evidence)")
         }
-        #expect(report.layers[2].deadFraction == nil && report.layers[2].verdict == .healthy)
+        // The output layer sees only zeros, so its weight gradient is exactly zero: never "healthy".
+        #expect(report.layers[2].deadFraction == nil && report.layers[2].verdict == .vanishing)
+        #expect(report.layers[2].evidence.contains { $0.contains("exactly zero at every recent sampled step") }, "\(report.layers[2].evidence)")
     }
 
     @Test("sigmoid units driven to 0 and 1 are flagged saturated; a well-initialized net is healthy")

@@ -23,6 +23,18 @@ public final class Parameter {
     /// The shape of ``value`` and ``gradient``; fixed for the parameter's life.
     public let shape: [Int]
 
+    /// Whether `backward()` computes a gradient for this parameter (PyTorch's
+    /// `requires_grad`; true by default). A frozen parameter (false) is a
+    /// constant to autograd: operations on its value alone are not recorded,
+    /// branches that lead only to frozen parameters are skipped in backward,
+    /// and optimizers leave it alone because it has no gradient.
+    /// ``Layer/freeze()`` sets it for every parameter of a layer.
+    public var requiresGradient = true
+
+    /// Run in registration order on each gradient `backward()` computes for
+    /// this parameter, before it is added into ``gradient``.
+    var gradientHooks = HookList<GradientHook>()
+
     var storage: TensorStorage
     var gradientStorage: TensorStorage?
     var hasGradient = false
@@ -50,6 +62,7 @@ public final class Parameter {
     public var value: Tensor {
         get {
             var tensor = Tensor(storage: storage, shape: shape)
+            guard requiresGradient else { return tensor }
             tensor.origin = self
             tensor.node = Tensor.leafNode
             return tensor
@@ -88,6 +101,24 @@ public final class Parameter {
                 }
             }
         }
+    }
+
+    /// Registers a hook on the gradients `backward()` computes for this
+    /// parameter, run before they are added into ``gradient`` (PyTorch's
+    /// `register_hook` on a leaf tensor). The hook may return a replacement of
+    /// the same shape, or nil to keep the gradient: for example
+    /// `w.registerGradientHook { $0 * 0.5 }` halves it, and a hook that records
+    /// `$0` and returns nil only observes.
+    /// - Returns: a handle whose ``HookHandle/remove()`` unregisters the hook.
+    @discardableResult
+    public func registerGradientHook(_ hook: @escaping GradientHook) -> HookHandle {
+        let id = gradientHooks.append(hook)
+        return HookHandle { [weak self] in self?.gradientHooks.remove(id) }
+    }
+
+    /// Adds a gradient computed by `backward()` after running the hooks.
+    func receiveGradient(_ gradient: Tensor) {
+        accumulateGradient(gradientHooks.isEmpty ? gradient : gradientHooks.apply(to: gradient, of: "parameter '\(name)'"))
     }
 
     /// Runs `body` on the value's memory for writing, after making sure no

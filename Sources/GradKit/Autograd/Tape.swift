@@ -80,6 +80,16 @@ final class Tape {
     var disabledDepth = 0
     private(set) var isSweeping = false
 
+    /// Gradient hooks on recorded tensors, by node; cleared with the records.
+    private var nodeHooks: [Int32: HookList<GradientHook>] = [:]
+
+    /// > 0 inside `withAnomalyDetection` (on this thread).
+    var anomalyDepth = 0
+    /// In anomaly mode: where each recorded node's operation was called.
+    private var origins: [Int32: OperationOrigin] = [:]
+    /// The first non-finite value found in anomaly mode, until the scope reports it.
+    var anomaly: AnomalyError?
+
     init() {
         generation = Tape.generations.add(1, ordering: .relaxed).newValue
         records = .allocate(capacity: recordCapacity)
@@ -110,6 +120,8 @@ final class Tape {
         nodeCount = 0
         generation = Tape.generations.add(1, ordering: .relaxed).newValue
         session = nil
+        if !nodeHooks.isEmpty { nodeHooks.removeAll() }
+        if !origins.isEmpty { origins.removeAll() }
     }
 
     /// The live session, or a new one when no recorded tensor survives (then
@@ -140,7 +152,7 @@ final class Tape {
     /// Appends a record for `output` computed from `a`, `b`, `c` and returns
     /// `output` marked as recorded.
     func append(
-        _ output: Tensor, _ a: Tensor, _ b: Tensor?, _ c: Tensor?, pullback: @escaping Pullback,
+        _ output: Tensor, _ a: Tensor, _ b: Tensor?, _ c: Tensor?, op: String, pullback: @escaping Pullback,
         configure: (inout TapeRecord) -> Void
     ) -> Tensor {
         let session = currentSession()
@@ -151,6 +163,7 @@ final class Tape {
         record.output = id
         nodeCount += 1
         appendRecord(record)
+        if anomalyDepth > 0 { recordOrigin(of: id, op: op, output: output) }
         var result = output
         result.origin = session
         result.node = id
@@ -166,7 +179,7 @@ final class Tape {
         }
         guard t.node == Tensor.leafNode else { return -1 }
         let parameter = unsafeDowncast(t.origin.unsafelyUnwrapped, to: Parameter.self)
-        guard parameter.storage === t.storage else { return -1 }
+        guard parameter.storage === t.storage, parameter.requiresGradient else { return -1 }
         if parameter.leafGeneration == generation { return parameter.leafNode }
         let id = nodeCount
         nodeCount += 1
@@ -190,6 +203,11 @@ final class Tape {
             isSweeping = false
             local.disabledDepth -= 1
         }
+        if anomalyDepth > 0, anomaly != nil {
+            // Anomaly mode found a non-finite value already: this pass is poisoned, change nothing.
+            reset()
+            return
+        }
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: Int(nodeCount)))
         gradients[Int(root)] = seed
@@ -197,17 +215,62 @@ final class Tape {
             recordCount -= 1
             let record = (records + recordCount).move() // released after its pullback
             let output = Int(record.output)
-            if let gradient = gradients[output] {
+            if var gradient = gradients[output] {
                 gradients[output] = nil // its buffer returns to the pool as soon as possible
+                if !nodeHooks.isEmpty, let hooks = nodeHooks[record.output] {
+                    gradient = hooks.apply(to: gradient, of: "a recorded tensor")
+                }
                 var sink = GradientSink(tape: self, inputs: record.inputs)
                 record.pullback(record, gradient, &sink)
+                if anomalyDepth > 0, !checkGradients(of: record) {
+                    // The first non-finite gradient: stop, and leave the parameters' gradients as they were.
+                    gradients.removeAll(keepingCapacity: true)
+                    reset()
+                    return
+                }
             }
         }
         for (node, parameter) in leaves {
-            if let gradient = gradients[Int(node)] { parameter.accumulateGradient(gradient) }
+            if let gradient = gradients[Int(node)] { parameter.receiveGradient(gradient) }
         }
         gradients.removeAll(keepingCapacity: true)
         reset()
+    }
+
+    /// Registers a gradient hook on the recorded tensor at `node`.
+    func registerHook(_ hook: @escaping GradientHook, node: Int32) -> HookHandle {
+        let id = nodeHooks[node, default: HookList()].append(hook)
+        let generation = self.generation
+        return HookHandle { [weak self] in
+            guard let self, self.generation == generation else { return }
+            self.nodeHooks[node]?.remove(id)
+        }
+    }
+
+    /// Anomaly mode, forward: remembers where `node`'s operation was called and
+    /// reports a non-finite output.
+    private func recordOrigin(of node: Int32, op: String, output: Tensor) {
+        let origin = OperationOrigin(op: op)
+        origins[node] = origin
+        if anomaly == nil, !output.isAllFinite {
+            anomaly = AnomalyError(operation: op, direction: .forward, callSite: origin.callSite, value: output.firstNonFiniteValue)
+        }
+    }
+
+    /// Anomaly mode, backward: false (and the anomaly recorded) when `record`'s
+    /// pullback made one of its inputs' gradients non-finite.
+    private func checkGradients(of record: borrowing TapeRecord) -> Bool {
+        for node in [record.inputs.0, record.inputs.1, record.inputs.2] where node >= 0 {
+            guard let gradient = gradients[Int(node)], !gradient.isAllFinite else { continue }
+            if anomaly == nil {
+                let origin = origins[record.output]
+                anomaly = AnomalyError(
+                    operation: origin?.op ?? "an operation", direction: .backward, callSite: origin?.callSite,
+                    value: gradient.firstNonFiniteValue)
+            }
+            return false
+        }
+        return true
     }
 
     /// Adds `gradient` to the gradient of `node`.
@@ -290,11 +353,13 @@ extension Tensor {
         return s.isCurrent ? s.tape : nil
     }
 
-    /// True for a parameter's value that still shows the parameter's storage.
+    /// True for the value of a parameter that requires a gradient and still
+    /// shows the parameter's storage.
     @inline(__always)
     var isLiveLeaf: Bool {
         guard node == Tensor.leafNode else { return false }
-        return unsafeDowncast(origin.unsafelyUnwrapped, to: Parameter.self).storage === storage
+        let parameter = unsafeDowncast(origin.unsafelyUnwrapped, to: Parameter.self)
+        return parameter.storage === storage && parameter.requiresGradient
     }
 
     /// Records an operation with one differentiable input.
@@ -302,33 +367,33 @@ extension Tensor {
     /// The fast exit costs two comparisons when nothing is tracked.
     @inline(__always)
     static func record(
-        _ output: Tensor, _ a: Tensor, pullback: @escaping Pullback,
+        _ output: Tensor, _ a: Tensor, op: String = #function, pullback: @escaping Pullback,
         configure: (inout TapeRecord) -> Void = { _ in }
     ) -> Tensor {
         if a.node == Tensor.untracked { return output }
         guard let tape = Tape.recording(a, nil, nil) else { return output }
-        return tape.append(output, a, nil, nil, pullback: pullback, configure: configure)
+        return tape.append(output, a, nil, nil, op: op, pullback: pullback, configure: configure)
     }
 
     /// Records an operation with two differentiable inputs.
     @inline(__always)
     static func record(
-        _ output: Tensor, _ a: Tensor, _ b: Tensor, pullback: @escaping Pullback,
+        _ output: Tensor, _ a: Tensor, _ b: Tensor, op: String = #function, pullback: @escaping Pullback,
         configure: (inout TapeRecord) -> Void = { _ in }
     ) -> Tensor {
         if a.node == Tensor.untracked && b.node == Tensor.untracked { return output }
         guard let tape = Tape.recording(a, b, nil) else { return output }
-        return tape.append(output, a, b, nil, pullback: pullback, configure: configure)
+        return tape.append(output, a, b, nil, op: op, pullback: pullback, configure: configure)
     }
 
     /// Records an operation with three differentiable inputs.
     @inline(__always)
     static func record(
-        _ output: Tensor, _ a: Tensor, _ b: Tensor, _ c: Tensor, pullback: @escaping Pullback,
+        _ output: Tensor, _ a: Tensor, _ b: Tensor, _ c: Tensor, op: String = #function, pullback: @escaping Pullback,
         configure: (inout TapeRecord) -> Void = { _ in }
     ) -> Tensor {
         if a.node == Tensor.untracked && b.node == Tensor.untracked && c.node == Tensor.untracked { return output }
         guard let tape = Tape.recording(a, b, c) else { return output }
-        return tape.append(output, a, b, c, pullback: pullback, configure: configure)
+        return tape.append(output, a, b, c, op: op, pullback: pullback, configure: configure)
     }
 }

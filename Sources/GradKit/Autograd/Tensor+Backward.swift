@@ -17,7 +17,7 @@ extension Tensor {
         precondition(
             seed.shape == shape, "backward(seed:): seed of shape \(seed.shape) for a tensor of shape \(shape)")
         if node == Tensor.leafNode, isLiveLeaf {
-            unsafeDowncast(origin.unsafelyUnwrapped, to: Parameter.self).accumulateGradient(seed.detached())
+            unsafeDowncast(origin.unsafelyUnwrapped, to: Parameter.self).receiveGradient(seed.detached())
             return
         }
         precondition(

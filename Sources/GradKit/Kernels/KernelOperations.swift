@@ -32,6 +32,32 @@ enum UnaryOperation: Int, Sendable, CaseIterable {
         }
     }
 
+    /// The method that applies it, for messages (`"sqrt()"`).
+    var name: String {
+        switch self {
+        case .negate: "negation"
+        case .exp: "exp()"
+        case .log: "log()"
+        case .sqrt: "sqrt()"
+        case .abs: "abs()"
+        case .square: "squared()"
+        case .sigmoid: "sigmoid()"
+        case .tanh: "tanh()"
+        case .relu: "relu()"
+        case .leakyRelu: "leakyRelu(negativeSlope:)"
+        case .elu: "elu(alpha:)"
+        case .gelu, .geluTanh: "gelu(approximation:)"
+        case .softplus: "softplus(beta:threshold:)"
+        case .pow: "pow(_:)"
+        case .clamp: "clamped(min:max:)"
+        case .addScalar: "+ (scalar)"
+        case .mulScalar: "* (scalar)"
+        case .divScalar: "/ (scalar)"
+        case .rsubScalar: "- (scalar)"
+        case .rdivScalar: "/ (scalar divided by tensor)"
+        }
+    }
+
     /// Which forward values the pullback reads (mirrors ck_unary_backward_f32).
     var pullbackNeedsInput: Bool {
         switch self {

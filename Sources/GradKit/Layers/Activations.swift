@@ -1,104 +1,85 @@
 // GradKit — activation functions as layers and as functions. SPDX-License-Identifier: MIT
 
-/// The logistic sigmoid `1 / (1 + e^-x)`; saturates (gradient → 0) for large |x|.
-public final class Sigmoid: Layer {
+/// A layer that applies an elementwise (or softmax) function: the common
+/// base of ``Sigmoid``, ``Tanh``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``GELU``,
+/// ``Softplus`` and ``Softmax``. It has no parameters; its forward hooks see
+/// the pre-activations as input.
+public class ActivationLayer: HookedLayer {
     public var isTraining = true
-    public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.sigmoid()
-        ActivationProbe.report(self, kind: .sigmoid, input: input, output: output)
-        return output
+    /// The function applied, for the gradient monitor's statistics (nil for softmax).
+    public let activationFunction: Activation?
+    let forwardHooks = ForwardHooks()
+    private let function: (Tensor) -> Tensor
+
+    init(_ activation: Activation?, _ function: @escaping (Tensor) -> Tensor) {
+        self.activationFunction = activation
+        self.function = function
     }
-    public var parameters: [Parameter] { [] }
+
+    public final func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, function(input)) }
+    public final var parameters: [Parameter] { [] }
+}
+
+/// The logistic sigmoid `1 / (1 + e^-x)`; saturates (gradient → 0) for large |x|.
+public final class Sigmoid: ActivationLayer {
+    public init() { super.init(.sigmoid) { $0.sigmoid() } }
 }
 
 /// The hyperbolic tangent; saturates for large |x|.
-public final class Tanh: Layer {
-    public var isTraining = true
-    public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.tanh()
-        ActivationProbe.report(self, kind: .tanh, input: input, output: output)
-        return output
-    }
-    public var parameters: [Parameter] { [] }
+public final class Tanh: ActivationLayer {
+    public init() { super.init(.tanh) { $0.tanh() } }
 }
 
 /// `max(x, 0)`; its derivative at 0 is 0. Units whose input stays negative are "dead".
-public final class ReLU: Layer {
-    public var isTraining = true
-    public init() {}
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.relu()
-        ActivationProbe.report(self, kind: .relu, input: input, output: output)
-        return output
-    }
-    public var parameters: [Parameter] { [] }
+public final class ReLU: ActivationLayer {
+    public init() { super.init(.relu) { $0.relu() } }
 }
 
 /// `x` for x > 0, `negativeSlope · x` otherwise (PyTorch's default slope 0.01).
-public final class LeakyReLU: Layer {
+public final class LeakyReLU: ActivationLayer {
     public let negativeSlope: Float
-    public var isTraining = true
-    public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.leakyRelu(negativeSlope: negativeSlope)
-        ActivationProbe.report(self, kind: .leakyRelu, input: input, output: output)
-        return output
+    public init(negativeSlope: Float = 0.01) {
+        self.negativeSlope = negativeSlope
+        super.init(.leakyRelu(negativeSlope: negativeSlope)) { $0.leakyRelu(negativeSlope: negativeSlope) }
     }
-    public var parameters: [Parameter] { [] }
 }
 
 /// `x` for x > 0, `alpha · (e^x - 1)` otherwise.
-public final class ELU: Layer {
+public final class ELU: ActivationLayer {
     public let alpha: Float
-    public var isTraining = true
-    public init(alpha: Float = 1) { self.alpha = alpha }
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.elu(alpha: alpha)
-        ActivationProbe.report(self, kind: .other, input: input, output: output)
-        return output
+    public init(alpha: Float = 1) {
+        self.alpha = alpha
+        super.init(.elu(alpha: alpha)) { $0.elu(alpha: alpha) }
     }
-    public var parameters: [Parameter] { [] }
 }
 
 /// `x Φ(x)`, exact (PyTorch's default) or with the tanh approximation.
-public final class GELU: Layer {
+public final class GELU: ActivationLayer {
     public let approximation: Tensor.GELUApproximation
-    public var isTraining = true
-    public init(approximation: Tensor.GELUApproximation = .none) { self.approximation = approximation }
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.gelu(approximation: approximation)
-        ActivationProbe.report(self, kind: .other, input: input, output: output)
-        return output
+    public init(approximation: Tensor.GELUApproximation = .none) {
+        self.approximation = approximation
+        super.init(.gelu) { $0.gelu(approximation: approximation) }
     }
-    public var parameters: [Parameter] { [] }
 }
 
 /// `log(1 + e^(βx)) / β`, linear above the threshold (PyTorch's defaults β 1, threshold 20).
-public final class Softplus: Layer {
+public final class Softplus: ActivationLayer {
     public let beta: Float
     public let threshold: Float
-    public var isTraining = true
     public init(beta: Float = 1, threshold: Float = 20) {
         self.beta = beta
         self.threshold = threshold
+        super.init(.softplus) { $0.softplus(beta: beta, threshold: threshold) }
     }
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let output = input.softplus(beta: beta, threshold: threshold)
-        ActivationProbe.report(self, kind: .other, input: input, output: output)
-        return output
-    }
-    public var parameters: [Parameter] { [] }
 }
 
 /// Softmax along `axis` (default: the last).
-public final class Softmax: Layer {
+public final class Softmax: ActivationLayer {
     public let axis: Int
-    public var isTraining = true
-    public init(axis: Int = -1) { self.axis = axis }
-    public func callAsFunction(_ input: Tensor) -> Tensor { input.softmax(alongAxis: axis) }
-    public var parameters: [Parameter] { [] }
+    public init(axis: Int = -1) {
+        self.axis = axis
+        super.init(nil) { $0.softmax(alongAxis: axis) }
+    }
 }
 
 /// The logistic sigmoid of every element.

@@ -7,11 +7,12 @@
 ///
 /// Each layer has its own seeded generator (drawn from ``manualSeed(_:)``'s
 /// generator when no seed is given), so masks are reproducible.
-public final class Dropout: Layer {
+public final class Dropout: HookedLayer {
     /// The probability of zeroing an element.
     public let probability: Float
     public var isTraining = true
     private var generator: SeededGenerator
+    let forwardHooks = ForwardHooks()
 
     /// - Precondition: `0 <= probability <= 1`.
     public init(probability: Float = 0.5, seed: UInt64? = nil) {
@@ -22,7 +23,7 @@ public final class Dropout: Layer {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        guard isTraining, probability > 0 else { return input }
+        guard isTraining, probability > 0 else { return forwardHooks.run(self, input, input) }
         let mask = Tensor(uninitializedShape: input.shape)
         let keep = probability < 1 ? 1 / (1 - probability) : 0
         // p < 1 here or every element is dropped below; p * 2^64 < 2^64 then.
@@ -32,7 +33,7 @@ public final class Dropout: Layer {
             // Keep with probability 1 - p: compare 64 random bits with p * 2^64.
             m[i] = (probability >= 1 || generator.next() < threshold) ? 0 : keep
         }
-        return input * mask
+        return forwardHooks.run(self, input, input * mask)
     }
 
     public var parameters: [Parameter] { [] }

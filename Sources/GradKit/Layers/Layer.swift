@@ -35,6 +35,17 @@ public protocol Layer: AnyObject {
     /// dropout and batch normalization behave differently. Setting it sets it
     /// on every child.
     var isTraining: Bool { get set }
+
+    /// The weights by which ``GradientMonitor`` judges this layer as one unit
+    /// (a ``Linear``'s weight matrix, an ``RNN``'s two), or empty when the
+    /// monitor should not report it on its own (containers, activations,
+    /// normalization). By default: for a layer without children, its
+    /// parameters of rank 2 or more (weights, not biases or scales).
+    var monitoredWeights: [Parameter] { get }
+
+    /// The activation function this layer applies, for the monitor's
+    /// activation statistics (saturation, dead units); nil for other layers.
+    var activationFunction: Activation? { get }
 }
 
 extension Layer {
@@ -42,9 +53,23 @@ extension Layer {
     public var children: [any Layer] { [] }
     public var namedChildren: [(name: String, layer: any Layer)] { children.enumerated().map { ("\($0.offset)", $0.element) } }
     public var inputWidth: Int? { nil }
+    public var monitoredWeights: [Parameter] { children.isEmpty ? parameters.filter { $0.shape.count >= 2 } : [] }
+    public var activationFunction: Activation? { nil }
 
     /// The number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.scalarCount } }
+
+    /// Freezes every parameter of this layer and its children: backward
+    /// computes no gradient for them and optimizers leave them as they are
+    /// (PyTorch's `requires_grad_(False)`). See ``Parameter/requiresGradient``.
+    public func freeze() {
+        for p in parameters { p.requiresGradient = false }
+    }
+
+    /// Makes every parameter of this layer and its children trainable again.
+    public func unfreeze() {
+        for p in parameters { p.requiresGradient = true }
+    }
 
     /// Prepends `prefix` to the names of every parameter and buffer inside.
     func prefixNames(with prefix: String) {
@@ -130,7 +155,7 @@ extension Layer {
 ///     Linear(inputSize: 128, outputSize: 10)
 /// }
 /// ```
-public final class Sequential: Layer {
+public final class Sequential: HookedLayer {
     /// The layers, in order.
     public let layers: [any Layer]
 
@@ -138,13 +163,18 @@ public final class Sequential: Layer {
         didSet { for layer in layers { layer.isTraining = isTraining } }
     }
 
-    /// Indices of ``Linear`` layers directly followed by a ``ReLU``: the two run
-    /// as one ``linearReLU(_:weight:bias:)``.
+    let forwardHooks = ForwardHooks()
+
+    /// For each layer: whether it is a ``Linear`` directly followed by a
+    /// ``ReLU`` (the two run as one ``linearReLU(_:weight:bias:)``).
     private let fusesReLU: [Bool]
+    /// For each layer: whether it runs its own forward hooks.
+    private let runsOwnHooks: [Bool]
 
     public init(_ layers: [any Layer]) {
         self.layers = layers
         fusesReLU = layers.indices.map { i in i + 1 < layers.count && layers[i] is Linear && layers[i + 1] is ReLU }
+        runsOwnHooks = layers.map(\.runsOwnForwardHooks)
         for (index, layer) in layers.enumerated() { layer.prefixNames(with: "\(index).") }
     }
 
@@ -163,17 +193,17 @@ public final class Sequential: Layer {
                     .fusedWithReLU(x, unsafeDowncast(layers[i + 1] as AnyObject, to: ReLU.self))
                 i += 2
             } else {
-                x = layers[i](x)
+                x = layers[i].apply(x, runsOwnHooks: runsOwnHooks[i])
                 i += 1
             }
         }
-        return x
+        return forwardHooks.run(self, input, x)
     }
 
     /// The layers applied one by one, never fused: the general path the fused
     /// one is tested against.
     func unfused(_ input: Tensor) -> Tensor {
-        layers.reduce(input) { $1($0) }
+        layers.indices.reduce(input) { layers[$1].apply($0, runsOwnHooks: runsOwnHooks[$1]) }
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }

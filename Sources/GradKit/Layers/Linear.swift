@@ -7,7 +7,7 @@
 /// By default both start as PyTorch's do: U(-1/√inputSize, 1/√inputSize);
 /// see ``Initializer`` for the alternatives. Inputs of shape `[..., inputSize]`
 /// are accepted; leading axes are batch axes.
-public final class Linear: Layer {
+public final class Linear: HookedLayer {
     public let inputSize: Int
     public let outputSize: Int
     /// Shape `[outputSize, inputSize]`, named `"weight"`.
@@ -15,6 +15,7 @@ public final class Linear: Layer {
     /// Shape `[outputSize]`, named `"bias"`; nil without a bias.
     public let bias: Parameter?
     public var isTraining = true
+    let forwardHooks = ForwardHooks()
 
     /// - Precondition: positive sizes.
     public init(
@@ -36,25 +37,31 @@ public final class Linear: Layer {
 
     /// - Precondition: the input's last dimension is ``inputSize``.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        precondition(
-            input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
-            "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
-        return linear(input, weight: weight.value, bias: bias?.value)
+        checkWidth(input)
+        return forwardHooks.run(self, input, linear(input, weight: weight.value, bias: bias?.value))
     }
 
-    /// `relu(self(input))` as one operation (``linearReLU(_:weight:bias:)``);
-    /// while the gradient monitor samples activations, `relu` reports its
-    /// pre-activations.
+    /// `relu(self(input))` as one operation (``linearReLU(_:weight:bias:)``).
+    /// When either layer has forward hooks, they see the pre-activations: this
+    /// layer's output and `relu`'s input.
     func fusedWithReLU(_ input: Tensor, _ relu: ReLU) -> Tensor {
+        checkWidth(input)
+        if forwardHooks.isEmpty && relu.forwardHooks.isEmpty {
+            return linearReLU(input, weight: weight.value, bias: bias?.value)
+        }
+        return linearReLU(input, weight: weight.value, bias: bias?.value) { z, y in
+            _ = forwardHooks.run(self, input, z)
+            _ = relu.forwardHooks.run(relu, z, y)
+        }
+    }
+
+    private func checkWidth(_ input: Tensor) {
         precondition(
             input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
             "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
-        if ActivationProbe.isSampling {
-            return linearReLU(input, weight: weight.value, bias: bias?.value, reportingAs: relu)
-        }
-        return linearReLU(input, weight: weight.value, bias: bias?.value)
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    public var monitoredWeights: [Parameter] { [weight] }
     public var inputWidth: Int? { inputSize }
 }

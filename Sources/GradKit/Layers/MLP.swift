@@ -39,7 +39,7 @@ public enum Activation: Sendable, Equatable {
 /// and with `residual`, a hidden layer whose input and output widths agree is
 /// wrapped in ``Residual``. The layers live in a ``Sequential``, so parameter
 /// names are PyTorch's for the same `nn.Sequential` (`"0.weight"`, ...).
-public final class MLP: Layer {
+public final class MLP: HookedLayer {
     public let sizes: [Int]
     public let network: Sequential
 
@@ -89,8 +89,12 @@ public final class MLP: Layer {
         network = Sequential(layers)
     }
 
+    let forwardHooks = ForwardHooks()
+
     /// - Precondition: inputs `[..., sizes[0]]`.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
         precondition(
             input.rank >= 1 && input.shape[input.rank - 1] == sizes[0],
             "MLP(sizes: \(sizes)): input of shape \(input.shape) does not have \(sizes[0]) features")

@@ -15,7 +15,7 @@
 /// replace the batch's. Defaults are PyTorch's: epsilon 1e-5, momentum 0.1,
 /// affine weight (ones) and bias (zeros), running statistics tracked.
 /// Buffers: `running_mean`, `running_var`, `num_batches_tracked`.
-public final class BatchNorm: Layer {
+public final class BatchNorm: HookedLayer {
     public let featureCount: Int
     public let epsilon: Float
     public let momentum: Float?
@@ -45,9 +45,13 @@ public final class BatchNorm: Layer {
         self.tracksRunningStatistics = tracksRunningStatistics
     }
 
+    let forwardHooks = ForwardHooks()
+
     /// - Precondition: input `[batch, featureCount]` or `[batch, featureCount, length]`,
     ///   and more than one value per feature in training.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
         precondition(
             (input.rank == 2 || input.rank == 3) && input.shape[1] == featureCount,
             "BatchNorm(featureCount: \(featureCount)): expected input [batch, \(featureCount)] or [batch, \(featureCount), length], got \(input.shape)")
@@ -92,7 +96,7 @@ public final class BatchNorm: Layer {
 /// each example is normalized over its last `normalizedShape.count` axes,
 /// `y = (x - mean) / √(var + epsilon) · weight + bias` (biased variance), the
 /// same in training and evaluation.
-public final class LayerNorm: Layer {
+public final class LayerNorm: HookedLayer {
     public let normalizedShape: [Int]
     public let epsilon: Float
     /// Shape `normalizedShape`, named `"weight"` (nil without affine parameters).
@@ -116,8 +120,12 @@ public final class LayerNorm: Layer {
         self.init(normalizedShape: [featureCount], epsilon: epsilon)
     }
 
+    let forwardHooks = ForwardHooks()
+
     /// - Precondition: the input ends in ``normalizedShape``.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
         precondition(
             input.rank >= normalizedShape.count && Array(input.shape.suffix(normalizedShape.count)) == normalizedShape,
             "LayerNorm(normalizedShape: \(normalizedShape)): input of shape \(input.shape) does not end in \(normalizedShape)")

@@ -14,7 +14,7 @@
 /// the famous case (Minsky and Papert, 1969) — it never converges: every epoch
 /// still makes mistakes, which ``learn(features:labels:learningRate:maximumEpochs:)``
 /// reports. A hidden layer trained by back-propagation (``MLP``) solves XOR.
-public final class Perceptron: Layer {
+public final class Perceptron: HookedLayer {
     public let inputSize: Int
     /// Shape `[inputSize]`, named `"weight"`; starts at zero.
     public let weight: Parameter
@@ -29,9 +29,13 @@ public final class Perceptron: Layer {
         bias = Parameter(Tensor(zeros: [1]), name: "bias")
     }
 
+    let forwardHooks = ForwardHooks()
+
     /// The predictions, 0 or 1, shape `[batch, 1]` (not differentiable).
     /// - Precondition: input `[batch, inputSize]`.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
         precondition(
             input.rank == 2 && input.shape[1] == inputSize,
             "Perceptron(inputSize: \(inputSize)): expected input [batch, \(inputSize)], got \(input.shape)")
@@ -92,5 +96,6 @@ public final class Perceptron: Layer {
     }
 
     public var parameters: [Parameter] { [weight, bias] }
+    public var monitoredWeights: [Parameter] { [weight] }
     public var inputWidth: Int? { inputSize }
 }

@@ -13,7 +13,7 @@
 /// Parameters have PyTorch's names and initialization (U(-1/√hidden, 1/√hidden)):
 /// `weight_ih_l0` `[hidden, input]`, `weight_hh_l0` `[hidden, hidden]`,
 /// `bias_ih_l0`, `bias_hh_l0` `[hidden]`.
-public final class RNN: Layer {
+public final class RNN: HookedLayer {
     /// The recurrent nonlinearity.
     public enum Nonlinearity: Sendable { case tanh, relu }
 
@@ -55,9 +55,13 @@ public final class RNN: Layer {
     /// to feed a head such as `Linear` in a `Sequential`.
     public var returnsSequences = true
 
+    let forwardHooks = ForwardHooks()
+
     /// The hidden state at every step, `[batch, time, hiddenSize]`, or the last
     /// one, `[batch, hiddenSize]` (see ``returnsSequences``).
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
         let result = unroll(input, initialState: nil, keepingOutputs: returnsSequences)
         return returnsSequences ? result.outputs! : result.finalState
     }

@@ -5,7 +5,7 @@
 /// identity path carries gradients past the body unattenuated — a cure for
 /// vanishing gradients in deep networks. Children are named `"body."` and
 /// `"projection."`.
-public final class Residual: Layer {
+public final class Residual: HookedLayer {
     public let body: any Layer
     public let projection: (any Layer)?
 
@@ -23,10 +23,15 @@ public final class Residual: Layer {
         projection?.prefixNames(with: "projection.")
     }
 
+    let forwardHooks = ForwardHooks()
+    private lazy var bodyRunsOwnHooks = body.runsOwnForwardHooks
+
     /// - Precondition: without a projection, the body keeps the input's shape.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let shortcut = projection.map { $0(input) } ?? input
-        let transformed = body(input)
+    public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
+
+    private func forward(_ input: Tensor) -> Tensor {
+        let shortcut = projection.map { $0.apply(input, runsOwnHooks: $0.runsOwnForwardHooks) } ?? input
+        let transformed = body.apply(input, runsOwnHooks: bodyRunsOwnHooks)
         precondition(
             transformed.shape == shortcut.shape,
             "Residual: body output \(transformed.shape) does not match the shortcut \(shortcut.shape); add a projection")

@@ -22,11 +22,14 @@ import Glibc
 /// ```
 /// (``Trainer`` does this for you.)
 ///
-/// **Per layer** (each `Linear` or `RNN`, numbered from the input): the norm
+/// **Per layer** (each layer with ``Layer/monitoredWeights`` — `Linear`, `RNN`,
+/// a layer of your own with weight matrices — numbered from the input): the norm
 /// of its weight gradients, the norm of its weights, the update-to-weight
 /// ratio ‖Δw‖/‖w‖ of the last step, and for the activation that follows it the
 /// pre-activation mean and spread, the fraction of saturated sigmoid/tanh
-/// outputs and the fraction of dead ReLU units (silent for the whole batch).
+/// outputs and the fraction of dead ReLU units (silent for the whole batch),
+/// collected through forward hooks on the activation layers
+/// (``Layer/activationFunction``) during ``observeForward(_:)``.
 ///
 /// **Verdicts**, on geometric means over the recent steps, comparing each
 /// layer's gradient norm g_i with the output layer's g_L (gradients flow from
@@ -38,8 +41,13 @@ import Glibc
 /// - *dead*: at least ``Thresholds/deadFraction`` of the following ReLU's units are dead;
 /// - *saturated*: at least ``Thresholds/saturatedFraction`` of the following sigmoid/tanh
 ///   outputs are saturated;
-/// - *non-finite*: NaN or ±∞ appeared in its gradients;
+/// - *non-finite*: NaN or ±∞ appeared in its gradients or its weights;
+/// - *frozen*: its weights do not require gradients (no other verdict applies);
 /// - otherwise *healthy*.
+///
+/// A layer whose gradient is exactly zero at every recent sample is vanishing,
+/// and one whose weight norm grew by ``Thresholds/weightGrowth`` since it was
+/// first measured is exploding, whatever the other layers do.
 ///
 /// When several apply, the verdict is the first of non-finite, exploding,
 /// dead, saturated, vanishing (a cause before its symptom: dead ReLUs make the
@@ -50,105 +58,36 @@ import Glibc
 /// skip the step (parameters and optimizer state stay exactly as they were),
 /// to stop, or throws. Consecutive skips are counted.
 public final class GradientMonitor {
-    /// What to do when a gradient (or the loss) is not finite.
-    public enum NonFinitePolicy: Sendable { case skip, stop, throwError }
-
-    /// A layer's health.
-    public enum Verdict: String, Sendable, CaseIterable {
-        case healthy, vanishing, exploding, dead, saturated
-        case nonFinite = "non-finite"
-    }
-
-    /// The limits behind the verdicts.
-    public struct Thresholds: Sendable {
-        public var vanishingRatio: Float = 1e-3
-        public var explodingRatio: Float = 1e3
-        public var explodingNorm: Float = 1e4
-        public var largeUpdateRatio: Float = 0.5
-        public var deadFraction: Float = 0.5
-        public var saturatedFraction: Float = 0.5
-        public init() {}
-    }
-
-    /// What ``inspectGradients(loss:)`` decided.
-    public enum GradientDecision: Sendable, Equatable {
-        /// All finite: apply the update.
-        case step
-        /// Not finite, named: skip this step (policy `.skip`).
-        case skip(parameter: String)
-        /// Not finite, named: end training (policy `.stop`).
-        case stop(parameter: String)
-    }
-
-    /// Thrown by ``inspectGradients(loss:)`` under `.throwError`.
-    public struct NonFiniteGradientError: Error, Equatable, CustomStringConvertible {
-        public let parameter: String
-        public let step: Int
-        public var description: String { "step \(step): NaN or infinity in the gradient of '\(parameter)'" }
-    }
-
-    /// One layer's statistics and verdict.
-    public struct LayerHealth: Sendable {
-        /// 1-based position among the monitored layers, from the input.
-        public var index: Int
-        /// The layer's path in the model (`"0"`, `"1.body.0"`).
-        public var path: String
-        public var kind: String
-        public var gradientNorm: Float
-        public var weightNorm: Float
-        public var updateRatio: Float?
-        public var activation: String?
-        public var preactivationMean: Float?
-        public var preactivationStandardDeviation: Float?
-        public var saturatedFraction: Float?
-        public var deadFraction: Float?
-        public var verdict: Verdict
-        /// Why, in words.
-        public var evidence: [String]
-    }
-
-    /// The monitor's findings.
-    public struct Report: Sendable, CustomStringConvertible {
-        public var layers: [LayerHealth]
-        public var stepsObserved: Int
-        public var skippedSteps: Int
-        public var consecutiveSkips: Int
-        /// The parameter named by the last non-finite step, if any.
-        public var lastNonFinite: String?
-
-        /// True when every layer is healthy and no step was skipped.
-        public var isHealthy: Bool { skippedSteps == 0 && layers.allSatisfy { $0.verdict == .healthy } }
-
-        public var description: String {
-            var lines = ["gradient health after \(stepsObserved) steps\(skippedSteps > 0 ? " (\(skippedSteps) skipped)" : ""):"]
-            for layer in layers {
-                var line = "  layer \(layer.index) (\(layer.path), \(layer.kind)): \(layer.verdict.rawValue); |g| \(scientific(layer.gradientNorm)), |w| \(scientific(layer.weightNorm))"
-                if let r = layer.updateRatio { line += ", update/weight \(scientific(r))" }
-                if let d = layer.deadFraction { line += ", dead \(Int((d * 100).rounded()))%" }
-                if let s = layer.saturatedFraction { line += ", saturated \(Int((s * 100).rounded()))%" }
-                lines.append(line)
-                for e in layer.evidence { lines.append("    - \(e)") }
-            }
-            if let name = lastNonFinite { lines.append("  last non-finite gradient: \(name)") }
-            return lines.joined(separator: "\n")
-        }
-    }
-
+    /// The model observed.
     public let model: any Layer
+    /// What ``inspectGradients(loss:)`` does about a non-finite gradient.
     public let policy: NonFinitePolicy
+    /// The limits behind the verdicts; may be changed at any time.
     public var thresholds: Thresholds
     /// Statistics are collected on every `sampleEvery`-th step (the guard runs every step).
     public let sampleEvery: Int
     /// Steps that verdicts average over.
     public let window: Int
 
-    /// Gradient norms per monitored layer, one entry per sampled step (for plots).
+    /// Gradient norms per monitored layer, one entry per recorded sample (for
+    /// plots): every sampled step, until ``maximumHistoryLength`` samples; then
+    /// every other sample is dropped and only every ``historyStride``-th
+    /// sampled step is recorded, so memory stays bounded on long runs.
     public private(set) var gradientNormHistory: [[Float]]
+    /// Sampled steps per entry of ``gradientNormHistory`` (1 until it first fills).
+    public private(set) var historyStride = 1
+    /// The most entries ``gradientNormHistory`` keeps per layer.
+    public let maximumHistoryLength: Int
+    /// Steps inspected so far.
     public private(set) var stepsObserved = 0
+    /// Steps whose gradients were not finite.
     public private(set) var skippedSteps = 0
+    /// Non-finite steps in a row up to the last inspected one.
     public private(set) var consecutiveSkips = 0
+    /// The parameter named by the last non-finite step, if any.
     public private(set) var lastNonFinite: String?
 
+    /// One monitored layer.
     private struct Unit {
         var path: String
         var kind: String
@@ -156,18 +95,24 @@ public final class GradientMonitor {
         var weights: [Int]
         /// Where its weights start in `snapshot`.
         var snapshotOffset = 0
-        var activation: ObjectIdentifier?
-        var activationName: String?
+        /// The activation layer that follows it, and its function.
+        var activation: (layer: any Layer, function: Activation)?
         var updateHistory: [Float] = []
         var weightNorm: Float = 0
-        var sample: ActivationSample?
+        var initialWeightNorm: Float?
+        var weightsAreFinite = true
+        var statistics: ActivationStatistics?
         var sawNonFinite = false
+        /// Recent gradient norms (the verdict window), kept apart from the decimated history.
+        var recentNorms: [Float] = []
     }
 
     /// The model's parameters, in order.
     private let parameters: [Parameter]
     private var units: [Unit]
     private var sampling: Bool { stepsObserved % sampleEvery == 0 }
+    /// Sampled steps since the history was last appended to.
+    private var samplesSinceHistory = 0
     /// Scratch for the guard pass: gradient segments, their parameters, sums of squares.
     private var segments: [ConstFloatPointer] = []
     private var lengths: [Int] = []
@@ -188,40 +133,48 @@ public final class GradientMonitor {
     /// ``inspectGradients(loss:)`` (NaN or +∞ when they were not finite).
     public private(set) var lastGradientNorm: Float = .nan
 
+    /// Watches `model`: its layers with ``Layer/monitoredWeights`` are judged,
+    /// each with the activation layer that follows it.
+    /// - Parameters:
+    ///   - policy: what a non-finite gradient does (default: skip the step).
+    ///   - sampleEvery: statistics every this many steps (the guard runs every step).
+    ///   - window: sampled steps the verdicts average over.
+    ///   - maximumHistoryLength: entries of ``gradientNormHistory`` kept per layer (at least 2).
+    /// - Precondition: `sampleEvery`, `window` >= 1; `maximumHistoryLength` >= 2.
     public init(
         model: any Layer, policy: NonFinitePolicy = .skip, thresholds: Thresholds = Thresholds(), sampleEvery: Int = 1,
-        window: Int = 20
+        window: Int = 20, maximumHistoryLength: Int = 10_000
     ) {
         precondition(sampleEvery >= 1 && window >= 1, "GradientMonitor: sampleEvery and window must be >= 1")
+        precondition(maximumHistoryLength >= 2, "GradientMonitor: maximumHistoryLength must be >= 2")
         self.model = model
         self.policy = policy
         self.thresholds = thresholds
         self.sampleEvery = sampleEvery
         self.window = window
+        self.maximumHistoryLength = maximumHistoryLength
         let parameters = model.parameters
         self.parameters = parameters
+        var index: [ObjectIdentifier: Int] = [:]
+        for (i, p) in parameters.enumerated() { index[ObjectIdentifier(p)] = i }
         var found: [Unit] = []
         func visit(_ layer: any Layer, _ path: String) {
-            let children = layer.namedChildren
-            if children.isEmpty {
-                if layer is Linear || layer is RNN || layer is Perceptron {
-                    var owned = layer.parameters.filter { $0.name.hasSuffix("weight") || $0.name.contains("weight_") }
-                    if owned.isEmpty { owned = layer.parameters }
-                    let indices = owned.compactMap { p in parameters.firstIndex { $0 === p } }
-                    found.append(Unit(path: path, kind: "\(type(of: layer))", weights: indices))
-                } else if let kind = GradientMonitor.activationKind(layer), !found.isEmpty, found[found.count - 1].activation == nil {
-                    found[found.count - 1].activation = ObjectIdentifier(layer)
-                    found[found.count - 1].activationName = kind.name
-                }
+            let weights = layer.monitoredWeights.compactMap { index[ObjectIdentifier($0)] }
+            if !weights.isEmpty {
+                found.append(Unit(path: path, kind: "\(type(of: layer))", weights: weights))
                 return
             }
-            for (name, child) in children { visit(child, path.isEmpty ? name : "\(path).\(name)") }
+            if let function = layer.activationFunction {
+                if !found.isEmpty, found[found.count - 1].activation == nil { found[found.count - 1].activation = (layer, function) }
+                return
+            }
+            for (name, child) in layer.namedChildren { visit(child, path.isEmpty ? name : "\(path).\(name)") }
         }
         visit(model, "")
         var offset = 0
         for i in found.indices {
             found[i].snapshotOffset = offset
-            offset += found[i].weights.reduce(0) { $0 + parameters[$1].value.scalarCount }
+            offset += found[i].weights.reduce(0) { $0 + parameters[$1].scalarCount }
         }
         units = found
         monitoredWeights = found.flatMap(\.weights)
@@ -231,28 +184,22 @@ public final class GradientMonitor {
 
     deinit { snapshot.deallocate() }
 
-    private static func activationKind(_ layer: any Layer) -> ActivationKind? {
-        switch layer {
-        case is Sigmoid: .sigmoid
-        case is Tanh: .tanh
-        case is ReLU: .relu
-        case is LeakyReLU: .leakyRelu
-        case is ELU, is GELU, is Softplus: .other
-        default: nil
-        }
-    }
+    /// The monitored layers' paths in the model (`"0"`, `"1.body.0"`), from the input.
+    public var layerPaths: [String] { units.map { $0.path.isEmpty ? "model" : $0.path } }
 
-    /// Runs a forward pass, collecting activation statistics on sampled steps.
+    /// Runs a forward pass, collecting activation statistics on sampled steps
+    /// through forward hooks on the activation layers (registered for the
+    /// pass, removed after it).
     public func observeForward<Result>(_ forward: () throws -> Result) rethrows -> Result {
         guard sampling else { return try forward() }
-        let probe = ActivationProbe.local.current
-        probe.begin()
-        defer {
-            probe.end()
-            for i in units.indices {
-                if let id = units[i].activation, let sample = probe.samples[id] { units[i].sample = sample }
-            }
+        var handles: [HookHandle] = []
+        for i in units.indices {
+            guard let (layer, function) = units[i].activation else { continue }
+            handles.append(layer.registerForwardHook { [unowned self] _, input, output in
+                self.units[i].statistics = ActivationStatistics(function, input: input, output: output)
+            })
         }
+        defer { for handle in handles { handle.remove() } }
         return try forward()
     }
 
@@ -299,13 +246,28 @@ public final class GradientMonitor {
             }
         }
         consecutiveSkips = 0
-        if sampling {
-            for i in units.indices {
-                let total = units[i].weights.reduce(0.0) { $0 + squares[$1] }
-                gradientNormHistory[i].append(Float(total.squareRoot()))
-            }
-        }
+        if sampling { recordGradientNorms() }
         return .step
+    }
+
+    /// Appends this step's per-layer gradient norms to the recent window and,
+    /// every ``historyStride`` samples, to the history (halving it when full).
+    private func recordGradientNorms() {
+        samplesSinceHistory += 1
+        let intoHistory = samplesSinceHistory >= historyStride
+        if intoHistory { samplesSinceHistory = 0 }
+        for i in units.indices {
+            let norm = Float(units[i].weights.reduce(0.0) { $0 + squares[$1] }.squareRoot())
+            units[i].recentNorms.append(norm)
+            if units[i].recentNorms.count >= 2 * window { units[i].recentNorms.removeFirst(window) }
+            if intoHistory { gradientNormHistory[i].append(norm) }
+        }
+        if intoHistory, gradientNormHistory.first.map({ $0.count >= maximumHistoryLength }) == true {
+            for i in gradientNormHistory.indices {
+                gradientNormHistory[i] = gradientNormHistory[i].enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+            }
+            historyStride *= 2
+        }
     }
 
     /// Call right before the optimizer step (records the weights for the update ratio).
@@ -349,6 +311,8 @@ public final class GradientMonitor {
                 }
             }
             units[i].weightNorm = Float(norm.squareRoot())
+            units[i].weightsAreFinite = norm.isFinite && change.isFinite
+            if units[i].initialWeightNorm == nil { units[i].initialWeightNorm = units[i].weightNorm }
             units[i].updateHistory.append(norm > 0 ? Float((change / norm).squareRoot()) : 0)
             if units[i].updateHistory.count >= 2 * window { units[i].updateHistory.removeFirst(window) }
         }
@@ -358,62 +322,38 @@ public final class GradientMonitor {
 
     /// The current statistics and verdicts.
     public var report: Report {
+        let recent = units.map { geometricMean($0.recentNorms.suffix(window)) }
+        let reference = units.indices.last { !isFrozen(units[$0]) }
         var layers: [LayerHealth] = []
-        let recent = gradientNormHistory.map { geometricMean(Array($0.suffix(window))) }
-        let outputNorm = recent.last ?? 0
         for (i, unit) in units.enumerated() {
-            let g = recent[i]
             let weightNorm = unit.weightNorm > 0 ? unit.weightNorm : weightNorms(unit.weights.map { parameters[$0] })
-            let update = unit.updateHistory.isEmpty ? nil : Float(geometricMean(Array(unit.updateHistory.suffix(window))))
+            let update = unit.updateHistory.isEmpty ? nil : Float(geometricMean(unit.updateHistory.suffix(window)))
             var health = LayerHealth(
-                index: i + 1, path: unit.path.isEmpty ? "model" : unit.path, kind: unit.kind, gradientNorm: Float(g),
-                weightNorm: weightNorm, updateRatio: update, activation: unit.activationName,
-                preactivationMean: unit.sample.map { Float($0.preactivationMean) },
-                preactivationStandardDeviation: unit.sample.map { Float($0.preactivationStandardDeviation) },
-                saturatedFraction: unit.sample?.saturatedFraction.map(Float.init), deadFraction: unit.sample?.deadFraction.map(Float.init),
+                index: i + 1, path: unit.path.isEmpty ? "model" : unit.path, kind: unit.kind, gradientNorm: Float(recent[i]),
+                weightNorm: weightNorm, updateRatio: update, activation: unit.activation?.function.reportName,
+                preactivationMean: unit.statistics.map { Float($0.preactivationMean) },
+                preactivationStandardDeviation: unit.statistics.map { Float($0.preactivationStandardDeviation) },
+                saturatedFraction: unit.statistics?.saturatedFraction.map(Float.init), deadFraction: unit.statistics?.deadFraction.map(Float.init),
                 verdict: .healthy, evidence: [])
-            var verdicts: [Verdict] = []
-            let last = units.count
-            if unit.sawNonFinite {
-                verdicts.append(.nonFinite)
-                health.evidence.append("layer \(i + 1)'s gradient held NaN or infinity (a step was skipped)")
+            if isFrozen(unit) {
+                health.verdict = .frozen
+                health.evidence = ["layer \(i + 1)'s weights are frozen (requiresGradient is false): no gradient, no update"]
+            } else {
+                let evidence = LayerEvidence(
+                    index: i + 1, referenceIndex: (reference ?? i) + 1, referenceNorm: reference.map { recent[$0] } ?? 0,
+                    gradientNorm: recent[i], samples: unit.recentNorms.count, weightNorm: weightNorm,
+                    weightsAreFinite: unit.weightsAreFinite && weightNorm.isFinite,
+                    weightGrowth: unit.initialWeightNorm.flatMap { $0 > 0 ? Double(weightNorm) / Double($0) : nil },
+                    updateRatio: update, sawNonFiniteGradient: unit.sawNonFinite, activationName: health.activation,
+                    statistics: unit.statistics)
+                (health.verdict, health.evidence) = VerdictRules.judge(evidence, thresholds)
             }
-            if i + 1 < last, outputNorm > 0, g > 0 {
-                let ratio = g / outputNorm
-                if ratio > Double(thresholds.explodingRatio) {
-                    verdicts.append(.exploding)
-                    health.evidence.append("layer \(i + 1)'s gradient norm is \(scientific(Float(g))), \(powerOfTen(ratio)) times larger than layer \(last)'s (\(scientific(Float(outputNorm))))")
-                } else if ratio < Double(thresholds.vanishingRatio) {
-                    verdicts.append(.vanishing)
-                    health.evidence.append("layer \(i + 1)'s gradient norm is \(scientific(Float(g))), \(powerOfTen(1 / ratio)) times smaller than layer \(last)'s (\(scientific(Float(outputNorm))))")
-                }
-            } else if i + 1 < last, g == 0, outputNorm > 0 {
-                verdicts.append(.vanishing)
-                health.evidence.append("layer \(i + 1)'s gradient is exactly zero while layer \(last)'s norm is \(scientific(Float(outputNorm)))")
-            }
-            if g > Double(thresholds.explodingNorm) * Double(Swift.max(1, weightNorm)), !verdicts.contains(.exploding) {
-                verdicts.append(.exploding)
-                health.evidence.append("layer \(i + 1)'s gradient norm \(scientific(Float(g))) exceeds \(scientific(thresholds.explodingNorm)) x max(1, |w| = \(scientific(weightNorm)))")
-            }
-            if let update, update > thresholds.largeUpdateRatio {
-                if !verdicts.contains(.exploding) { verdicts.append(.exploding) }
-                health.evidence.append("each step changes layer \(i + 1)'s weights by \(Int((update * 100).rounded()))% of their norm")
-            }
-            if let dead = health.deadFraction, dead >= thresholds.deadFraction {
-                verdicts.append(.dead)
-                health.evidence.append("\(Int((dead * 100).rounded()))% of the ReLU units after layer \(i + 1) output 0 for every example of the batch (pre-activation mean \(scientific(health.preactivationMean ?? 0)))")
-            }
-            if let saturated = health.saturatedFraction, saturated >= thresholds.saturatedFraction {
-                verdicts.append(.saturated)
-                health.evidence.append("\(Int((saturated * 100).rounded()))% of the \(unit.activationName ?? "activation") outputs after layer \(i + 1) are saturated (pre-activation spread \(scientific(health.preactivationStandardDeviation ?? 0)))")
-            }
-            // Causes before symptoms: dead or saturated units are why gradients vanish.
-            let priority: [Verdict] = [.nonFinite, .exploding, .dead, .saturated, .vanishing]
-            health.verdict = priority.first { verdicts.contains($0) } ?? .healthy
             layers.append(health)
         }
         return Report(layers: layers, stepsObserved: stepsObserved, skippedSteps: skippedSteps, consecutiveSkips: consecutiveSkips, lastNonFinite: lastNonFinite)
     }
+
+    private func isFrozen(_ unit: Unit) -> Bool { unit.weights.allSatisfy { !parameters[$0].requiresGradient } }
 
     private func weightNorms(_ parameters: [Parameter]) -> Float {
         var total = 0.0
@@ -425,17 +365,11 @@ public final class GradientMonitor {
     }
 }
 
-/// exp(mean(log x)) of the positive values (0 when there are none).
-private func geometricMean(_ values: [Float]) -> Double {
+/// exp(mean(log x)) of the positive finite values (0 when there are none).
+private func geometricMean(_ values: some Collection<Float>) -> Double {
     let positive = values.filter { $0 > 0 && $0.isFinite }
-    guard !positive.isEmpty else { return values.isEmpty ? 0 : 0 }
+    guard !positive.isEmpty else { return 0 }
     return exp(positive.reduce(0.0) { $0 + log(Double($1)) } / Double(positive.count))
-}
-
-/// "10^5" for a ratio of about 1e5.
-private func powerOfTen(_ ratio: Double) -> String {
-    let exponent = log10(ratio)
-    return exponent >= 1 ? "10^\(Int(exponent.rounded()))" : String(Int(ratio.rounded()))
 }
 
 /// Three significant digits in scientific notation, e.g. 3.1e-08.

@@ -29,7 +29,7 @@ extension Tensor {
     /// `op(a, b)` with broadcasting, recorded.
     static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, name: String) -> Tensor {
         let y = combined(op, a, b, name: name)
-        return record(y, a, b, pullback: binaryPullback) { record in
+        return record(y, a, b, op: name, pullback: binaryPullback) { record in
             record.integer = op.rawValue
             record.shape0 = a.shape
             record.shape1 = b.shape

@@ -19,7 +19,7 @@ extension Tensor {
     @inline(__always)
     func unary(_ op: UnaryOperation, _ a: Float = 0, _ b: Float = 0) -> Tensor {
         let y = mapped(op, a, b)
-        return Tensor.record(y, self, pullback: unaryPullback) { record in
+        return Tensor.record(y, self, op: op.name, pullback: unaryPullback) { record in
             record.integer = op.rawValue
             record.scalar0 = a
             record.scalar1 = b

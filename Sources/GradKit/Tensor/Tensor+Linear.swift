@@ -145,16 +145,18 @@ public func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> 
     affine(input, weight: weight, bias: bias, relu: true)
 }
 
-/// ``linearReLU(_:weight:bias:)`` while the gradient monitor samples
-/// activations: the GEMM writes the pre-activations, `relu` (the ``ReLU``
-/// layer) reports them to the probe, and they are rectified in place. Same
-/// values, bits and tape record as the fused operation.
-func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor?, reportingAs relu: ReLU) -> Tensor {
-    affine(input, weight: weight, bias: bias, relu: true, reportingAs: relu)
+/// ``linearReLU(_:weight:bias:)`` with its intermediate values shown to
+/// `observe` (for forward hooks): the GEMM writes the pre-activations `z`, the
+/// ReLU writes `y` beside them, and `observe(z, y)` sees both. Same values,
+/// bits and tape record as the fused operation.
+func linearReLU(_ input: Tensor, weight: Tensor, bias: Tensor?, observing observe: (_ z: Tensor, _ y: Tensor) -> Void) -> Tensor {
+    withoutActuallyEscaping(observe) { affine(input, weight: weight, bias: bias, relu: true, observing: $0) }
 }
 
-private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool, reportingAs observer: ReLU? = nil) -> Tensor {
-    let op = relu ? "linearReLU" : "linear"
+private func affine(
+    _ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool, observing observe: ((_ z: Tensor, _ y: Tensor) -> Void)? = nil
+) -> Tensor {
+    let op = relu ? "linearReLU(_:weight:bias:)" : "linear(_:weight:bias:)"
     precondition(weight.rank == 2, "\(op): weight must have shape [out, in], got \(weight.shape)")
     let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
     precondition(
@@ -166,27 +168,26 @@ private func affine(_ input: Tensor, weight: Tensor, bias: Tensor?, relu: Bool, 
     let rows = inFeatures == 0 ? input.scalarCount : input.scalarCount / inFeatures
     var outShape = input.shape
     outShape[outShape.count - 1] = outFeatures
-    let y = Tensor(uninitializedShape: outShape)
+    var y = Tensor(uninitializedShape: outShape)
     withExtendedLifetime((input, weight, bias)) {
         // The bias add (and the ReLU) are fused into the GEMM's epilogue, rounded as separate passes.
         Kernels.gemm(
             transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
             a: input.pointer, lda: inFeatures, b: weight.pointer, ldb: inFeatures, beta: 0, c: y.mutablePointer,
-            ldc: outFeatures, bias: bias?.pointer, relu: relu && observer == nil)
+            ldc: outFeatures, bias: bias?.pointer, relu: relu && observe == nil)
     }
-    if let observer {
-        // A unit is dead when its pre-activation is never positive: the same
-        // columns as a ReLU output that is never positive.
-        ActivationProbe.report(observer, kind: .relu, input: y, output: y)
-        Kernels.unary(.relu, count: y.scalarCount, output: y.mutablePointer, input: y.pointer)
+    if let observe {
+        let z = y
+        y = relu ? z.mapped(.relu) : z
+        observe(z, y)
     }
     let pullback = relu ? linearReLUPullback : linearPullback
     let configure: (inout TapeRecord) -> Void = { record in
         record.save(input, weight, relu ? y : nil)
         record.integer = rows
     }
-    if let bias { return Tensor.record(y, input, weight, bias, pullback: pullback, configure: configure) }
-    return Tensor.record(y, input, weight, pullback: pullback, configure: configure)
+    if let bias { return Tensor.record(y, input, weight, bias, op: op, pullback: pullback, configure: configure) }
+    return Tensor.record(y, input, weight, op: op, pullback: pullback, configure: configure)
 }
 
 /// The ReLU's rule (dZ = y > 0 ? dY : 0, with the saved output y), then the linear pullback.

@@ -33,6 +33,8 @@ public final class Trainer {
     public private(set) var completedEpochs = 0
     public private(set) var completedSteps = 0
     private let baseLearningRate: Float
+    private let modelParameters: [Parameter]
+    private let modelRunsOwnHooks: Bool
     private var bestLoss = Float.infinity
     private var epochsWithoutImprovement = 0
     private var bestWeights: [String: Tensor]?
@@ -47,6 +49,8 @@ public final class Trainer {
         self.options = options
         self.monitor = monitor ?? GradientMonitor(model: model)
         self.baseLearningRate = optimizer.learningRate
+        self.modelParameters = model.parameters
+        self.modelRunsOwnHooks = model.runsOwnForwardHooks
     }
 
     private func validate(_ data: Dataset) throws {
@@ -156,7 +160,7 @@ public final class Trainer {
 
     /// One step: forward (observed by the monitor), backward, guard, clip, step.
     private func trainStep(_ batch: Batch, epoch: Int) throws -> StepRecord {
-        let logits = monitor.observeForward { model(batch.features) }
+        let logits = monitor.observeForward { model.apply(batch.features, runsOwnHooks: modelRunsOwnHooks) }
         let value = loss(logits, batch)
         lastPredictions = loss.usesLabels ? withoutGradients { logits.argmax() } : nil
         value.backward()
@@ -167,13 +171,13 @@ public final class Trainer {
         case .skip:
             record.skipped = true
             record.gradientNorm = .nan
-            optimizer.zeroGradients()
+            clearGradients()
             completedSteps += 1
             return record
         case .stop(let parameter):
             record.skipped = true
             record.gradientNorm = .nan
-            optimizer.zeroGradients()
+            clearGradients()
             stopRequested = "non-finite gradient in '\(parameter)' at step \(step)"
             completedSteps += 1
             return record
@@ -203,9 +207,16 @@ public final class Trainer {
             optimizer.step()
         }
         monitor.didStep()
-        optimizer.zeroGradients()
+        clearGradients()
         completedSteps += 1
         return record
+    }
+
+    /// Forgets every gradient of the model and of the optimizer, so that a
+    /// parameter the optimizer does not update cannot pile one up.
+    private func clearGradients() {
+        for p in modelParameters { p.gradient = nil }
+        optimizer.zeroGradients()
     }
 
     private func shouldStopEarly(_ record: EpochRecord, _ early: EarlyStopping) -> Bool {

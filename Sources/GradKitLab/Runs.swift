@@ -51,7 +51,7 @@ func geometricMean(_ values: [Double]) -> Double {
 func train(
     _ name: String, model: any Layer, optimizer: Optimizer, loss: LossFunction = .softmaxCrossEntropy, train: Dataset, test: Dataset,
     epochs: Int, batchSize: Int = 32, clipping: GradientClipping? = nil, seed: UInt64,
-    schedule: (any LearningRateSchedule)? = nil, schedulePerStep: Bool = false,
+    schedule: ScheduledLearningRate? = nil,
     observe: ((Trainer, StepRecord) -> Void)? = nil
 ) -> Run {
     var run = Run(name: name)
@@ -60,7 +60,7 @@ func train(
         model: model, optimizer: optimizer, loss: loss,
         options: TrainingOptions(
             epochs: epochs, batchSize: batchSize, seed: seed, dropsLastBatch: true, clipping: clipping, schedule: schedule,
-            schedulePerStep: schedulePerStep, progress: .silent),
+            progress: .silent),
         monitor: monitor)
     trainer.onStep = { record in
         run.stepLoss.append(Double(record.loss))

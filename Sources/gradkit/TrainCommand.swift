@@ -351,7 +351,7 @@ func train(_ commandLine: [String]) throws {
     let dropLast = configuration.batchNorm && trainSet.count % configuration.batchSize == 1
     let options = TrainingOptions(
         epochs: configuration.epochs, batchSize: configuration.batchSize, seed: configuration.seed, dropsLastBatch: dropLast,
-        clipping: configuration.clipping, schedule: schedule, schedulePerStep: perStep,
+        clipping: configuration.clipping, schedule: schedule.map { ScheduledLearningRate($0, unit: perStep ? .step : .epoch) },
         earlyStopping: configuration.earlyStoppingPatience.map { EarlyStopping(patience: $0) },
         progress: configuration.quiet ? .silent : .automatic, logPath: configuration.log)
     let trainer = Trainer(

@@ -185,7 +185,7 @@ struct CheckpointTests {
         func makeTrainer(seed: UInt64) -> Trainer {
             let model = withManualSeed(seed) { MLP(sizes: [64, 32, 32, 10], batchNorm: true, dropout: 0.2) }
             let options = TrainingOptions(
-                epochs: 4, batchSize: 16, seed: 9, dropsLastBatch: true, clipping: .norm(1), schedule: StepDecay(stepSize: 1, gamma: 0.7), progress: .silent)
+                epochs: 4, batchSize: 16, seed: 9, dropsLastBatch: true, clipping: .norm(1), schedule: .perEpoch(StepDecay(stepSize: 1, gamma: 0.7)), progress: .silent)
             return Trainer(model: model, optimizer: Adam(model.parameters, learningRate: 3e-3), loss: .softmaxCrossEntropy, options: options)
         }
         let straight = makeTrainer(seed: 4)

@@ -1,6 +1,10 @@
-// The training loop: accuracy on the embedded digits, early stopping, events, schedules, logs.
+// The training loop: accuracy on the embedded digits, early stopping (and its resume), events,
+// schedules and their units, custom losses, divergence, callbacks and the log's failures.
 import Dispatch
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @testable import GradKit
 
@@ -52,7 +56,7 @@ struct TrainerTests {
         let model = withManualSeed(2) { MLP(sizes: [2, 8, 2]) }
         let trainer = Trainer(
             model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
-            options: TrainingOptions(epochs: 5, batchSize: 16, schedule: StepDecay(stepSize: 2, gamma: 0.5), progress: .silent))
+            options: TrainingOptions(epochs: 5, batchSize: 16, schedule: .perEpoch(StepDecay(stepSize: 2, gamma: 0.5)), progress: .silent))
         var seen: [Int] = []
         trainer.onEpoch = { record in
             seen.append(record.epoch)
@@ -66,7 +70,7 @@ struct TrainerTests {
         let stepped = withManualSeed(2) { MLP(sizes: [2, 8, 2]) }
         let perStep = Trainer(
             model: stepped, optimizer: SGD(stepped.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
-            options: TrainingOptions(epochs: 1, batchSize: 16, schedule: StepDecay(stepSize: 1, gamma: 0.5), schedulePerStep: true, progress: .silent))
+            options: TrainingOptions(epochs: 1, batchSize: 16, schedule: .perStep(StepDecay(stepSize: 1, gamma: 0.5)), progress: .silent))
         #expect(try perStep.fit(data).steps.map(\.learningRate) == [0.1, 0.05, 0.025, 0.0125])
     }
 
@@ -134,5 +138,189 @@ struct TrainerTests {
         }
         let (plain1, plain2) = withManualSeed(1) { (Linear(inputSize: 2, outputSize: 2).weight.value.scalars, Linear(inputSize: 2, outputSize: 2).weight.value.scalars) }
         #expect(outer1 == plain1 && outer2 == plain2 && inner == withManualSeed(2) { Linear(inputSize: 2, outputSize: 2).weight.value.scalars })
+    }
+
+    @Test("a custom loss closure trains; a loss's target kind is checked against the data")
+    func customLoss() throws {
+        let data = Dataset.xor(copies: 16, noise: 0.1)
+        let model = withManualSeed(12) { MLP(sizes: [2, 8, 2]) }
+        // Cross-entropy written by hand from logSoftmax: the same numbers as the built-in loss.
+        let handWritten = LossFunction(name: "hand-written cross-entropy", targets: .labels) { output, batch in
+            negativeLogLikelihood(logProbabilities: output.logSoftmax(alongAxis: -1), labels: batch.labels!)
+        }
+        let twin = withManualSeed(12) { MLP(sizes: [2, 8, 2]) }
+        let options = TrainingOptions(epochs: 3, batchSize: 16, progress: .silent)
+        let custom = try Trainer(model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: handWritten, options: options).fit(data)
+        let builtIn = try Trainer(model: twin, optimizer: SGD(twin.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy, options: options).fit(data)
+        expectClose(custom.steps.map(\.loss), builtIn.steps.map(\.loss), relative: 1e-5)
+        #expect(custom.epochs.allSatisfy { $0.accuracy != nil })
+        let regression = try Dataset(features: Tensor(zeros: [4, 2]), targets: Tensor(zeros: [4, 2]))
+        let error = #expect(throws: TrainingError.self) {
+            try Trainer(model: model, optimizer: SGD(model.parameters), loss: handWritten, options: options).fit(regression)
+        }
+        #expect(error?.description.contains("hand-written cross-entropy needs integer class labels") == true)
+        // `.any`: an autoencoder's loss reads only the features.
+        let autoencoder = withManualSeed(13) { MLP(sizes: [2, 4, 2]) }
+        let reconstruction = LossFunction(name: "reconstruction", targets: .any) { output, batch in meanSquaredError(predicted: output, expected: batch.features) }
+        let trained = try Trainer(model: autoencoder, optimizer: Adam(autoencoder.parameters, learningRate: 0.01), loss: reconstruction, options: options).fit(data)
+        #expect(trained.epochs.last!.loss < trained.epochs.first!.loss && trained.epochs.last!.accuracy == nil)
+    }
+
+    @Test("accuracy counts the examples the epoch's batches held; every epoch reports its skipped steps")
+    func accuracyAndSkips() throws {
+        let data = Dataset.xor(copies: 10, noise: 0.1)  // 40 examples
+        let model = withManualSeed(14) { MLP(sizes: [2, 8, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 16, shuffle: false, dropsLastBatch: true, progress: .silent))
+        var correct = 0
+        var seen = 0
+        trainer.onStep = { _ in }
+        let before = withManualSeed(14) { MLP(sizes: [2, 8, 2]) }
+        // The predictions of the two batches taken (32 examples), each made before its own step.
+        let batches = { () -> [Batch] in var g: SeededGenerator? = nil; return Array(data.batches(size: 16, shuffledBy: &g).prefix(2)) }()
+        let optimizer = SGD(before.parameters, learningRate: 0.1)
+        for batch in batches {
+            let logits = before(batch.features)
+            correct += zip(withoutGradients { logits.argmax() }, batch.labels!).filter { $0 == $1 }.count
+            seen += batch.count
+            softmaxCrossEntropy(logits: logits, labels: batch.labels!).backward()
+            optimizer.step()
+            optimizer.zeroGradients()
+        }
+        let history = try trainer.fit(data)
+        #expect(seen == 32)
+        #expect(history.epochs[0].accuracy == Float(correct) / 32)
+        #expect(history.epochs[0].skippedSteps == 0 && history.skippedSteps == 0)
+    }
+
+    @Test("a run whose steps stay non-finite stops after N skipped in a row, and says it diverged")
+    func terminateOnNonFinite() throws {
+        let input = randomTensor([64, 16], seed: 15)
+        let data = try Dataset(features: input, labels: (0..<64).map { $0 % 4 })
+        let model = withManualSeed(16) { Sequential([Linear(inputSize: 16, outputSize: 8), Poison(on: Set(3...1000)), Linear(inputSize: 8, outputSize: 4)]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 100, batchSize: 8, progress: .silent, maximumConsecutiveSkippedSteps: 5))
+        let history = try trainer.fit(data)
+        #expect(history.diverged)
+        #expect(history.steps.count == 2 + 5, "two good steps, then five skipped")
+        #expect(history.skippedSteps == 5 && history.epochs.isEmpty)
+        #expect(history.stoppedEarly?.contains("5 steps in a row") == true, "\(history.stoppedEarly ?? "")")
+        // A second fit starts afresh: the stop is not carried over.
+        let calm = withManualSeed(16) { MLP(sizes: [16, 8, 4]) }
+        let again = Trainer(
+            model: calm, optimizer: SGD(calm.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
+        try again.fit(data)
+        let second = try { () -> History in again.options.epochs = 2; return try again.fit(data) }()
+        #expect(second.steps.count == 8 && !second.diverged)
+    }
+
+    @Test("a stop requested by the monitor's policy does not carry over to the next fit")
+    func stopIsReset() throws {
+        let input = randomTensor([32, 16], seed: 17)
+        let data = try Dataset(features: input, labels: (0..<32).map { $0 % 4 })
+        let model = withManualSeed(18) { Sequential([Linear(inputSize: 16, outputSize: 8), Poison(on: [2]), Linear(inputSize: 8, outputSize: 4)]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent), monitor: GradientMonitor(model: model, policy: .stop))
+        let first = try trainer.fit(data)
+        #expect(first.steps.count == 2 && first.diverged)
+        let second = try trainer.fit(data)
+        #expect(second.steps.count == 4 && !second.diverged, "the whole epoch 1 again, not one step")
+    }
+
+    @Test("early stopping resumed from a checkpoint ends where the straight run ends, with the best weights checkpointed")
+    func earlyStoppingResume() throws {
+        let data = Dataset.twoSpirals(countPerClass: 40, seed: 1)
+        let validation = Dataset.twoSpirals(countPerClass: 40, noise: 0.4, seed: 2)
+        func make(_ seed: UInt64) -> Trainer {
+            let model = withManualSeed(seed) { MLP(sizes: [2, 32, 32, 2], dropout: 0.1) }
+            return Trainer(
+                model: model, optimizer: Adam(model.parameters, learningRate: 0.05), loss: .softmaxCrossEntropy,
+                options: TrainingOptions(epochs: 200, batchSize: 8, earlyStopping: EarlyStopping(patience: 3), progress: .silent))
+        }
+        let directory = try temporaryDirectory()
+        // Straight through, checkpointing every epoch as `gradkit train --checkpoint` does.
+        let straight = make(1)
+        straight.onEpoch = { _ in try? straight.checkpoint().write(to: directory + "/straight.safetensors"); return .proceed }
+        let full = try straight.fit(data, validation: validation)
+        #expect(full.stoppedEarly?.contains("early stopping") == true)
+        let stoppedAt = full.epochs.count
+        #expect(stoppedAt > 3, "the interruption after epoch 3 comes before the stop")
+        // The final checkpoint holds the model the run reports: the best weights, restored.
+        let final = try Checkpoint.read(from: directory + "/straight.safetensors")
+        for (name, tensor) in straight.model.stateDictionary() { expectIdentical(final.model[name]!.scalars, tensor.scalars, name) }
+        // Interrupted after 3 epochs, resumed from its checkpoint by a fresh trainer.
+        let first = make(1)
+        first.options.epochs = 3
+        try first.fit(data, validation: validation)
+        try first.checkpoint().write(to: directory + "/half.safetensors")
+        let resumed = make(77)
+        try resumed.restore(Checkpoint.read(from: directory + "/half.safetensors"))
+        resumed.onEpoch = { _ in try? resumed.checkpoint().write(to: directory + "/resumed.safetensors"); return .proceed }
+        let rest = try resumed.fit(data, validation: validation)
+        #expect(resumed.completedEpochs == stoppedAt, "no extra epoch")
+        #expect(rest.epochs.map(\.validationLoss) == Array(full.epochs.suffix(rest.epochs.count).map(\.validationLoss)))
+        let again = try Checkpoint.read(from: directory + "/resumed.safetensors")
+        for (name, tensor) in final.model { expectIdentical(again.model[name]!.scalars, tensor.scalars, name) }
+        // Resuming the finished run trains nothing and says why.
+        let finished = make(5)
+        try finished.restore(again)
+        let nothing = try finished.fit(data, validation: validation)
+        #expect(nothing.steps.isEmpty && nothing.stoppedEarly?.contains("early stopping") == true)
+    }
+
+    @Test("a log that cannot be opened is an error before the first step")
+    func logCannotOpen() throws {
+        let directory = try temporaryDirectory()
+        for path in [directory + "/missing/log.jsonl", directory, "", "/dev/null"] {
+            let model = withManualSeed(19) { MLP(sizes: [2, 4, 2]) }
+            let trainer = Trainer(
+                model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
+                options: TrainingOptions(epochs: 1, batchSize: 2, progress: .silent, logPath: path))
+            var steps = 0
+            trainer.onStep = { _ in steps += 1 }
+            #expect(throws: TrainingError.self, "\(path)") { try trainer.fit(Dataset.xor()) }
+            #expect(steps == 0 && trainer.completedSteps == 0, "\(path)")
+        }
+    }
+
+    @Test("a log write that fails (file size limit: EFBIG) ends training with an error, after the epoch's checkpoint")
+    func logWriteFails() async {
+        await #expect(processExitsWith: .success) {
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 2048, rlim_max: 2048)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            let directory = try! temporaryDirectory()
+            let model = withManualSeed(20) { MLP(sizes: [2, 4, 2]) }
+            let trainer = Trainer(
+                model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
+                options: TrainingOptions(epochs: 50, batchSize: 2, progress: .silent, logPath: directory + "/log.jsonl"))
+            var checkpointed = 0
+            trainer.onEpoch = { _ in checkpointed += 1; return .proceed }
+            do {
+                try trainer.fit(Dataset.xor())
+                exit(1)
+            } catch TrainingError.cannotWrite(let path, let reason) {
+                guard path.hasSuffix("log.jsonl"), reason.contains("too large"), checkpointed == trainer.completedEpochs, checkpointed < 50 else { exit(2) }
+                exit(0)
+            } catch {
+                exit(3)
+            }
+        }
+    }
+
+    @Test("anomaly mode ends training at the first NaN with the operation that made it")
+    func anomalyMode() throws {
+        let data = Dataset.xor(copies: 4)
+        let model = withManualSeed(21) { Sequential([Linear(inputSize: 2, outputSize: 4), Poison(on: [2]), Linear(inputSize: 4, outputSize: 2)]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 4, progress: .silent, detectsAnomalies: true))
+        let error = #expect(throws: AnomalyError.self) { try trainer.fit(data) }
+        #expect(error?.operation == "*" && error?.direction == .forward, "\(String(describing: error))")
+        #expect(trainer.completedSteps == 2)
     }
 }

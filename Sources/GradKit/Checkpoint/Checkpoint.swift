@@ -7,7 +7,8 @@
 /// - the optimizer's buffers as `"optimizer/<parameter>/<buffer>"` tensors, its
 ///   kind, hyperparameters and step counts in the metadata;
 /// - the step and epoch counters, the random generators' states and a free-form
-///   configuration (for example the command line), also in the metadata.
+///   configuration (for example the command line), also in the metadata;
+/// - early stopping's best weights so far, as `"best/<name>"` tensors.
 ///
 /// Writing is atomic: a temporary file, fsync, then a rename over the target.
 public struct Checkpoint: Sendable {
@@ -22,6 +23,8 @@ public struct Checkpoint: Sendable {
     public var randomState: [String: [UInt64]]
     /// Free-form settings (the command line, data set, seed ...).
     public var configuration: [String: String]
+    /// The best weights early stopping has seen, by name (restored when the run stops).
+    public var bestModel: [String: Tensor]?
 
     public init(
         model: [String: Tensor], optimizer: OptimizerState? = nil, step: Int = 0, epoch: Int = 0,
@@ -37,11 +40,13 @@ public struct Checkpoint: Sendable {
 
     static let format = "gradkit-checkpoint-1"
     static let optimizerPrefix = "optimizer/"
+    static let bestModelPrefix = "best/"
 
     /// Writes the checkpoint atomically.
     /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
     public func write(to path: String) throws {
         var tensors = model
+        for (name, tensor) in bestModel ?? [:] { tensors[Checkpoint.bestModelPrefix + name] = tensor }
         var metadata: [String: String] = [
             "format": Checkpoint.format, "step": String(step), "epoch": String(epoch),
             "random": JSON.object(randomState.mapValues { .array($0.map { .string(String($0)) }) }).text,
@@ -68,9 +73,15 @@ public struct Checkpoint: Sendable {
     /// - Throws: ``CheckpointError`` for malformed files and metadata.
     public static func read(from path: String) throws -> Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(path)
-        var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:]
+        var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
-            if name.hasPrefix(optimizerPrefix) { optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor } else { model[name] = tensor }
+            if name.hasPrefix(optimizerPrefix) {
+                optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(bestModelPrefix) {
+                best[String(name.dropFirst(bestModelPrefix.count))] = tensor
+            } else {
+                model[name] = tensor
+            }
         }
         func integer(_ key: String) throws -> Int {
             guard let text = metadata[key] else { return 0 }
@@ -124,9 +135,11 @@ public struct Checkpoint: Sendable {
             optimizer = OptimizerState(
                 kind: kind, hyperparameters: hyperparameters, stepCount: try integer("optimizer.stepCount"), parameters: entries)
         }
-        return Checkpoint(
+        var checkpoint = Checkpoint(
             model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
             randomState: randomState, configuration: configuration)
+        checkpoint.bestModel = best.isEmpty ? nil : best
+        return checkpoint
     }
 
     /// Loads the model tensors into `model` by name, reporting problems

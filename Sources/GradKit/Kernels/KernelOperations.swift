@@ -35,7 +35,7 @@ enum UnaryOperation: Int, Sendable, CaseIterable {
     /// The method that applies it, for messages (`"sqrt()"`).
     var name: String {
         switch self {
-        case .negate: "negation"
+        case .negate: "- (negation)"
         case .exp: "exp()"
         case .log: "log()"
         case .sqrt: "sqrt()"
@@ -50,11 +50,10 @@ enum UnaryOperation: Int, Sendable, CaseIterable {
         case .softplus: "softplus(beta:threshold:)"
         case .pow: "pow(_:)"
         case .clamp: "clamped(min:max:)"
-        case .addScalar: "+ (scalar)"
-        case .mulScalar: "* (scalar)"
-        case .divScalar: "/ (scalar)"
-        case .rsubScalar: "- (scalar)"
-        case .rdivScalar: "/ (scalar divided by tensor)"
+        case .addScalar: "+"
+        case .mulScalar: "*"
+        case .divScalar, .rdivScalar: "/"
+        case .rsubScalar: "-"
         }
     }
 

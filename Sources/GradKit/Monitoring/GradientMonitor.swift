@@ -109,6 +109,9 @@ public final class GradientMonitor {
 
     /// The model's parameters, in order.
     private let parameters: [Parameter]
+    /// The hooks on activation layers, and whether they record now.
+    private var activationHooks: [HookHandle] = []
+    private var isCollecting = false
     private var units: [Unit]
     private var sampling: Bool { stepsObserved % sampleEvery == 0 }
     /// Sampled steps since the history was last appended to.
@@ -182,25 +185,47 @@ public final class GradientMonitor {
         gradientNormHistory = Array(repeating: [], count: found.count)
     }
 
-    deinit { snapshot.deallocate() }
+    deinit {
+        snapshot.deallocate()
+        removeActivationHooks()
+    }
 
     /// The monitored layers' paths in the model (`"0"`, `"1.body.0"`), from the input.
     public var layerPaths: [String] { units.map { $0.path.isEmpty ? "model" : $0.path } }
 
     /// Runs a forward pass, collecting activation statistics on sampled steps
-    /// through forward hooks on the activation layers (registered for the
-    /// pass, removed after it).
+    /// through forward hooks on the activation layers.
+    ///
+    /// The hooks stay registered while consecutive steps are sampled (every
+    /// step by default) and are removed for steps that are not, so those run
+    /// exactly as without a monitor (a hooked Linear + ReLU writes its
+    /// pre-activations apart).
     public func observeForward<Result>(_ forward: () throws -> Result) rethrows -> Result {
-        guard sampling else { return try forward() }
-        var handles: [HookHandle] = []
+        guard sampling else {
+            if !activationHooks.isEmpty { removeActivationHooks() }
+            return try forward()
+        }
+        if activationHooks.isEmpty { registerActivationHooks() }
+        isCollecting = true
+        defer { isCollecting = false }
+        return try forward()
+    }
+
+    private func removeActivationHooks() {
+        for handle in activationHooks { handle.remove() }
+        activationHooks.removeAll()
+    }
+
+    /// One forward hook per activation that follows a unit; it records
+    /// statistics only while ``observeForward(_:)`` runs a sampled step.
+    private func registerActivationHooks() {
         for i in units.indices {
             guard let (layer, function) = units[i].activation else { continue }
-            handles.append(layer.registerForwardHook { [unowned self] _, input, output in
+            activationHooks.append(layer.registerForwardHook { [unowned self] _, input, output in
+                guard self.isCollecting else { return }
                 self.units[i].statistics = ActivationStatistics(function, input: input, output: output)
             })
         }
-        defer { for handle in handles { handle.remove() } }
-        return try forward()
     }
 
     /// The non-finite guard and the gradient statistics: call after

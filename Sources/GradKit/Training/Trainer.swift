@@ -5,7 +5,7 @@ import Glibc
 
 /// Fits a model to data: batches, loss, backward, the gradient monitor's
 /// non-finite guard, clipping, the optimizer step and the learning-rate
-/// schedule; validation, early stopping, events, progress and an optional
+/// schedule; validation, early stopping, callbacks, progress and an optional
 /// JSON-lines log.
 ///
 /// ```swift
@@ -15,30 +15,46 @@ import Glibc
 /// print(trainer.monitor.report)
 /// ```
 /// Runs are deterministic: the same seed and data give the same numbers, and
-/// ``checkpoint(configuration:)`` / ``restore(_:file:)`` at an epoch boundary continue bit for bit.
+/// ``checkpoint(configuration:)`` / ``restore(_:file:)`` at an epoch boundary
+/// continue bit for bit — early stopping included.
 public final class Trainer {
+    /// The model trained.
     public let model: any Layer
+    /// The optimizer that steps it.
     public let optimizer: Optimizer
+    /// The objective minimized.
     public let loss: LossFunction
+    /// The run's settings; may be changed between calls of ``fit(_:validation:)``.
     public var options: TrainingOptions
     /// Watches gradient health and guards against non-finite gradients.
     public let monitor: GradientMonitor
 
     /// Called after every step.
     public var onStep: ((StepRecord) -> Void)?
-    /// Called after every epoch; answer `.stop` to end training.
+    /// Called after every epoch, after early stopping's bookkeeping; answer `.stop` to end training.
     public var onEpoch: ((EpochRecord) -> EpochDecision)?
+    /// Called at the points of each run, in order (see ``TrainingCallback``).
+    public var callbacks: [any TrainingCallback] = []
 
     /// Epochs and steps completed (across resumed runs).
     public private(set) var completedEpochs = 0
     public private(set) var completedSteps = 0
-    private let baseLearningRate: Float
-    private let modelParameters: [Parameter]
-    private let modelRunsOwnHooks: Bool
+    /// Why the run ended for good (early stopping), if it did: a later
+    /// ``fit(_:validation:)`` then trains nothing. Kept in checkpoints.
+    public private(set) var finished: String?
+
+    /// Each parameter group's learning rate before any schedule, which schedules scale.
+    private var baseLearningRates: [Float]
     private var bestLoss = Float.infinity
     private var epochsWithoutImprovement = 0
     private var bestWeights: [String: Tensor]?
+    private let modelParameters: [Parameter]
+    private let modelRunsOwnHooks: Bool
+    private var lastPredictions: [Int]?
+    private var stopRequested: String?
+    private var diverged = false
 
+    /// - Parameter monitor: a monitor of `model` (default: one that samples every step and skips non-finite steps).
     public init(
         model: any Layer, optimizer: Optimizer, loss: LossFunction, options: TrainingOptions = TrainingOptions(),
         monitor: GradientMonitor? = nil
@@ -48,21 +64,30 @@ public final class Trainer {
         self.loss = loss
         self.options = options
         self.monitor = monitor ?? GradientMonitor(model: model)
-        self.baseLearningRate = optimizer.learningRate
+        self.baseLearningRates = [optimizer.learningRate]
         self.modelParameters = model.parameters
         self.modelRunsOwnHooks = model.runsOwnForwardHooks
     }
 
-    private func validate(_ data: Dataset) throws {
+    private func validate(_ data: Dataset, _ role: String) throws {
         if let width = model.inputWidth, width != data.featureCount {
             throw DataError.widthMismatch(dataset: data.featureCount, model: width)
         }
-        if loss.usesLabels, data.labels == nil { throw TrainingError.missingTargets("softmax cross-entropy needs a data set with labels") }
-        if !loss.usesLabels, data.labels != nil { throw TrainingError.missingTargets("this loss needs a data set with float targets") }
+        switch loss.targets {
+        case .labels where data.labels == nil:
+            throw TrainingError.missingTargets("\(loss.name) needs integer class labels; the \(role) data has float targets")
+        case .values where data.targetValues == nil:
+            throw TrainingError.missingTargets("\(loss.name) needs float targets; the \(role) data has class labels")
+        default:
+            break
+        }
         guard options.batchSize > 0, options.epochs >= 0 else {
             throw TrainingError.invalidOption("batch size must be > 0 and epochs >= 0, got \(options.batchSize) and \(options.epochs)")
         }
-        if data.count % options.batchSize == 1, !options.dropsLastBatch, containsBatchNorm(model) {
+        if let limit = options.maximumConsecutiveSkippedSteps, limit < 1 {
+            throw TrainingError.invalidOption("maximumConsecutiveSkippedSteps must be at least 1, got \(limit)")
+        }
+        if role == "training", data.count % options.batchSize == 1, !options.dropsLastBatch, containsBatchNorm(model) {
             throw TrainingError.invalidOption(
                 "\(data.count) examples in batches of \(options.batchSize) leave a last batch of 1, which BatchNorm cannot normalize in training mode; set dropsLastBatch or change the batch size")
         }
@@ -72,144 +97,183 @@ public final class Trainer {
         layer is BatchNorm || layer.children.contains { containsBatchNorm($0) }
     }
 
-    private func learningRate(atStep step: Int, epoch: Int) -> Float {
-        guard let schedule = options.schedule else { return optimizer.learningRate }
-        return Float(schedule.learningRate(atStep: options.schedulePerStep ? step : epoch, base: Double(baseLearningRate)))
+    /// Sets the learning rate the schedule gives for this point of the run.
+    private func applySchedule(unit: ScheduledLearningRate.Unit, epoch: Int) {
+        guard let scheduled = options.schedule, scheduled.unit == unit else { return }
+        let step = unit == .step ? completedSteps : epoch
+        optimizer.learningRate = Float(scheduled.schedule.learningRate(atStep: step, base: Double(baseLearningRates[0])))
     }
 
     /// Trains until `options.epochs` epochs are complete (continuing from a
-    /// restored checkpoint), or early stopping or `onEpoch` ends it.
+    /// restored checkpoint), or early stopping, divergence, the monitor's
+    /// policy or `onEpoch` ends it.
     /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
-    ///   the model, ``TrainingError`` for data that does not fit the loss, ``GradientMonitor/NonFiniteGradientError`` under that policy.
+    ///   the model, ``TrainingError`` for data that does not fit the loss, invalid options
+    ///   or a log that cannot be written, ``GradientMonitor/NonFiniteGradientError`` under
+    ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks throw.
     @discardableResult
     public func fit(_ train: Dataset, validation: Dataset? = nil) throws -> History {
-        try validate(train)
-        if let validation { try validate(validation) }
+        try validate(train, "training")
+        if let validation { try validate(validation, "validation") }
+        stopRequested = nil
+        diverged = false
         var history = History()
-        var log = options.logPath.map { JSONLinesLog(path: $0) }
-        defer { log?.close() }
-        let progress = ProgressPrinter(style: options.progress, epochs: options.epochs)
-        let clock = ContinuousClock()
-        epochLoop: while completedEpochs < options.epochs {
-            let epoch = completedEpochs
-            let started = clock.now
-            model.isTraining = true
-            if options.schedule != nil, !options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
-            var generator: SeededGenerator? = options.shuffle ? SeededGenerator(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) : nil
-            var batches = train.batches(size: options.batchSize, shuffledBy: &generator)
-            if options.dropsLastBatch, batches.count > 1, batches[batches.count - 1].count < options.batchSize { batches.removeLast() }
-            var lossSum = 0.0, correct = 0, seen = 0
-            for (index, batch) in batches.enumerated() {
-                if options.schedule != nil, options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
-                let record = try trainStep(batch, epoch: epoch)
-                if !record.skipped {
-                    lossSum += Double(record.loss) * Double(batch.count)
-                    seen += batch.count
-                }
-                if let labels = batch.labels, let predictions = lastPredictions {
-                    correct += zip(predictions, labels).filter { $0 == $1 }.count
-                }
-                history.steps.append(record)
-                log?.write(["type": .string("step"), "epoch": .number(Double(epoch)), "step": .number(Double(record.step)),
-                            "loss": .number(Double(record.loss)), "gradient_norm": .number(Double(record.gradientNorm)),
-                            "learning_rate": .number(Double(record.learningRate)), "skipped": .bool(record.skipped),
-                            "clipped": .bool(record.clipped)])
-                onStep?(record)
-                progress.step(epoch: epoch, index: index + 1, of: batches.count, loss: record.loss, gradientNorm: record.gradientNorm, elapsed: started.duration(to: clock.now))
-                if stopRequested != nil {
-                    history.stoppedEarly = stopRequested
-                    break epochLoop
-                }
-            }
-            let trainLoss = seen > 0 ? Float(lossSum / Double(seen)) : .nan
-            var record = EpochRecord(
-                epoch: epoch + 1, loss: trainLoss, accuracy: loss.usesLabels ? Float(correct) / Float(Swift.max(train.count, 1)) : nil,
-                validationLoss: nil, validationAccuracy: nil, learningRate: optimizer.learningRate, seconds: 0)
-            if let validation {
-                let evaluation = evaluate(validation)
-                record.validationLoss = evaluation.loss
-                record.validationAccuracy = evaluation.accuracy
-            }
-            completedEpochs += 1
-            record.seconds = started.duration(to: clock.now).seconds
-            history.epochs.append(record)
-            log?.write(["type": .string("epoch"), "epoch": .number(Double(record.epoch)), "loss": .number(Double(record.loss)),
-                        "accuracy": record.accuracy.map { .number(Double($0)) } ?? .null,
-                        "validation_loss": record.validationLoss.map { .number(Double($0)) } ?? .null,
-                        "validation_accuracy": record.validationAccuracy.map { .number(Double($0)) } ?? .null,
-                        "learning_rate": .number(Double(record.learningRate)), "seconds": .number(record.seconds)])
-            progress.epoch(record)
-            // Early-stopping bookkeeping first, so a checkpoint taken in onEpoch is complete.
-            let stopEarly = options.earlyStopping.map { shouldStopEarly(record, $0) } ?? false
-            if onEpoch?(record) == .stop {
-                history.stoppedEarly = "stopped by onEpoch after epoch \(record.epoch)"
-                break
-            }
-            if let early = options.earlyStopping, stopEarly {
-                history.stoppedEarly = "no improvement for \(early.patience) epochs (early stopping after epoch \(record.epoch))"
-                if early.restoresBestWeights, let best = bestWeights { try? model.loadStateDictionary(best) }
-                break
-            }
+        if let finished {
+            history.stoppedEarly = finished
+            return history
         }
+        let callbacks = self.callbacks + (options.logPath.map { [JSONLinesLogger(path: $0)] } ?? [])
+        var ended = false
+        defer {
+            if !ended { for callback in callbacks { try? callback.trainingDidEnd(self, history) } }
+        }
+        for callback in callbacks { try callback.trainingWillBegin(self) }
+        let progress = ProgressPrinter(style: options.progress, epochs: options.epochs)
+        while completedEpochs < options.epochs, stopRequested == nil {
+            let record = try runEpoch(train, validation: validation, history: &history, progress: progress, callbacks: callbacks)
+            guard let record else { break }
+            if try endEpoch(record, history: &history, callbacks: callbacks) == .stop { break }
+        }
+        if let stopRequested, history.stoppedEarly == nil { history.stoppedEarly = stopRequested }
+        history.diverged = diverged
         progress.finish()
+        ended = true
+        for callback in callbacks { try callback.trainingDidEnd(self, history) }
         return history
     }
 
-    private var lastPredictions: [Int]?
-    private var stopRequested: String?
+    /// One epoch's steps and its record (nil when a step asked to stop mid-epoch).
+    private func runEpoch(
+        _ train: Dataset, validation: Dataset?, history: inout History, progress: ProgressPrinter, callbacks: [any TrainingCallback]
+    ) throws -> EpochRecord? {
+        let epoch = completedEpochs
+        let clock = ContinuousClock()
+        let started = clock.now
+        model.isTraining = true
+        applySchedule(unit: .epoch, epoch: epoch)
+        var generator: SeededGenerator? = options.shuffle ? SeededGenerator(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) : nil
+        var batches = train.batches(size: options.batchSize, shuffledBy: &generator)
+        if options.dropsLastBatch, batches.count > 1, batches[batches.count - 1].count < options.batchSize { batches.removeLast() }
+        var lossSum = 0.0, lossExamples = 0, correct = 0, seen = 0, skipped = 0
+        for (index, batch) in batches.enumerated() {
+            applySchedule(unit: .step, epoch: epoch)
+            let record = try trainStep(batch, epoch: epoch)
+            if record.skipped {
+                skipped += 1
+            } else {
+                lossSum += Double(record.loss) * Double(batch.count)
+                lossExamples += batch.count
+            }
+            if let labels = batch.labels, let predictions = lastPredictions {
+                correct += zip(predictions, labels).filter { $0 == $1 }.count
+                seen += batch.count
+            }
+            history.steps.append(record)
+            onStep?(record)
+            for callback in callbacks { try callback.stepDidEnd(self, record) }
+            progress.step(epoch: epoch, index: index + 1, of: batches.count, loss: record.loss, gradientNorm: record.gradientNorm, elapsed: started.duration(to: clock.now))
+            if stopRequested != nil { return nil }
+        }
+        var record = EpochRecord(
+            epoch: epoch + 1, loss: lossExamples > 0 ? Float(lossSum / Double(lossExamples)) : .nan,
+            accuracy: loss.usesLabels && seen > 0 ? Float(correct) / Float(seen) : nil,
+            validationLoss: nil, validationAccuracy: nil, learningRate: optimizer.learningRate, skippedSteps: skipped, seconds: 0)
+        if let validation {
+            let evaluation = evaluate(validation)
+            record.validationLoss = evaluation.loss
+            record.validationAccuracy = evaluation.accuracy
+        }
+        completedEpochs += 1
+        record.seconds = started.duration(to: clock.now).seconds
+        history.epochs.append(record)
+        progress.epoch(record)
+        return record
+    }
 
-    /// One step: forward (observed by the monitor), backward, guard, clip, step.
+    /// Early stopping, `onEpoch` and the callbacks, in that order, so that a
+    /// checkpoint taken by either holds the model the run reports.
+    private func endEpoch(_ record: EpochRecord, history: inout History, callbacks: [any TrainingCallback]) throws -> EpochDecision {
+        var decision = EpochDecision.proceed
+        if let early = options.earlyStopping, shouldStopEarly(record, early) {
+            if early.restoresBestWeights, let best = bestWeights { try model.loadStateDictionary(best) }
+            finished = "no improvement for \(early.patience) epochs (early stopping after epoch \(record.epoch))"
+            history.stoppedEarly = finished
+            decision = .stop
+        }
+        if onEpoch?(record) == .stop, decision == .proceed {
+            history.stoppedEarly = "stopped by onEpoch after epoch \(record.epoch)"
+            decision = .stop
+        }
+        var firstError: Error?
+        for callback in callbacks {
+            do { try callback.epochDidEnd(self, record) } catch { firstError = firstError ?? error }
+        }
+        if let firstError { throw firstError }
+        return decision
+    }
+
+    /// One step: forward (observed by the monitor), backward, guard, clip, step;
+    /// in anomaly mode, all of it inside ``withAnomalyDetection(_:)``.
     private func trainStep(_ batch: Batch, epoch: Int) throws -> StepRecord {
+        if options.detectsAnomalies { return try withAnomalyDetection { try unguardedStep(batch, epoch: epoch) } }
+        return try unguardedStep(batch, epoch: epoch)
+    }
+
+    private func unguardedStep(_ batch: Batch, epoch: Int) throws -> StepRecord {
         let logits = monitor.observeForward { model.apply(batch.features, runsOwnHooks: modelRunsOwnHooks) }
         let value = loss(logits, batch)
         lastPredictions = loss.usesLabels ? withoutGradients { logits.argmax() } : nil
         value.backward()
         let step = completedSteps
+        completedSteps += 1
         var record = StepRecord(
             epoch: epoch, step: step, loss: value.scalar, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
         switch try monitor.inspectGradients(loss: value.scalar) {
-        case .skip:
-            record.skipped = true
-            record.gradientNorm = .nan
-            clearGradients()
-            completedSteps += 1
-            return record
-        case .stop(let parameter):
-            record.skipped = true
-            record.gradientNorm = .nan
-            clearGradients()
-            stopRequested = "non-finite gradient in '\(parameter)' at step \(step)"
-            completedSteps += 1
-            return record
         case .step:
             break
+        case .skip(let parameter), .stop(let parameter):
+            record.skipped = true
+            record.gradientNorm = .nan
+            clearGradients()
+            if case .stop = monitor.policy {
+                stopRequested = "non-finite gradient in '\(parameter)' at step \(step)"
+                diverged = true
+            } else if let limit = options.maximumConsecutiveSkippedSteps, monitor.consecutiveSkips >= limit {
+                stopRequested = "\(monitor.consecutiveSkips) steps in a row had NaN or infinite gradients (last in '\(parameter)', step \(step)): training diverged"
+                diverged = true
+            }
+            return record
         }
         monitor.willStep()
-        switch options.clipping {
-        case .norm(let maxNorm)?:
-            record.gradientNorm = optimizer.step(clippingGradientNorm: maxNorm)
-            record.clipped = clipCoefficient(total: record.gradientNorm, maxNorm: maxNorm) < 1
-        case .value(let value)?:
-            record.gradientNorm = monitor.lastGradientNorm
-            record.clipped = gradientNorm(optimizer.parameters, normType: .infinity) > value
-            clipGradientValue(optimizer.parameters, clipValue: value)
-            optimizer.step()
-        case .perTensor(let maxNorm)?:
-            record.gradientNorm = monitor.lastGradientNorm
-            record.clipped = clipGradientNormPerTensor(optimizer.parameters, maxNorm: maxNorm) > 0
-            optimizer.step()
-        case .adaptive(let factor, let epsilon)?:
-            record.gradientNorm = monitor.lastGradientNorm
-            record.clipped = adaptiveClipGradients(optimizer.parameters, clipFactor: factor, epsilon: epsilon) > 0
-            optimizer.step()
-        case nil:
-            record.gradientNorm = monitor.lastGradientNorm
-            optimizer.step()
-        }
+        (record.gradientNorm, record.clipped) = clipAndStep()
         monitor.didStep()
         clearGradients()
-        completedSteps += 1
         return record
+    }
+
+    /// Clips as the options say and steps; the gradient norm before clipping and whether clipping changed anything.
+    private func clipAndStep() -> (norm: Float, clipped: Bool) {
+        switch options.clipping {
+        case .norm(let maxNorm)?:
+            let norm = optimizer.step(clippingGradientNorm: maxNorm)
+            return (norm, clipCoefficient(total: norm, maxNorm: maxNorm) < 1)
+        case .value(let value)?:
+            let clipped = gradientNorm(optimizer.parameters, normType: .infinity) > value
+            clipGradientValue(optimizer.parameters, clipValue: value)
+            optimizer.step()
+            return (monitor.lastGradientNorm, clipped)
+        case .perTensor(let maxNorm)?:
+            let clipped = clipGradientNormPerTensor(optimizer.parameters, maxNorm: maxNorm) > 0
+            optimizer.step()
+            return (monitor.lastGradientNorm, clipped)
+        case .adaptive(let factor, let epsilon)?:
+            let clipped = adaptiveClipGradients(optimizer.parameters, clipFactor: factor, epsilon: epsilon) > 0
+            optimizer.step()
+            return (monitor.lastGradientNorm, clipped)
+        case nil:
+            optimizer.step()
+            return (monitor.lastGradientNorm, false)
+        }
     }
 
     /// Forgets every gradient of the model and of the optimizer, so that a
@@ -248,18 +312,22 @@ public final class Trainer {
         return (Float(total / Double(Swift.max(data.count, 1))), loss.usesLabels ? Float(correct) / Float(Swift.max(data.count, 1)) : nil)
     }
 
-    /// The state to resume from: model, optimizer, counters and the dropout
-    /// generators. Take it between epochs: after ``fit(_:validation:)``
-    /// returns, or in ``onEpoch``.
+    /// The state to resume from: model, optimizer, counters, the dropout
+    /// generators, early stopping's best loss and weights, and whether the run
+    /// has finished. Take it between epochs: after ``fit(_:validation:)``
+    /// returns, or in ``onEpoch`` or a callback's ``TrainingCallback/epochDidEnd(_:_:)``.
     public func checkpoint(configuration: [String: String] = [:]) -> Checkpoint {
         var random: [String: [UInt64]] = [:]
         for (path, dropout) in dropoutLayers() { random["dropout:\(path)"] = dropout.generatorState }
         var config = configuration
         config["trainer.bestLoss"] = "\(bestLoss)"
         config["trainer.epochsWithoutImprovement"] = "\(epochsWithoutImprovement)"
-        return Checkpoint(
+        if let finished { config["trainer.finished"] = finished }
+        var checkpoint = Checkpoint(
             model: model.stateDictionary(), optimizer: optimizer.exportState(), step: completedSteps, epoch: completedEpochs,
             randomState: random, configuration: config)
+        checkpoint.bestModel = bestWeights
+        return checkpoint
     }
 
     /// Restores a checkpoint made by ``checkpoint(configuration:)``; the next
@@ -286,6 +354,8 @@ public final class Trainer {
         completedEpochs = checkpoint.epoch
         bestLoss = checkpoint.configuration["trainer.bestLoss"].flatMap(Float.init) ?? .infinity
         epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init) ?? 0
+        finished = checkpoint.configuration["trainer.finished"]
+        bestWeights = checkpoint.bestModel
     }
 
     private func dropoutLayers() -> [(String, Dropout)] {
@@ -296,23 +366,6 @@ public final class Trainer {
         }
         visit(model, "")
         return found
-    }
-}
-
-/// Appends JSON objects, one per line.
-struct JSONLinesLog {
-    private var file: UnsafeMutablePointer<FILE>?
-
-    init(path: String) { file = fopen(path, "a") }
-
-    mutating func write(_ object: [String: JSON]) {
-        guard let file else { return }
-        fputs(JSON.object(object).text + "\n", file)
-    }
-
-    mutating func close() {
-        if let file { fclose(file) }
-        file = nil
     }
 }
 
@@ -348,7 +401,7 @@ final class ProgressPrinter {
         if let a = record.accuracy { line += ", accuracy \(percent(a))" }
         if let v = record.validationLoss { line += ", validation loss \(fixed(v))" }
         if let a = record.validationAccuracy { line += ", validation accuracy \(percent(a))" }
-        line += ", lr \(scientific(record.learningRate)), \(fixed(Float(record.seconds)))s"
+        line += ", lr \(scientific(record.learningRate)), skipped \(record.skippedSteps), \(fixed(Float(record.seconds)))s"
         print((live ? "\r" : "") + line + (live ? "                    " : ""))
         fflush(nil)
     }

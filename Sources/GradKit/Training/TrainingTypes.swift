@@ -1,26 +1,63 @@
 // GradKit — what a training run is configured with and what it reports. SPDX-License-Identifier: MIT
 
-/// The objective a ``Trainer`` minimizes.
-public enum LossFunction: Sendable {
-    /// Integer labels; also reports accuracy.
-    case softmaxCrossEntropy
-    /// Float targets.
-    case meanSquaredError
-    /// Float targets in [0, 1] against logits.
-    case binaryCrossEntropy
-    /// Float targets, Huber with the given delta.
-    case huber(delta: Float)
+/// The objective a ``Trainer`` minimizes: a differentiable function of the
+/// model's output and the batch.
+///
+/// ```swift
+/// Trainer(model: model, optimizer: optimizer, loss: .softmaxCrossEntropy)
+/// // Any differentiable function of output and batch:
+/// let weighted = LossFunction(name: "weighted MSE", targets: .values) { output, batch in
+///     ((output - batch.targets!).squared() * classWeights).mean()
+/// }
+/// ```
+public struct LossFunction: Sendable {
+    /// What a loss reads from the batch, which the Trainer checks the data against.
+    public enum Targets: Sendable {
+        /// Integer class labels; the Trainer also reports accuracy.
+        case labels
+        /// Float targets.
+        case values
+        /// Whatever the function takes from the batch (say, its features, for an autoencoder).
+        case any
+    }
 
-    func callAsFunction(_ output: Tensor, _ batch: Batch) -> Tensor {
-        switch self {
-        case .softmaxCrossEntropy: GradKit.softmaxCrossEntropy(logits: output, labels: batch.labels ?? [])
-        case .meanSquaredError: GradKit.meanSquaredError(predicted: output, expected: batch.targets!)
-        case .binaryCrossEntropy: GradKit.binaryCrossEntropy(logits: output, labels: batch.targets!)
-        case .huber(let delta): GradKit.huber(predicted: output, expected: batch.targets!, delta: delta)
+    /// The name used in messages.
+    public let name: String
+    /// What the loss reads from the batch.
+    public let targets: Targets
+    private let body: @Sendable (_ output: Tensor, _ batch: Batch) -> Tensor
+
+    /// A loss computed by `body` from the model's output and the batch; it must
+    /// return a one-element tensor recorded on the tape.
+    public init(name: String = "custom loss", targets: Targets, _ body: @escaping @Sendable (_ output: Tensor, _ batch: Batch) -> Tensor) {
+        self.name = name
+        self.targets = targets
+        self.body = body
+    }
+
+    /// The loss of `output` on `batch`.
+    public func callAsFunction(_ output: Tensor, _ batch: Batch) -> Tensor { body(output, batch) }
+
+    /// Softmax cross-entropy of logits against integer labels (reports accuracy).
+    public static let softmaxCrossEntropy = LossFunction(name: "softmax cross-entropy", targets: .labels) { output, batch in
+        GradKit.softmaxCrossEntropy(logits: output, labels: batch.labels!)
+    }
+    /// Mean squared error against float targets.
+    public static let meanSquaredError = LossFunction(name: "mean squared error", targets: .values) { output, batch in
+        GradKit.meanSquaredError(predicted: output, expected: batch.targets!)
+    }
+    /// Binary cross-entropy of logits against float targets in [0, 1].
+    public static let binaryCrossEntropy = LossFunction(name: "binary cross-entropy", targets: .values) { output, batch in
+        GradKit.binaryCrossEntropy(logits: output, labels: batch.targets!)
+    }
+    /// Huber loss with the given delta against float targets.
+    public static func huber(delta: Float) -> LossFunction {
+        LossFunction(name: "Huber loss", targets: .values) { output, batch in
+            GradKit.huber(predicted: output, expected: batch.targets!, delta: delta)
         }
     }
 
-    var usesLabels: Bool { if case .softmaxCrossEntropy = self { return true } else { return false } }
+    var usesLabels: Bool { if case .labels = targets { return true } else { return false } }
 }
 
 /// Gradient clipping applied between `backward()` and the optimizer step.
@@ -60,30 +97,68 @@ public enum ProgressStyle: Sendable {
     case silent
 }
 
+/// A learning-rate schedule and the unit its steps count: epochs or
+/// optimizer steps. There is no default unit, since the same schedule means
+/// very different things in each (a cosine over 30 "steps" ends within the
+/// first epoch).
+public struct ScheduledLearningRate: Sendable {
+    /// What the schedule's step counts.
+    public enum Unit: Sendable, Equatable { case epoch, step }
+
+    public var schedule: any LearningRateSchedule
+    public var unit: Unit
+
+    public init(_ schedule: any LearningRateSchedule, unit: Unit) {
+        self.schedule = schedule
+        self.unit = unit
+    }
+
+    /// Advances once per epoch (PyTorch: `scheduler.step()` after each epoch).
+    public static func perEpoch(_ schedule: any LearningRateSchedule) -> ScheduledLearningRate { .init(schedule, unit: .epoch) }
+    /// Advances once per optimizer step (PyTorch: `scheduler.step()` after each batch, as for ``OneCycle``).
+    public static func perStep(_ schedule: any LearningRateSchedule) -> ScheduledLearningRate { .init(schedule, unit: .step) }
+}
+
 /// The settings of a training run.
 public struct TrainingOptions: Sendable {
+    /// Epochs to train in all (a resumed run continues up to this many).
     public var epochs: Int
+    /// Examples per batch.
     public var batchSize: Int
     /// Seeds the shuffling of each epoch.
     public var seed: UInt64
+    /// Shuffle the examples every epoch (with a generator seeded from `seed` and the epoch).
     public var shuffle: Bool
     /// Skip the last batch of an epoch when it is smaller than the others
     /// (PyTorch's `drop_last`).
     public var dropsLastBatch: Bool
+    /// Gradient clipping between backward and the step, if any.
     public var clipping: GradientClipping?
-    public var schedule: (any LearningRateSchedule)?
-    /// Advance the schedule after every step (true) or every epoch (false).
-    public var schedulePerStep: Bool
+    /// The learning-rate schedule and its unit, if any.
+    public var schedule: ScheduledLearningRate?
+    /// Stop and restore the best weights when the loss stops improving, if set.
     public var earlyStopping: EarlyStopping?
+    /// How progress is shown on standard output.
     public var progress: ProgressStyle
-    /// Appends one JSON object per step and per epoch to this file.
+    /// Appends one JSON object per step, per sampled step's layers and per
+    /// epoch to this file (a ``JSONLinesLogger``); the file is opened before
+    /// the first step, and a write that fails ends training with an error.
     public var logPath: String?
+    /// End training when this many steps in a row were skipped for NaN or
+    /// infinite gradients (Keras' `TerminateOnNaN`, which stops at the first):
+    /// the run has diverged and further steps would all be skipped too.
+    /// ``History/diverged`` is then set. Nil never stops. Default 10.
+    public var maximumConsecutiveSkippedSteps: Int?
+    /// Run every step in anomaly mode (``withAnomalyDetection(_:)``): the first
+    /// NaN or infinity ends training with an ``AnomalyError`` naming the
+    /// operation. Slow: for finding a fault.
+    public var detectsAnomalies: Bool
 
     public init(
         epochs: Int = 10, batchSize: Int = 32, seed: UInt64 = 0, shuffle: Bool = true, dropsLastBatch: Bool = false,
-        clipping: GradientClipping? = nil,
-        schedule: (any LearningRateSchedule)? = nil, schedulePerStep: Bool = false, earlyStopping: EarlyStopping? = nil,
-        progress: ProgressStyle = .automatic, logPath: String? = nil
+        clipping: GradientClipping? = nil, schedule: ScheduledLearningRate? = nil, earlyStopping: EarlyStopping? = nil,
+        progress: ProgressStyle = .automatic, logPath: String? = nil, maximumConsecutiveSkippedSteps: Int? = 10,
+        detectsAnomalies: Bool = false
     ) {
         self.epochs = epochs
         self.batchSize = batchSize
@@ -92,16 +167,19 @@ public struct TrainingOptions: Sendable {
         self.dropsLastBatch = dropsLastBatch
         self.clipping = clipping
         self.schedule = schedule
-        self.schedulePerStep = schedulePerStep
         self.earlyStopping = earlyStopping
         self.progress = progress
         self.logPath = logPath
+        self.maximumConsecutiveSkippedSteps = maximumConsecutiveSkippedSteps
+        self.detectsAnomalies = detectsAnomalies
     }
 }
 
 /// One optimizer step, as reported to ``Trainer/onStep``.
 public struct StepRecord: Sendable, Equatable {
+    /// The epoch (0-based) the step belongs to.
     public var epoch: Int
+    /// The step's number over the whole run (0-based, across resumed runs).
     public var step: Int
     public var loss: Float
     /// The global gradient norm before clipping.
@@ -116,13 +194,17 @@ public struct StepRecord: Sendable, Equatable {
 
 /// One epoch's figures.
 public struct EpochRecord: Sendable, Equatable {
+    /// The epoch's number, from 1.
     public var epoch: Int
+    /// The mean training loss over the steps that were not skipped.
     public var loss: Float
-    /// Training accuracy (classification only).
+    /// Training accuracy over the examples the epoch's batches held (classification only).
     public var accuracy: Float?
     public var validationLoss: Float?
     public var validationAccuracy: Float?
     public var learningRate: Float
+    /// Steps of the epoch skipped for NaN or infinite gradients.
+    public var skippedSteps: Int
     public var seconds: Double
 }
 
@@ -131,21 +213,34 @@ public enum EpochDecision: Sendable { case proceed, stop }
 
 /// What a run produced.
 public struct History: Sendable {
+    /// Every epoch completed in this call of ``Trainer/fit(_:validation:)``.
     public var epochs: [EpochRecord] = []
+    /// Every step taken in this call.
     public var steps: [StepRecord] = []
     /// Why training ended early, if it did.
     public var stoppedEarly: String?
+    /// Training ended because its gradients stayed non-finite
+    /// (``TrainingOptions/maximumConsecutiveSkippedSteps``) or the monitor's
+    /// policy stopped it at a non-finite gradient.
+    public var diverged = false
+    /// Steps skipped for NaN or infinite gradients.
+    public var skippedSteps: Int { steps.filter(\.skipped).count }
 }
 
 /// Errors a training run throws instead of trapping.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    /// The data lacks what the loss needs (labels or targets).
     case missingTargets(String)
+    /// An option that cannot work with this data or model.
     case invalidOption(String)
+    /// A log, report or event file could not be written.
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .missingTargets(let what): what
         case .invalidOption(let what): what
+        case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
         }
     }
 }

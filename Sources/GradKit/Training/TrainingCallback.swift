@@ -1,0 +1,120 @@
+// GradKit — callbacks: code that runs at the points of a training run. SPDX-License-Identifier: MIT
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Code a ``Trainer`` calls as a run goes (Keras' `Callback`): before the
+/// first step, after every step, after every epoch and at the end. Every
+/// method has a default that does nothing.
+///
+/// A callback that throws ends training with its error; at the end of an
+/// epoch, every callback runs first (so a checkpoint is still written when a
+/// log fails) and the first error is thrown after.
+public protocol TrainingCallback: AnyObject {
+    /// Before the first step of ``Trainer/fit(_:validation:)``: open files, check paths.
+    func trainingWillBegin(_ trainer: Trainer) throws
+    /// After each step (taken or skipped).
+    func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws
+    /// After each epoch, once validation, early stopping and ``Trainer/onEpoch`` are done
+    /// (a checkpoint taken here holds the model the run reports).
+    func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws
+    /// When ``Trainer/fit(_:validation:)`` ends, normally or by an error
+    /// (then errors this throws are dropped).
+    func trainingDidEnd(_ trainer: Trainer, _ history: History) throws
+}
+
+extension TrainingCallback {
+    public func trainingWillBegin(_ trainer: Trainer) throws {}
+    public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {}
+    public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {}
+    public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {}
+}
+
+/// Appends one JSON object per line to a file: each step
+/// (`{"type":"step","epoch":…,"step":…,"loss":…,"gradient_norm":…,"learning_rate":…,"skipped":…,"clipped":…}`)
+/// and each epoch (`{"type":"epoch","epoch":…,"loss":…,"accuracy":…,"validation_loss":…,
+/// "validation_accuracy":…,"learning_rate":…,"skipped_steps":…,"seconds":…}`).
+///
+/// The file is opened for appending when training begins (a missing
+/// directory, a directory, a read-only file are errors then, before the first
+/// step); lines are written at the end of each epoch and when 64 KiB have
+/// gathered, and a failed write (a full disk) is an error that ends training.
+public final class JSONLinesLogger: TrainingCallback {
+    /// The file appended to.
+    public let path: String
+    private var descriptor: Int32 = -1
+    private var pending: [UInt8] = []
+
+    public init(path: String) { self.path = path }
+
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    public func trainingWillBegin(_ trainer: Trainer) throws {
+        guard !path.isEmpty else { throw TrainingError.cannotWrite(path: path, reason: "the log path is empty") }
+        if descriptor >= 0 { return }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o666)
+        guard fd >= 0 else { throw TrainingError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw TrainingError.cannotWrite(path: path, reason: "not a regular file")
+        }
+        descriptor = fd
+    }
+
+    public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {
+        append([
+            "type": .string("step"), "epoch": .number(Double(record.epoch)), "step": .number(Double(record.step)),
+            "loss": .number(Double(record.loss)), "gradient_norm": .number(Double(record.gradientNorm)),
+            "learning_rate": .number(Double(record.learningRate)), "skipped": .bool(record.skipped),
+            "clipped": .bool(record.clipped),
+        ])
+        if pending.count >= 1 << 16 { try flush() }
+    }
+
+    public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {
+        append([
+            "type": .string("epoch"), "epoch": .number(Double(record.epoch)), "loss": .number(Double(record.loss)),
+            "accuracy": record.accuracy.map { .number(Double($0)) } ?? .null,
+            "validation_loss": record.validationLoss.map { .number(Double($0)) } ?? .null,
+            "validation_accuracy": record.validationAccuracy.map { .number(Double($0)) } ?? .null,
+            "learning_rate": .number(Double(record.learningRate)), "skipped_steps": .number(Double(record.skippedSteps)),
+            "seconds": .number(record.seconds),
+        ])
+        try flush()
+    }
+
+    public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
+        defer {
+            if descriptor >= 0 { close(descriptor) }
+            descriptor = -1
+        }
+        try flush()
+    }
+
+    /// Adds one line (written at the next flush).
+    func append(_ object: [String: JSON]) {
+        pending += Array((JSON.object(object).text + "\n").utf8)
+    }
+
+    /// Writes the gathered lines.
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when the write fails.
+    public func flush() throws {
+        guard descriptor >= 0 else {
+            if pending.isEmpty { return }
+            throw TrainingError.cannotWrite(path: path, reason: "the log is not open")
+        }
+        var written = 0
+        while written < pending.count {
+            let n = pending.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                let reason = String(cString: strerror(errno))
+                pending.removeFirst(written)
+                throw TrainingError.cannotWrite(path: path, reason: reason)
+            }
+            written += n
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+}

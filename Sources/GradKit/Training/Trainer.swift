@@ -32,7 +32,8 @@ public final class Trainer {
     /// Epochs and steps completed (across resumed runs).
     public private(set) var completedEpochs = 0
     public private(set) var completedSteps = 0
-    private let baseLearningRate: Float
+    /// Each parameter group's rate at creation, which the schedule scales.
+    private let baseLearningRates: [Float]
     private var bestLoss = Float.infinity
     private var epochsWithoutImprovement = 0
     private var bestWeights: [String: Tensor]?
@@ -46,7 +47,7 @@ public final class Trainer {
         self.loss = loss
         self.options = options
         self.monitor = monitor ?? GradientMonitor(model: model)
-        self.baseLearningRate = optimizer.learningRate
+        self.baseLearningRates = optimizer.parameterGroups.map(\.learningRate)
     }
 
     private func validate(_ data: Dataset) throws {
@@ -68,9 +69,14 @@ public final class Trainer {
         layer is BatchNorm || layer.children.contains { containsBatchNorm($0) }
     }
 
-    private func learningRate(atStep step: Int, epoch: Int) -> Float {
-        guard let schedule = options.schedule else { return optimizer.learningRate }
-        return Float(schedule.learningRate(atStep: options.schedulePerStep ? step : epoch, base: Double(baseLearningRate)))
+    /// Sets each group's rate from the schedule (when there is one).
+    private func applySchedule(atStep step: Int, epoch: Int) {
+        guard let schedule = options.schedule else { return }
+        var groups = optimizer.parameterGroups
+        for (g, base) in baseLearningRates.enumerated() {
+            groups[g].learningRate = Float(schedule.learningRate(atStep: options.schedulePerStep ? step : epoch, base: Double(base)))
+        }
+        optimizer.parameterGroups = groups
     }
 
     /// Trains until `options.epochs` epochs are complete (continuing from a
@@ -90,13 +96,13 @@ public final class Trainer {
             let epoch = completedEpochs
             let started = clock.now
             model.isTraining = true
-            if options.schedule != nil, !options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
+            if !options.schedulePerStep { applySchedule(atStep: completedSteps, epoch: epoch) }
             var generator: SeededGenerator? = options.shuffle ? SeededGenerator(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) : nil
             var batches = train.batches(size: options.batchSize, shuffledBy: &generator)
             if options.dropsLastBatch, batches.count > 1, batches[batches.count - 1].count < options.batchSize { batches.removeLast() }
             var lossSum = 0.0, correct = 0, seen = 0
             for (index, batch) in batches.enumerated() {
-                if options.schedule != nil, options.schedulePerStep { optimizer.learningRate = learningRate(atStep: completedSteps, epoch: epoch) }
+                if options.schedulePerStep { applySchedule(atStep: completedSteps, epoch: epoch) }
                 let record = try trainStep(batch, epoch: epoch)
                 if !record.skipped {
                     lossSum += Double(record.loss) * Double(batch.count)

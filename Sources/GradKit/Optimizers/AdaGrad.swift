@@ -53,8 +53,9 @@ public final class AdaGrad: Optimizer {
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
-    /// - Precondition: every value in its range (PyTorch's checks); see
-    ///   ``Optimizer``'s initializer for the groups.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
     public init<Element: ParameterOrGroup>(
         _ parameters: [Element], learningRate: Float = 1e-2, learningRateDecay: Float = 0, weightDecay: Float = 0,
         initialAccumulatorValue: Float = 0, epsilon: Float = 1e-10, maximize: Bool = false

@@ -64,8 +64,9 @@ public class Adam: Optimizer {
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
-    /// - Precondition: every value in its range (PyTorch's checks); see
-    ///   ``Optimizer``'s initializer for the groups.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
     public init<Element: ParameterOrGroup>(
         _ parameters: [Element], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
         epsilon: Float = 1e-8, weightDecay: Float = 0, amsgrad: Bool = false, maximize: Bool = false

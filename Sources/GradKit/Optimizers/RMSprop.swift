@@ -55,8 +55,9 @@ public final class RMSprop: Optimizer {
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
-    /// - Precondition: every value in its range; see ``Optimizer``'s
-    ///   initializer for the groups.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
     public init<Element: ParameterOrGroup>(
         _ parameters: [Element], learningRate: Float = 1e-2, alpha: Float = 0.99, epsilon: Float = 1e-8,
         weightDecay: Float = 0, momentum: Float = 0, centered: Bool = false, maximize: Bool = false

@@ -59,9 +59,10 @@ public final class SGD: Optimizer {
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
-    /// - Precondition: every value in its range; Nesterov momentum requires
-    ///   momentum > 0 and dampening 0 (PyTorch's check); see ``Optimizer``'s
-    ///   initializer for the groups.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   Nesterov momentum requires momentum > 0 and dampening 0 (PyTorch's check);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
     public init<Element: ParameterOrGroup>(
         _ parameters: [Element], learningRate: Float = 1e-3, momentum: Float = 0, dampening: Float = 0,
         weightDecay: Float = 0, nesterov: Bool = false, maximize: Bool = false

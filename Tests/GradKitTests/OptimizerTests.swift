@@ -238,7 +238,7 @@ struct OptimizerTests {
         let adam = Adam([p], learningRate: 0.1)
         p.gradient = Tensor(shape: [2], scalars: [1, 1])
         adam.step()
-        let good = adam.exportState(), value = p.value.scalars
+        let good = adam.exportState(), before = p.value.scalars
         // 1e300 is finite as a Double and infinite as a Float; 1 - 1e-12 is
         // below 1 as a Double and rounds to 1 as a Float.
         for (key, value) in [("lr", 1e300), ("eps", 1e300), ("beta1", 1 - 1e-12), ("weight_decay", .nan), ("amsgrad", 0.5)] {
@@ -247,7 +247,7 @@ struct OptimizerTests {
             #expect(throws: OptimizerStateError.self, "\(key) = \(value)") { try adam.restoreState(bad) }
         }
         #expect(adam.exportState() == good, "a failed restore changes nothing")
-        #expect(p.value.scalars == value)
+        #expect(p.value.scalars == before)
 
         let rmsprop = RMSprop([Parameter(Tensor(zeros: [1]))])
         var state = rmsprop.exportState()

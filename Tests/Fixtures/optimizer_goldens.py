@@ -7,7 +7,14 @@ PyTorch. Writes Tests/GradKitTests/OptimizerGoldens.swift.
 
 Every optimizer and option runs 10 steps from fixed initial values over a
 fixed gradient sequence that mixes small (1e-3) and large (1e2) gradients,
-exact zeros, and steps where one parameter has no gradient (None).
+exact zeros, and steps where one parameter has no gradient (None). PyTorch's
+results can differ in the last bit between CPUs (its kernels depend on the
+instruction set); the Swift tests' tolerances absorb that.
+
+Parameter groups: each optimizer also runs 8 steps with p1 and p2 in two
+groups of their own (different learning rates, weight decay and one more
+value), under a schedule stepped after every step; ReduceLROnPlateau also
+runs over two groups with one minimum each.
 """
 import math
 import sys
@@ -221,6 +228,101 @@ for m in metrics:
     rates.append(opt.param_groups[0]["lr"])
 out.append("    static let plateauMetrics: [Double] = " + floats(metrics))
 out.append("    static let plateauRates: [Double] = " + floats(rates))
+
+# The same plateau over two groups with their own minimum (min_lr as a list).
+opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)]},
+                       {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.05}], lr=0.1)
+sched = S.ReduceLROnPlateau(opt, patience=5, factor=0.5, cooldown=2, min_lr=[0.005, 0.02])
+group_rates = []
+for m in metrics:
+    opt.step()
+    sched.step(m)
+    group_rates.append([g["lr"] for g in opt.param_groups])
+out.append("    static let plateauGroupMinimums: [Double] = [0.005, 0.02]")
+out.append("    static let plateauGroupRates: [[Double]] = [" + ", ".join(floats(r) for r in group_rates) + "]")
+out.append("")
+
+# Parameter groups: p1 alone in group 0, p2 alone in group 1, each with its
+# own values; the schedule is stepped after every optimizer step.
+GROUP_STEPS = 8
+GROUP_SCHEDULES = {
+    "step": lambda o: S.StepLR(o, step_size=3, gamma=0.5),                          # StepDecay(stepSize: 3, gamma: 0.5)
+    "inverse_time": lambda o: S.LambdaLR(o, lambda e: 1.0 / (1.0 + 0.5 * e / 2)),   # InverseTimeDecay(decayRate: 0.5, decaySteps: 2)
+}
+GROUP_CASES = [
+    ("SGD", "sgd_momentum_groups", torch.optim.SGD, dict(lr=0.1, momentum=0.9),
+     [dict(lr=0.05, weight_decay=0.1), dict(momentum=0.5)], "step"),
+    ("AdamW", "adamw_groups", torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1),
+     [dict(lr=0.03, weight_decay=0.0), dict(amsgrad=True)], "inverse_time"),
+    ("Adam", "adam_groups", torch.optim.Adam, dict(lr=0.01),
+     [dict(weight_decay=0.1), dict(lr=0.02, betas=(0.8, 0.99))], "step"),
+    ("RMSprop", "rmsprop_groups", torch.optim.RMSprop, dict(lr=0.01, momentum=0.9),
+     [dict(weight_decay=0.1, centered=True), dict(lr=0.005)], "inverse_time"),
+    # PyTorch fills every accumulator with the constructor's
+    # initial_accumulator_value and ignores a group's (GradKit uses the
+    # group's): so it is given to the constructor here.
+    ("AdaGrad", "adagrad_groups", torch.optim.Adagrad, dict(lr=0.1, initial_accumulator_value=0.5),
+     [dict(weight_decay=0.1, lr_decay=0.1), dict(lr=0.05, eps=1e-3)], "step"),
+]
+
+
+def swift_options(options):
+    """PyTorch options as GradKit's keys: betas split, flags as 0/1."""
+    opts = {}
+    for k, v in options.items():
+        if k == "betas":
+            opts["beta1"], opts["beta2"] = v
+        else:
+            opts[k] = float(v)
+    return "[" + ", ".join(f'"{k}": {repr(float(v))}' for k, v in opts.items()) + "]" if opts else "[:]"
+
+
+def run_groups(cls, options, groups, schedule):
+    p1 = torch.tensor(P1).reshape(2, 3).requires_grad_()
+    p2 = torch.tensor(P2).requires_grad_()
+    opt = cls([dict(params=[p1], **groups[0]), dict(params=[p2], **groups[1])], foreach=False, **options)
+    sched = GROUP_SCHEDULES[schedule](opt)
+    trajectory, rates = [], []
+    for g1, g2 in gradient_sequence()[:GROUP_STEPS]:
+        rates.append([g["lr"] for g in opt.param_groups])
+        p1.grad = None if g1 is None else torch.tensor(g1, dtype=torch.float32).reshape(2, 3)
+        p2.grad = None if g2 is None else torch.tensor(g2, dtype=torch.float32)
+        opt.step()
+        sched.step()
+        trajectory.append(p1.detach().flatten().tolist() + p2.detach().tolist())
+    state = {}
+    for index, p in enumerate([p1, p2]):
+        for key, value in opt.state[p].items():
+            if key != "step" and torch.is_tensor(value):
+                state[f"{index}.{key}"] = value.flatten().tolist()
+    return trajectory, state, rates
+
+
+out.append("    struct GroupCase {")
+out.append("        var kind: String, name: String, options: [String: Double]")
+out.append("        /// Per group (p1 alone, then p2 alone): the values it sets.")
+out.append("        var groups: [[String: Double]]")
+out.append("        var schedule: String")
+out.append("        /// Per step: each group's learning rate during the step.")
+out.append("        var rates: [[Double]]")
+out.append("        /// p1 then p2, flattened, after each step.")
+out.append("        var trajectory: [[Float]]")
+out.append("        /// Final state buffers by \"parameterIndex.name\".")
+out.append("        var state: [String: [Float]]")
+out.append("    }")
+out.append("")
+out.append("    static let groupCases: [GroupCase] = [")
+for kind, name, cls, options, groups, schedule in GROUP_CASES:
+    trajectory, state, rates = run_groups(cls, options, groups, schedule)
+    groups_text = "[" + ", ".join(swift_options(g) for g in groups) + "]"
+    rates_text = "[" + ", ".join(floats(r) for r in rates) + "]"
+    state_text = "[" + ", ".join(f'"{k}": {floats(v)}' for k, v in sorted(state.items())) + "]"
+    out.append(f'        GroupCase(kind: "{kind}", name: "{name}", options: {swift_options(options)}, groups: {groups_text},')
+    out.append(f'                  schedule: "{schedule}", rates: {rates_text}, trajectory: [')
+    for row in trajectory:
+        out.append("            " + floats(row) + ",")
+    out.append(f"        ], state: {state_text}),")
+out.append("    ]")
 out.append("}")
 
 path = "Tests/GradKitTests/OptimizerGoldens.swift"

@@ -5,7 +5,7 @@
 ///
 /// - the model's parameters and buffers under their PyTorch names (`"0.weight"`);
 /// - the optimizer's buffers as `"optimizer/<parameter>/<buffer>"` tensors, its
-///   kind, hyperparameters and step counts in the metadata;
+///   kind, groups with their hyperparameters, and step counts in the metadata;
 /// - the step and epoch counters, the random generators' states and a free-form
 ///   configuration (for example the command line), also in the metadata;
 /// - early stopping's best weights so far, as `"best/<name>"` tensors.
@@ -52,18 +52,7 @@ public struct Checkpoint: Sendable {
             "random": JSON.object(randomState.mapValues { .array($0.map { .string(String($0)) }) }).text,
             "configuration": JSON.object(configuration.mapValues { .string($0) }).text,
         ]
-        if let optimizer {
-            metadata["optimizer.kind"] = optimizer.kind
-            metadata["optimizer.hyperparameters"] = JSON.object(optimizer.hyperparameters.mapValues { .number($0) }).text
-            metadata["optimizer.stepCount"] = String(optimizer.stepCount)
-            metadata["optimizer.parameters"] = JSON.array(optimizer.parameters.map { .string($0.name) }).text
-            metadata["optimizer.steps"] = JSON.array(optimizer.parameters.map { .number(Double($0.step)) }).text
-            for (index, entry) in optimizer.parameters.enumerated() {
-                for (buffer, tensor) in entry.buffers {
-                    tensors["\(Checkpoint.optimizerPrefix)\(index)/\(buffer)"] = tensor
-                }
-            }
-        }
+        optimizer?.write(metadata: &metadata, tensors: &tensors, prefix: Checkpoint.optimizerPrefix)
         try SafeTensors.write(tensors, metadata: metadata, to: path)
     }
 
@@ -109,32 +98,7 @@ public struct Checkpoint: Sendable {
             guard let object = config.objectValue else { throw CheckpointError.badMetadata(file: path, key: "configuration", reason: "not an object") }
             for (key, value) in object { configuration[key] = value.stringValue ?? value.text }
         }
-        var optimizer: OptimizerState?
-        if let kind = metadata["optimizer.kind"] {
-            guard let names = try json("optimizer.parameters")?.arrayValue?.compactMap(\.stringValue),
-                let steps = try json("optimizer.steps")?.arrayValue?.compactMap(\.integerValue), steps.count == names.count,
-                let hyper = try json("optimizer.hyperparameters")?.objectValue
-            else {
-                throw CheckpointError.badMetadata(file: path, key: "optimizer", reason: "parameters, steps or hyperparameters are missing or malformed")
-            }
-            var hyperparameters: [String: Double] = [:]
-            for (key, value) in hyper {
-                guard let number = value.numberValue else {
-                    throw CheckpointError.badMetadata(file: path, key: "optimizer.hyperparameters", reason: "'\(key)' is not a number")
-                }
-                hyperparameters[key] = number
-            }
-            var entries: [OptimizerState.ParameterState] = []
-            for (index, name) in names.enumerated() {
-                var buffers: [String: Tensor] = [:]
-                for (key, tensor) in optimizerBuffers where key.hasPrefix("\(index)/") {
-                    buffers[String(key.dropFirst("\(index)/".count))] = tensor
-                }
-                entries.append(.init(name: name, step: steps[index], buffers: buffers))
-            }
-            optimizer = OptimizerState(
-                kind: kind, hyperparameters: hyperparameters, stepCount: try integer("optimizer.stepCount"), parameters: entries)
-        }
+        let optimizer = try OptimizerState(metadata: metadata, buffers: optimizerBuffers, file: path)
         var checkpoint = Checkpoint(
             model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
             randomState: randomState, configuration: configuration)

@@ -17,75 +17,80 @@ import Glibc
 /// epsilon is added outside the square root, as in PyTorch.
 ///
 /// Defaults are PyTorch's: learningRate 1e-2, learningRateDecay 0,
-/// weightDecay 0, initialAccumulatorValue 0, epsilon 1e-10.
+/// weightDecay 0, initialAccumulatorValue 0, epsilon 1e-10, maximize false;
+/// the ranges are in ``hyperparameterSpecifications``.
 public final class AdaGrad: Optimizer {
-    /// Decay of the learning rate per step (>= 0).
-    public var learningRateDecay: Float
-    /// L2 penalty coefficient, added to the gradient (>= 0).
-    public var weightDecay: Float
-    /// The starting value of every accumulator (>= 0).
-    public private(set) var initialAccumulatorValue: Float
-    /// Added to the denominator for numerical stability (>= 0).
-    public var epsilon: Float
-    /// Ascend instead of descend.
-    public private(set) var maximize: Bool
+    /// AdaGrad's hyperparameters (PyTorch's `defaults`) with their ranges
+    /// (all PyTorch's: >= 0). The initial accumulator value is fixed at
+    /// creation, when the accumulators are filled (as PyTorch does).
+    public override class var hyperparameterSpecifications: [HyperparameterSpecification] { specifications }
 
-    /// - Precondition: every argument >= 0 (PyTorch's checks).
-    public init(
-        _ parameters: [Parameter], learningRate: Float = 1e-2, learningRateDecay: Float = 0, weightDecay: Float = 0,
+    private static let specifications: [HyperparameterSpecification] = [
+        .init(.learningRate, default: 1e-2, range: .atLeast(0)),
+        .init(.learningRateDecay, default: 0, range: .atLeast(0)),
+        .init(.weightDecay, default: 0, range: .atLeast(0)),
+        .init(.initialAccumulatorValue, default: 0, range: .atLeast(0), isAdjustable: false),
+        .init(.epsilon, default: 1e-10, range: .atLeast(0)),
+        .init(.maximize, default: false),
+    ]
+
+    // Reading one of these gives the first group's value; setting it sets it in every group.
+
+    /// Decay of the learning rate per step (>= 0).
+    public var learningRateDecay: Float {
+        get { value(.learningRateDecay) }
+        set { setInEveryGroup(.learningRateDecay, newValue) }
+    }
+    /// L2 penalty coefficient, added to the gradient (>= 0).
+    public var weightDecay: Float { get { value(.weightDecay) } set { setInEveryGroup(.weightDecay, newValue) } }
+    /// The starting value of every accumulator (>= 0); fixed at creation.
+    public var initialAccumulatorValue: Float { value(.initialAccumulatorValue) }
+    /// Added to the denominator for numerical stability (>= 0).
+    public var epsilon: Float { get { value(.epsilon) } set { setInEveryGroup(.epsilon, newValue) } }
+    /// Ascend instead of descend.
+    public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
+
+    /// - Parameters:
+    ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
+    ///     unset values take the arguments below.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
+    public init<Element: ParameterOrGroup>(
+        _ parameters: [Element], learningRate: Float = 1e-2, learningRateDecay: Float = 0, weightDecay: Float = 0,
         initialAccumulatorValue: Float = 0, epsilon: Float = 1e-10, maximize: Bool = false
     ) {
-        precondition(learningRateDecay >= 0, "AdaGrad: invalid lr_decay value \(learningRateDecay)")
-        precondition(weightDecay >= 0, "AdaGrad: invalid weight_decay value \(weightDecay)")
-        precondition(
-            initialAccumulatorValue >= 0, "AdaGrad: invalid initial_accumulator_value value \(initialAccumulatorValue)")
-        precondition(epsilon >= 0, "AdaGrad: invalid epsilon value \(epsilon)")
-        self.learningRateDecay = learningRateDecay
-        self.weightDecay = weightDecay
-        self.initialAccumulatorValue = initialAccumulatorValue
-        self.epsilon = epsilon
-        self.maximize = maximize
-        super.init(parameters: parameters, learningRate: learningRate)
+        super.init(
+            Element.parameterGroups(parameters),
+            defaults: ParameterGroup(
+                [], learningRate: learningRate, weightDecay: weightDecay, epsilon: epsilon,
+                learningRateDecay: learningRateDecay, initialAccumulatorValue: initialAccumulatorValue,
+                maximize: maximize))
         _ = state("sum") // PyTorch fills the accumulators at construction
     }
 
-    override var stateSpecification: [(name: String, initialValue: Float)] { [("sum", initialAccumulatorValue)] }
-
-    /// The effective learning rate at a parameter's step t: what makes
-    /// AdaGrad's steps shrink over time (plotted by `gradkit lab`).
-    public func effectiveLearningRate(atStep t: Int) -> Double {
-        Double(learningRate) / (1 + Double(t - 1) * Double(learningRateDecay))
+    override func stateSpecification(for group: ParameterGroup) -> [(name: String, initialValue: Float)] {
+        [("sum", group.initialAccumulatorValue)]
     }
 
-    override func update(_ range: Range<Int>, step: Int, gradientScale: Float) {
+    /// The effective learning rate of `group` (the first by default) at a
+    /// parameter's step t: what makes AdaGrad's steps shrink over time
+    /// (plotted by `gradkit lab`).
+    public func effectiveLearningRate(atStep t: Int, group: Int = 0) -> Double {
+        Self.effectiveLearningRate(atStep: t, groups[group])
+    }
+
+    private static func effectiveLearningRate(atStep t: Int, _ group: ParameterGroup) -> Double {
+        Double(group.learningRate) / (1 + Double(t - 1) * Double(group.learningRateDecay))
+    }
+
+    override func update(_ range: Range<Int>, step: Int, gradientScale: Float, group: ParameterGroup) {
         let o = range.lowerBound
         let scalars = AdaGradScalars(
-            clr: Float(effectiveLearningRate(atStep: step)), epsilon: epsilon, weightDecay: weightDecay,
-            gradientScale: maximize ? -gradientScale : gradientScale)
+            clr: Float(Self.effectiveLearningRate(atStep: step, group)), epsilon: group.epsilon,
+            weightDecay: group.weightDecay, gradientScale: group.maximize ? -gradientScale : gradientScale)
         Kernels.adagradStep(
             count: range.count, parameters: values.base + o, sum: state("sum").base + o, gradients: gradients.base + o,
             scalars)
-    }
-
-    override var hyperparameters: [String: Double] {
-        [
-            "lr": Double(learningRate), "lr_decay": Double(learningRateDecay), "weight_decay": Double(weightDecay),
-            "initial_accumulator_value": Double(initialAccumulatorValue), "eps": Double(epsilon),
-            "maximize": maximize ? 1 : 0,
-        ]
-    }
-
-    override func validateHyperparameters(_ values: [String: Double]) throws {
-        try super.validateHyperparameters(values)
-        try Optimizer.require(values, ["lr_decay", "weight_decay", "eps", "initial_accumulator_value"]) { $0 >= 0 }
-    }
-
-    override func restoreHyperparameters(_ values: [String: Double]) {
-        super.restoreHyperparameters(values)
-        if let v = values["lr_decay"] { learningRateDecay = Float(v) }
-        if let v = values["weight_decay"] { weightDecay = Float(v) }
-        if let v = values["eps"] { epsilon = Float(v) }
-        if let v = values["initial_accumulator_value"] { initialAccumulatorValue = Float(v) }
-        if let v = values["maximize"] { maximize = v != 0 }
     }
 }

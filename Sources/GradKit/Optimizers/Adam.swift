@@ -20,89 +20,83 @@ import Glibc
 /// AMSGrad keeps the maximum of the raw second moment, both as in PyTorch.
 ///
 /// Defaults are PyTorch's: learningRate 1e-3, beta1 0.9, beta2 0.999,
-/// epsilon 1e-8, weightDecay 0, amsgrad false.
+/// epsilon 1e-8, weightDecay 0, amsgrad false, maximize false; the ranges are
+/// in ``hyperparameterSpecifications``.
 public class Adam: Optimizer {
+    /// Adam's hyperparameters (PyTorch's `defaults`, `betas` split) with
+    /// their ranges. AMSGrad is fixed at creation: its maximum is only the
+    /// maximum when kept from the first step.
+    public override class var hyperparameterSpecifications: [HyperparameterSpecification] { adamSpecifications }
+
+    private static let adamSpecifications = specifications(weightDecay: 0)
+
+    /// The table with a default weight decay (``AdamW``'s differs).
+    static func specifications(weightDecay: Float) -> [HyperparameterSpecification] {
+        [
+            .init(.learningRate, default: 1e-3, range: .atLeast(0)),
+            .init(.beta1, default: 0.9, range: .halfOpen(0, 1)),
+            .init(.beta2, default: 0.999, range: .halfOpen(0, 1)),
+            .init(.epsilon, default: 1e-8, range: .atLeast(0)),
+            .init(.weightDecay, default: weightDecay, range: .atLeast(0)),
+            .init(.amsgrad, default: false, isAdjustable: false),
+            .init(.maximize, default: false),
+        ]
+    }
+
+    // Reading one of these gives the first group's value; setting it sets it in every group.
+
     /// Decay rate of the first moment, in [0, 1).
-    public var beta1: Float {
-        didSet { precondition(0 <= beta1 && beta1 < 1, "\(kind): invalid beta parameter at index 0: \(beta1)") }
-    }
+    public var beta1: Float { get { value(.beta1) } set { setInEveryGroup(.beta1, newValue) } }
     /// Decay rate of the second moment, in [0, 1).
-    public var beta2: Float {
-        didSet { precondition(0 <= beta2 && beta2 < 1, "\(kind): invalid beta parameter at index 1: \(beta2)") }
-    }
+    public var beta2: Float { get { value(.beta2) } set { setInEveryGroup(.beta2, newValue) } }
     /// Added to the denominator (>= 0).
-    public var epsilon: Float
+    public var epsilon: Float { get { value(.epsilon) } set { setInEveryGroup(.epsilon, newValue) } }
     /// Weight decay (>= 0): coupled L2 for Adam, decoupled for ``AdamW``.
-    public var weightDecay: Float
-    /// Keep the maximum second moment (AMSGrad).
-    public private(set) var amsgrad: Bool
+    public var weightDecay: Float { get { value(.weightDecay) } set { setInEveryGroup(.weightDecay, newValue) } }
+    /// Keep the maximum second moment (AMSGrad); fixed at creation.
+    public var amsgrad: Bool { flag(.amsgrad) }
     /// Ascend instead of descend.
-    public private(set) var maximize: Bool
+    public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
 
     /// Whether weight decay is decoupled (AdamW) or added to the gradient (Adam).
     var decoupledWeightDecay: Bool { false }
 
-    /// - Precondition: learningRate, epsilon, weightDecay >= 0; 0 <= beta1, beta2 < 1 (PyTorch's checks).
-    public init(
-        _ parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+    /// - Parameters:
+    ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
+    ///     unset values take the arguments below.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
+    public init<Element: ParameterOrGroup>(
+        _ parameters: [Element], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
         epsilon: Float = 1e-8, weightDecay: Float = 0, amsgrad: Bool = false, maximize: Bool = false
     ) {
-        let kind = "\(Self.self)"
-        precondition(epsilon >= 0, "\(kind): invalid epsilon value \(epsilon)")
-        precondition(0 <= beta1 && beta1 < 1, "\(kind): invalid beta parameter at index 0: \(beta1)")
-        precondition(0 <= beta2 && beta2 < 1, "\(kind): invalid beta parameter at index 1: \(beta2)")
-        precondition(weightDecay >= 0, "\(kind): invalid weight_decay value \(weightDecay)")
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
-        self.weightDecay = weightDecay
-        self.amsgrad = amsgrad
-        self.maximize = maximize
-        super.init(parameters: parameters, learningRate: learningRate)
+        super.init(
+            Element.parameterGroups(parameters),
+            defaults: ParameterGroup(
+                [], learningRate: learningRate, weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                amsgrad: amsgrad, maximize: maximize))
     }
 
-    override var stateSpecification: [(name: String, initialValue: Float)] {
-        [("exp_avg", 0), ("exp_avg_sq", 0)] + (amsgrad ? [("max_exp_avg_sq", 0)] : [])
+    override func stateSpecification(for group: ParameterGroup) -> [(name: String, initialValue: Float)] {
+        [("exp_avg", 0), ("exp_avg_sq", 0)] + (group.amsgrad ? [("max_exp_avg_sq", 0)] : [])
     }
 
-    override func update(_ range: Range<Int>, step: Int, gradientScale: Float) {
+    override func update(_ range: Range<Int>, step: Int, gradientScale: Float, group: ParameterGroup) {
         let o = range.lowerBound
-        let t = Double(step), lr = Double(learningRate)
-        let b1 = Double(beta1), b2 = Double(beta2)
+        let t = Double(step), lr = Double(group.learningRate)
+        let b1 = Double(group.beta1), b2 = Double(group.beta2)
         let biasCorrection1 = 1 - pow(b1, t), biasCorrection2 = 1 - pow(b2, t)
         let scalars = AdamScalars(
-            beta2: beta2, epsilon: epsilon, weightDecay: decoupledWeightDecay ? 0 : weightDecay,
-            gradientScale: maximize ? -gradientScale : gradientScale,
+            beta2: group.beta2, epsilon: group.epsilon, weightDecay: decoupledWeightDecay ? 0 : group.weightDecay,
+            gradientScale: group.maximize ? -gradientScale : gradientScale,
             oneMinusBeta1: Float(1 - b1), oneMinusBeta2: Float(1 - b2),
             stepSize: Float(lr / biasCorrection1), biasCorrection2Sqrt: Float(biasCorrection2.squareRoot()),
-            decayFactor: decoupledWeightDecay ? Float(1 - lr * Double(weightDecay)) : 1, amsgrad: amsgrad)
+            decayFactor: decoupledWeightDecay ? Float(1 - lr * Double(group.weightDecay)) : 1, amsgrad: group.amsgrad)
         Kernels.adamStep(
             count: range.count, parameters: values.base + o, expAvg: state("exp_avg").base + o,
-            expAvgSq: state("exp_avg_sq").base + o, maxExpAvgSq: amsgrad ? state("max_exp_avg_sq").base + o : nil,
+            expAvgSq: state("exp_avg_sq").base + o, maxExpAvgSq: group.amsgrad ? state("max_exp_avg_sq").base + o : nil,
             gradients: gradients.base + o, scalars)
-    }
-
-    override var hyperparameters: [String: Double] {
-        [
-            "lr": Double(learningRate), "beta1": Double(beta1), "beta2": Double(beta2), "eps": Double(epsilon),
-            "weight_decay": Double(weightDecay), "amsgrad": amsgrad ? 1 : 0, "maximize": maximize ? 1 : 0,
-        ]
-    }
-
-    override func validateHyperparameters(_ values: [String: Double]) throws {
-        try super.validateHyperparameters(values)
-        try Optimizer.require(values, ["beta1", "beta2"]) { 0 <= $0 && $0 < 1 }
-        try Optimizer.require(values, ["eps", "weight_decay"]) { $0 >= 0 }
-    }
-
-    override func restoreHyperparameters(_ values: [String: Double]) {
-        super.restoreHyperparameters(values)
-        if let v = values["beta1"] { beta1 = Float(v) }
-        if let v = values["beta2"] { beta2 = Float(v) }
-        if let v = values["eps"] { epsilon = Float(v) }
-        if let v = values["weight_decay"] { weightDecay = Float(v) }
-        if let v = values["amsgrad"] { amsgrad = v != 0 }
-        if let v = values["maximize"] { maximize = v != 0 }
     }
 }
 
@@ -116,13 +110,18 @@ public class Adam: Optimizer {
 /// ...then Adam's step with weightDecay = 0
 /// ```
 /// Defaults are PyTorch's: learningRate 1e-3, beta1 0.9, beta2 0.999,
-/// epsilon 1e-8, weightDecay 1e-2, amsgrad false.
+/// epsilon 1e-8, weightDecay 1e-2, amsgrad false, maximize false.
 public final class AdamW: Adam {
+    /// As ``Adam``'s, with a default weight decay of 1e-2.
+    public override class var hyperparameterSpecifications: [HyperparameterSpecification] { adamWSpecifications }
+
+    private static let adamWSpecifications = specifications(weightDecay: 1e-2)
+
     override var decoupledWeightDecay: Bool { true }
 
     /// - Precondition: as ``Adam``.
-    public override init(
-        _ parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+    public override init<Element: ParameterOrGroup>(
+        _ parameters: [Element], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
         epsilon: Float = 1e-8, weightDecay: Float = 1e-2, amsgrad: Bool = false, maximize: Bool = false
     ) {
         super.init(

@@ -1,6 +1,6 @@
 // GradKit — the optimizer base: flat buffers, runs, state. SPDX-License-Identifier: MIT
 
-/// An optimizer over a fixed list of parameters.
+/// An optimizer over a fixed list of parameters, in one or more groups.
 ///
 /// On creation it moves the parameters' values and gradients into two flat,
 /// 64-byte aligned buffers (each ``Parameter`` keeps working as before and
@@ -9,25 +9,57 @@
 /// consecutive parameters that have a gradient: read p, g and the state once,
 /// write p and the state once.
 ///
+/// Parameter groups (PyTorch's `param_groups`, see ``ParameterGroup``) give
+/// parts of the model their own hyperparameters. They are contiguous ranges of
+/// the same flat buffers, in the order given; a run never crosses a group
+/// boundary and uses its group's values.
+///
 /// A parameter with no gradient (`gradient == nil`) is skipped: its value and
 /// its state stay exactly as they were, as in PyTorch. Each parameter counts
 /// its own steps (PyTorch's `state["step"]`), which bias corrections use.
 ///
 /// Concrete optimizers: ``SGD``, ``AdaGrad``, ``RMSprop``, ``Adam``, ``AdamW``.
+/// Each declares its hyperparameters once, in ``hyperparameterSpecifications``.
 /// Use one optimizer per parameter: binding a parameter to a second optimizer
 /// moves it, and the first one moves it back (copying) on its next step.
 public class Optimizer {
-    /// The parameters updated, in the order given.
+    /// The parameters updated, in the order given (group after group).
     public let parameters: [Parameter]
 
-    /// The learning rate of the next step; set it between steps (schedules do).
-    /// - Precondition: >= 0.
+    /// The parameter groups, each with every hyperparameter of this optimizer
+    /// set. Change a group's values between steps through it:
+    /// `optimizer.parameterGroups[1].learningRate *= 0.5`.
+    ///
+    /// A value left nil in an assigned group takes the initializer's.
+    /// - Precondition (on set): as many groups, each with the same parameters
+    ///   in the same order (the flat layout is fixed at creation); only this
+    ///   optimizer's hyperparameters, each in its range; values that are not
+    ///   adjustable (``HyperparameterSpecification/isAdjustable``) unchanged.
+    public var parameterGroups: [ParameterGroup] {
+        get { groups }
+        set { groups = checked(newValue) }
+    }
+
+    /// The resolved groups; only checked values are stored (through
+    /// ``parameterGroups`` or a restore).
+    var groups: [ParameterGroup]
+    /// Per group: the indices of its parameters in `parameters`.
+    let groupRanges: [Range<Int>]
+    /// Per parameter: the index of its group.
+    let groupOfParameter: [Int]
+    /// The initializer's values (PyTorch's `defaults`): what a group's unset values take.
+    let defaults: ParameterGroup
+
+    /// The learning rate of the next step. Reading gives the first group's;
+    /// setting sets every group's (schedules do, between steps).
+    /// - Precondition: finite and >= 0.
     public var learningRate: Float {
-        didSet { precondition(learningRate >= 0, "\(kind): invalid learning rate \(learningRate)") }
+        get { value(.learningRate) }
+        set { setInEveryGroup(.learningRate, newValue) }
     }
 
     /// Steps taken (calls to ``step()``).
-    public private(set) var stepCount = 0
+    public internal(set) var stepCount = 0
 
     /// Per parameter: steps in which it had a gradient.
     var parameterSteps: [Int]
@@ -40,16 +72,53 @@ public class Optimizer {
     /// The name used in messages and exported state, e.g. "Adam".
     var kind: String { "\(type(of: self))" }
 
-    init(parameters: [Parameter], learningRate: Float) {
+    /// The hyperparameters this optimizer has: PyTorch key, default, range
+    /// and whether it may change between steps; one table drives the
+    /// initializer's checks, the setters' checks, exported state, the checks
+    /// of restored state and the messages. Each optimizer overrides it.
+    public class var hyperparameterSpecifications: [HyperparameterSpecification] { [] }
+
+    /// Conditions between one group's values that ranges cannot express.
+    class var hyperparameterRules: [HyperparameterRule] { [] }
+
+    /// `groups` resolved against `defaults` (the initializer's arguments).
+    /// - Precondition: at least one group; every parameter in one group only,
+    ///   once; the table's checks hold for `defaults` and every group.
+    init(_ groups: [ParameterGroup], defaults: ParameterGroup) {
         let kind = "\(Self.self)"
-        precondition(learningRate >= 0, "\(kind): invalid learning rate \(learningRate)")
-        var seen = Set<ObjectIdentifier>()
-        for p in parameters {
-            precondition(
-                seen.insert(ObjectIdentifier(p)).inserted, "\(kind): parameter \(p) appears twice in the list")
+        let specifications = Self.hyperparameterSpecifications, rules = Self.hyperparameterRules
+        for specification in specifications {
+            if let problem = specification.problem(with: defaults[specification.hyperparameter]!) { fatalError("\(kind): \(problem)") }
         }
+        for rule in rules where !rule.holds(defaults) { fatalError("\(kind): \(rule.message)") }
+        guard !groups.isEmpty else { fatalError("\(kind): needs at least one parameter group") }
+        var seen: [ObjectIdentifier: Int] = [:]
+        for (g, group) in groups.enumerated() {
+            for p in group.parameters {
+                if let other = seen.updateValue(g, forKey: ObjectIdentifier(p)) {
+                    fatalError(
+                        "\(kind): \(p) appears \(other == g ? "twice in parameter group \(g)" : "in parameter groups \(other) and \(g)"); a parameter may belong to one group, once"
+                    )
+                }
+            }
+        }
+        self.groups = groups.enumerated().map { g, group in
+            do {
+                return try specifications.resolve(group, defaults: defaults, rules: rules, kind: kind)
+            } catch {
+                fatalError("\(kind): parameter group \(g): \(error)")
+            }
+        }
+        var ranges: [Range<Int>] = [], owners: [Int] = []
+        for (g, group) in groups.enumerated() {
+            ranges.append(owners.count..<(owners.count + group.parameters.count))
+            owners += Array(repeating: g, count: group.parameters.count)
+        }
+        let parameters = groups.flatMap(\.parameters)
         self.parameters = parameters
-        self.learningRate = learningRate
+        self.groupRanges = ranges
+        self.groupOfParameter = owners
+        self.defaults = defaults
         self.parameterSteps = Array(repeating: 0, count: parameters.count)
         self.layout = FlatLayout(parameters)
         self.values = FlatBuffer(count: layout.total)
@@ -59,48 +128,74 @@ public class Optimizer {
 
     // ------------------------------------------------------------ override points
 
-    /// The state buffers this optimizer keeps, with their initial value
-    /// (PyTorch's state names). Override point 1 of 2.
-    var stateSpecification: [(name: String, initialValue: Float)] { [] }
+    /// The state buffers parameters of `group` keep, with their initial
+    /// values (PyTorch's state names). Override point 1 of 2.
+    func stateSpecification(for group: ParameterGroup) -> [(name: String, initialValue: Float)] { [] }
 
-    /// Updates elements `range` of the flat buffers: parameters that all had
-    /// their step count at `step - 1` before this step. Override point 2 of 2.
-    func update(_ range: Range<Int>, step: Int, gradientScale: Float) {
-        preconditionFailure("\(kind) must override update(_:step:gradientScale:)")
+    /// Updates elements `range` of the flat buffers: parameters of `group`
+    /// that all had their step count at `step - 1` before this step.
+    /// Override point 2 of 2.
+    func update(_ range: Range<Int>, step: Int, gradientScale: Float, group: ParameterGroup) {
+        preconditionFailure("\(kind) must override update(_:step:gradientScale:group:)")
     }
 
-    /// Parameters are grouped into one kernel call only when they share this
-    /// key (their step count by default).
-    func groupKey(_ index: Int) -> Int { parameterSteps[index] }
+    /// Parameters are joined into one kernel call only when they share this
+    /// key (their step count by default) and their group.
+    func runKey(_ index: Int) -> Int { parameterSteps[index] }
 
     /// Called after `update` for the parameters it covered.
-    func didUpdate(_ index: Int) {}
-
-    /// The hyperparameters, for exported state.
-    var hyperparameters: [String: Double] { ["lr": Double(learningRate)] }
-
-    /// Throws for hyperparameters this optimizer would reject.
-    func validateHyperparameters(_ values: [String: Double]) throws {
-        try Optimizer.require(values, ["lr"]) { $0 >= 0 }
-    }
-
-    /// Restores hyperparameters from exported state (after validation).
-    func restoreHyperparameters(_ values: [String: Double]) {
-        if let lr = values["lr"] { learningRate = Float(lr) }
-    }
-
-    /// Throws `invalidValue` for the first of `names` present in `values` that fails `valid`.
-    static func require(_ values: [String: Double], _ names: [String], _ valid: (Double) -> Bool) throws {
-        for name in names {
-            if let v = values[name], !valid(v) { throw OptimizerStateError.invalidValue(name: name, value: v) }
-        }
-    }
-
-    /// The buffers a parameter with state must have (all by default).
-    var requiredBuffers: [String] { stateSpecification.map(\.name) }
+    func didUpdate(_ index: Int, group: ParameterGroup) {}
 
     /// Called for each parameter after its state was restored.
     func restoredParameter(_ index: Int, hasState: Bool) {}
+
+    // ------------------------------------------------------------ hyperparameters
+
+    /// The first group's value of `hyperparameter` (one of this optimizer's).
+    func value(_ hyperparameter: Hyperparameter) -> Float { groups[0][hyperparameter]! }
+
+    /// The first group's value of the flag `hyperparameter`.
+    func flag(_ hyperparameter: Hyperparameter) -> Bool { value(hyperparameter) != 0 }
+
+    /// Sets `hyperparameter` to `value` in every group.
+    /// - Precondition: the value is in the table's range.
+    func setInEveryGroup(_ hyperparameter: Hyperparameter, _ value: Float) {
+        if let specification = Self.hyperparameterSpecifications.first(where: { $0.hyperparameter == hyperparameter }),
+            let problem = specification.problem(with: value)
+        {
+            fatalError("\(kind): \(problem)")
+        }
+        var changed = groups
+        for g in changed.indices { changed[g][hyperparameter] = value }
+        parameterGroups = changed
+    }
+
+    /// Sets the flag `hyperparameter` in every group.
+    func setInEveryGroup(_ hyperparameter: Hyperparameter, _ value: Bool) { setInEveryGroup(hyperparameter, value ? 1 : 0) }
+
+    /// `new` resolved and checked as ``parameterGroups`` documents.
+    private func checked(_ new: [ParameterGroup]) -> [ParameterGroup] {
+        guard new.count == groups.count else {
+            fatalError("\(kind): parameterGroups must keep its \(groups.count) groups, got \(new.count) (the flat layout is fixed at creation)")
+        }
+        let specifications = Self.hyperparameterSpecifications, rules = Self.hyperparameterRules
+        return new.enumerated().map { g, group in
+            let old = groups[g].parameters
+            guard group.parameters.count == old.count, zip(group.parameters, old).allSatisfy({ $0 === $1 }) else {
+                fatalError("\(kind): parameter group \(g) must keep its \(old.count) parameters in the same order (the flat layout is fixed at creation)")
+            }
+            do {
+                let resolved = try specifications.resolve(group, defaults: defaults, rules: rules, kind: kind)
+                for specification in specifications where !specification.isAdjustable {
+                    let h = specification.hyperparameter
+                    if resolved[h] != groups[g][h] { throw HyperparameterError.notAdjustable(h) }
+                }
+                return resolved
+            } catch {
+                fatalError("\(kind): parameter group \(g): \(error)")
+            }
+        }
+    }
 
     // ------------------------------------------------------------ stepping
 
@@ -128,40 +223,53 @@ public class Optimizer {
 
     func step(gradientScale: Float) {
         ensureBound()
-        var i = 0
-        let n = parameters.count
-        while i < n {
-            guard parameters[i].hasGradient else {
-                i += 1
-                continue
+        for (group, range) in zip(groups, groupRanges) {
+            var i = range.lowerBound
+            while i < range.upperBound {
+                guard parameters[i].hasGradient else {
+                    i += 1
+                    continue
+                }
+                let key = runKey(i)
+                let start = layout.offsets[i]
+                var end = start + layout.counts[i]
+                var j = i + 1
+                while j < range.upperBound, parameters[j].hasGradient, runKey(j) == key {
+                    end = layout.offsets[j] + layout.counts[j]
+                    j += 1
+                }
+                update(start..<end, step: parameterSteps[i] + 1, gradientScale: gradientScale, group: group)
+                for k in i..<j {
+                    parameterSteps[k] += 1
+                    parameters[k].valueVersion &+= 1
+                    didUpdate(k, group: group)
+                }
+                i = j
             }
-            let key = groupKey(i)
-            let start = layout.offsets[i]
-            var end = start + layout.counts[i]
-            var j = i + 1
-            while j < n, parameters[j].hasGradient, groupKey(j) == key {
-                end = layout.offsets[j] + layout.counts[j]
-                j += 1
-            }
-            update(start..<end, step: parameterSteps[i] + 1, gradientScale: gradientScale)
-            for k in i..<j {
-                parameterSteps[k] += 1
-                parameters[k].valueVersion &+= 1
-                didUpdate(k)
-            }
-            i = j
         }
         stepCount += 1
     }
 
-    /// The flat state buffer `name`, made on first use.
+    /// The flat state buffer `name`, made on first use (each parameter's part
+    /// at its group's initial value; the gaps between parameters zero).
     func state(_ name: String) -> FlatBuffer {
         if let buffer = stateBuffers[name] { return buffer }
-        let initial = stateSpecification.first { $0.name == name }?.initialValue ?? 0
-        let buffer = FlatBuffer(count: layout.total, initialValue: initial)
+        let buffer = FlatBuffer(count: layout.total)
         stateBuffers[name] = buffer
+        for i in parameters.indices { resetState(name, of: i) }
         return buffer
     }
+
+    /// Puts parameter `index`'s part of state buffer `name` (if made) back to
+    /// its group's initial value.
+    func resetState(_ name: String, of index: Int) {
+        guard let buffer = stateBuffers[name] else { return }
+        let initial = stateSpecification(for: groups[groupOfParameter[index]]).first { $0.name == name }?.initialValue ?? 0
+        (buffer.base + layout.offsets[index]).update(repeating: initial, count: layout.counts[index])
+    }
+
+    /// The names of the state buffers made so far.
+    var stateBufferNames: [String] { stateBuffers.keys.sorted() }
 
     // ------------------------------------------------------------ binding
 
@@ -186,117 +294,6 @@ public class Optimizer {
                 bind(i, p)
             }
             Parameter.makeExclusive(&p.storage)
-        }
-    }
-}
-
-/// What went wrong restoring an optimizer from exported state.
-public enum OptimizerStateError: Error, Equatable, CustomStringConvertible {
-    case wrongOptimizer(expected: String, found: String)
-    case parameterCountMismatch(expected: Int, found: Int)
-    case missingBuffer(parameter: String, buffer: String)
-    case shapeMismatch(parameter: String, buffer: String, expected: [Int], found: [Int])
-    case invalidValue(name: String, value: Double)
-
-    public var description: String {
-        switch self {
-        case .wrongOptimizer(let expected, let found):
-            "optimizer state is for \(found), not \(expected)"
-        case .parameterCountMismatch(let expected, let found):
-            "optimizer state has \(found) parameters, the optimizer \(expected)"
-        case .missingBuffer(let parameter, let buffer):
-            "optimizer state of parameter '\(parameter)' lacks buffer '\(buffer)'"
-        case .shapeMismatch(let parameter, let buffer, let expected, let found):
-            "optimizer state buffer '\(buffer)' of parameter '\(parameter)' has shape \(found), expected \(expected)"
-        case .invalidValue(let name, let value):
-            "optimizer state has an invalid value \(value) for '\(name)'"
-        }
-    }
-}
-
-/// Everything needed to resume an optimizer exactly: hyperparameters, step
-/// counts and every state buffer, per parameter (PyTorch's `state_dict`
-/// layout: a parameter that has never been updated has no entry).
-public struct OptimizerState: Sendable, Equatable {
-    /// The optimizer's type name, e.g. "Adam".
-    public var kind: String
-    /// Hyperparameters by PyTorch's names ("lr", "betas" as "beta1"/"beta2", ...);
-    /// flags are 0 or 1.
-    public var hyperparameters: [String: Double]
-    /// Steps taken by the optimizer.
-    public var stepCount: Int
-    /// One entry per parameter, in the optimizer's order.
-    public var parameters: [ParameterState]
-
-    /// The state of one parameter.
-    public struct ParameterState: Sendable, Equatable {
-        /// The parameter's name.
-        public var name: String
-        /// Steps in which the parameter had a gradient.
-        public var step: Int
-        /// State buffers by PyTorch's names ("exp_avg", "sum", ...); empty before the first update.
-        public var buffers: [String: Tensor]
-    }
-}
-
-extension Optimizer {
-    /// A copy of the optimizer's state, for checkpoints.
-    public func exportState() -> OptimizerState {
-        let entries = parameters.enumerated().map { i, p in
-            var buffers: [String: Tensor] = [:]
-            if parameterSteps[i] > 0 {
-                for spec in stateSpecification where requiredBuffers.contains(spec.name) {
-                    let buffer = state(spec.name)
-                    let start = buffer.base + layout.offsets[i]
-                    buffers[spec.name] = Tensor(
-                        shape: p.shape, scalars: Array(UnsafeBufferPointer(start: start, count: layout.counts[i])))
-                }
-            }
-            return OptimizerState.ParameterState(name: p.name, step: parameterSteps[i], buffers: buffers)
-        }
-        return OptimizerState(kind: kind, hyperparameters: hyperparameters, stepCount: stepCount, parameters: entries)
-    }
-
-    /// Restores state exported by the same kind of optimizer over parameters of
-    /// the same shapes; afterwards steps continue exactly as they would have.
-    /// Nothing changes when it throws.
-    public func restoreState(_ state: OptimizerState) throws {
-        guard state.kind == kind else { throw OptimizerStateError.wrongOptimizer(expected: kind, found: state.kind) }
-        guard state.parameters.count == parameters.count else {
-            throw OptimizerStateError.parameterCountMismatch(expected: parameters.count, found: state.parameters.count)
-        }
-        for (i, entry) in state.parameters.enumerated() {
-            guard entry.step >= 0 else { throw OptimizerStateError.invalidValue(name: "\(entry.name).step", value: Double(entry.step)) }
-            guard entry.step > 0 else { continue }
-            for (name, tensor) in entry.buffers where tensor.shape != parameters[i].shape {
-                throw OptimizerStateError.shapeMismatch(
-                    parameter: entry.name, buffer: name, expected: parameters[i].shape, found: tensor.shape)
-            }
-        }
-        guard state.stepCount >= 0 else { throw OptimizerStateError.invalidValue(name: "stepCount", value: Double(state.stepCount)) }
-        try validateHyperparameters(state.hyperparameters)
-        let previous = hyperparameters
-        restoreHyperparameters(state.hyperparameters)
-        // The buffers the restored configuration needs (flags such as amsgrad
-        // or centered may have changed); on failure, roll the flags back.
-        for (i, entry) in state.parameters.enumerated() where entry.step > 0 {
-            for name in requiredBuffers where entry.buffers[name] == nil {
-                restoreHyperparameters(previous)
-                throw OptimizerStateError.missingBuffer(parameter: parameters[i].name, buffer: name)
-            }
-        }
-        stepCount = state.stepCount
-        for (i, entry) in state.parameters.enumerated() {
-            parameterSteps[i] = entry.step
-            for spec in stateSpecification {
-                if entry.step > 0, let tensor = entry.buffers[spec.name] {
-                    let start = self.state(spec.name).base + layout.offsets[i]
-                    tensor.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: $0.count) }
-                } else if let buffer = stateBuffers[spec.name] {
-                    (buffer.base + layout.offsets[i]).update(repeating: spec.initialValue, count: layout.counts[i])
-                }
-            }
-            restoredParameter(i, hasState: entry.step > 0)
         }
     }
 }

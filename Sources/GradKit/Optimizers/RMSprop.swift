@@ -17,82 +17,72 @@
 /// buffer accumulates d / r, both as in PyTorch.
 ///
 /// Defaults are PyTorch's: learningRate 1e-2, alpha 0.99, epsilon 1e-8,
-/// weightDecay 0, momentum 0, centered false.
+/// weightDecay 0, momentum 0, centered false, maximize false; the ranges are
+/// in ``hyperparameterSpecifications``.
 public final class RMSprop: Optimizer {
-    /// Smoothing constant (>= 0).
-    public var alpha: Float
-    /// Added to the denominator (>= 0).
-    public var epsilon: Float
-    /// L2 penalty coefficient (>= 0).
-    public var weightDecay: Float
-    /// Momentum factor (>= 0; the buffer exists when created with momentum > 0).
-    public var momentum: Float {
-        didSet { precondition(momentum >= 0, "RMSprop: invalid momentum value \(momentum)") }
-    }
-    /// Normalize by the estimated variance instead of the second moment.
-    public private(set) var centered: Bool
-    /// Ascend instead of descend.
-    public private(set) var maximize: Bool
+    /// RMSprop's hyperparameters (PyTorch's `defaults`) with their ranges.
+    /// PyTorch checks alpha >= 0 and momentum >= 0; alpha = 1 never updates
+    /// the average (every step divides by epsilon) and above 1 it diverges,
+    /// as momentum above 1 does. Centering is fixed at creation: the average
+    /// gradient is only that when kept from the first step.
+    public override class var hyperparameterSpecifications: [HyperparameterSpecification] { specifications }
 
-    /// - Precondition: learningRate, alpha, epsilon, weightDecay, momentum >= 0 (PyTorch's checks).
-    public init(
-        _ parameters: [Parameter], learningRate: Float = 1e-2, alpha: Float = 0.99, epsilon: Float = 1e-8,
+    private static let specifications: [HyperparameterSpecification] = [
+        .init(.learningRate, default: 1e-2, range: .atLeast(0)),
+        .init(.alpha, default: 0.99, range: .halfOpen(0, 1)),
+        .init(.epsilon, default: 1e-8, range: .atLeast(0)),
+        .init(.weightDecay, default: 0, range: .atLeast(0)),
+        .init(.momentum, default: 0, range: .closed(0, 1)),
+        .init(.centered, default: false, isAdjustable: false),
+        .init(.maximize, default: false),
+    ]
+
+    // Reading one of these gives the first group's value; setting it sets it in every group.
+
+    /// Smoothing constant, in [0, 1).
+    public var alpha: Float { get { value(.alpha) } set { setInEveryGroup(.alpha, newValue) } }
+    /// Added to the denominator (>= 0).
+    public var epsilon: Float { get { value(.epsilon) } set { setInEveryGroup(.epsilon, newValue) } }
+    /// L2 penalty coefficient (>= 0).
+    public var weightDecay: Float { get { value(.weightDecay) } set { setInEveryGroup(.weightDecay, newValue) } }
+    /// Momentum factor, in [0, 1]; the buffer starts at zero when first needed.
+    public var momentum: Float { get { value(.momentum) } set { setInEveryGroup(.momentum, newValue) } }
+    /// Normalize by the estimated variance instead of the second moment; fixed at creation.
+    public var centered: Bool { flag(.centered) }
+    /// Ascend instead of descend.
+    public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
+
+    /// - Parameters:
+    ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
+    ///     unset values take the arguments below.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
+    public init<Element: ParameterOrGroup>(
+        _ parameters: [Element], learningRate: Float = 1e-2, alpha: Float = 0.99, epsilon: Float = 1e-8,
         weightDecay: Float = 0, momentum: Float = 0, centered: Bool = false, maximize: Bool = false
     ) {
-        precondition(alpha >= 0, "RMSprop: invalid alpha value \(alpha)")
-        precondition(epsilon >= 0, "RMSprop: invalid epsilon value \(epsilon)")
-        precondition(weightDecay >= 0, "RMSprop: invalid weight_decay value \(weightDecay)")
-        precondition(momentum >= 0, "RMSprop: invalid momentum value \(momentum)")
-        self.alpha = alpha
-        self.epsilon = epsilon
-        self.weightDecay = weightDecay
-        self.momentum = momentum
-        self.centered = centered
-        self.maximize = maximize
-        super.init(parameters: parameters, learningRate: learningRate)
+        super.init(
+            Element.parameterGroups(parameters),
+            defaults: ParameterGroup(
+                [], learningRate: learningRate, weightDecay: weightDecay, momentum: momentum, epsilon: epsilon,
+                alpha: alpha, centered: centered, maximize: maximize))
     }
 
-    override var stateSpecification: [(name: String, initialValue: Float)] {
-        [("square_avg", 0), ("grad_avg", 0), ("momentum_buffer", 0)]
+    override func stateSpecification(for group: ParameterGroup) -> [(name: String, initialValue: Float)] {
+        [("square_avg", 0)] + (group.centered ? [("grad_avg", 0)] : []) + (group.momentum > 0 ? [("momentum_buffer", 0)] : [])
     }
 
-    override var requiredBuffers: [String] {
-        ["square_avg"] + (centered ? ["grad_avg"] : []) + (momentum > 0 ? ["momentum_buffer"] : [])
-    }
-
-    override func update(_ range: Range<Int>, step: Int, gradientScale: Float) {
+    override func update(_ range: Range<Int>, step: Int, gradientScale: Float, group: ParameterGroup) {
         let o = range.lowerBound
         let scalars = RMSpropScalars(
-            learningRate: learningRate, alpha: alpha, epsilon: epsilon, weightDecay: weightDecay, momentum: momentum,
-            gradientScale: maximize ? -gradientScale : gradientScale, oneMinusAlpha: Float(1 - Double(alpha)),
-            centered: centered)
+            learningRate: group.learningRate, alpha: group.alpha, epsilon: group.epsilon, weightDecay: group.weightDecay,
+            momentum: group.momentum, gradientScale: group.maximize ? -gradientScale : gradientScale,
+            oneMinusAlpha: Float(1 - Double(group.alpha)), centered: group.centered)
         Kernels.rmspropStep(
             count: range.count, parameters: values.base + o, squareAverage: state("square_avg").base + o,
-            gradientAverage: centered ? state("grad_avg").base + o : nil,
-            momentumBuffer: momentum > 0 ? state("momentum_buffer").base + o : nil, gradients: gradients.base + o,
+            gradientAverage: group.centered ? state("grad_avg").base + o : nil,
+            momentumBuffer: group.momentum > 0 ? state("momentum_buffer").base + o : nil, gradients: gradients.base + o,
             scalars)
-    }
-
-    override var hyperparameters: [String: Double] {
-        [
-            "lr": Double(learningRate), "alpha": Double(alpha), "eps": Double(epsilon),
-            "weight_decay": Double(weightDecay), "momentum": Double(momentum), "centered": centered ? 1 : 0,
-            "maximize": maximize ? 1 : 0,
-        ]
-    }
-
-    override func validateHyperparameters(_ values: [String: Double]) throws {
-        try super.validateHyperparameters(values)
-        try Optimizer.require(values, ["alpha", "eps", "weight_decay", "momentum"]) { $0 >= 0 }
-    }
-
-    override func restoreHyperparameters(_ values: [String: Double]) {
-        super.restoreHyperparameters(values)
-        if let v = values["alpha"] { alpha = Float(v) }
-        if let v = values["eps"] { epsilon = Float(v) }
-        if let v = values["weight_decay"] { weightDecay = Float(v) }
-        if let v = values["momentum"] { momentum = Float(v) }
-        if let v = values["centered"] { centered = v != 0 }
-        if let v = values["maximize"] { maximize = v != 0 }
     }
 }

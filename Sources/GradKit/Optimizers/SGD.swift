@@ -16,91 +16,89 @@
 /// dampening (as PyTorch does).
 ///
 /// Defaults are PyTorch's: learningRate 1e-3, momentum 0, dampening 0,
-/// weightDecay 0, nesterov false, maximize false.
+/// weightDecay 0, nesterov false, maximize false; the ranges are in
+/// ``hyperparameterSpecifications``.
 public final class SGD: Optimizer {
-    /// Momentum factor (>= 0).
-    public var momentum: Float {
-        didSet { precondition(momentum >= 0, "SGD: invalid momentum value \(momentum)") }
-    }
-    /// Dampening of the momentum term.
-    public var dampening: Float
+    /// SGD's hyperparameters (PyTorch's `defaults`) with their ranges.
+    /// PyTorch checks momentum >= 0 and not dampening; above 1 either makes
+    /// the momentum buffer grow without bound or turn the gradient's sign.
+    public override class var hyperparameterSpecifications: [HyperparameterSpecification] { specifications }
+
+    private static let specifications: [HyperparameterSpecification] = [
+        .init(.learningRate, default: 1e-3, range: .atLeast(0)),
+        .init(.momentum, default: 0, range: .closed(0, 1)),
+        .init(.dampening, default: 0, range: .closed(0, 1)),
+        .init(.weightDecay, default: 0, range: .atLeast(0)),
+        .init(.nesterov, default: false),
+        .init(.maximize, default: false),
+    ]
+
+    override class var hyperparameterRules: [HyperparameterRule] { rules }
+
+    private static let rules = [
+        HyperparameterRule(reported: .nesterov, message: "Nesterov momentum requires a momentum and zero dampening") {
+            !$0.nesterov || ($0.momentum > 0 && $0.dampening == 0)
+        }
+    ]
+
+    // Reading one of these gives the first group's value; setting it sets it in every group.
+
+    /// Momentum factor, in [0, 1].
+    public var momentum: Float { get { value(.momentum) } set { setInEveryGroup(.momentum, newValue) } }
+    /// Dampening of the momentum term, in [0, 1].
+    public var dampening: Float { get { value(.dampening) } set { setInEveryGroup(.dampening, newValue) } }
     /// L2 penalty coefficient, added to the gradient (>= 0).
-    public var weightDecay: Float {
-        didSet { precondition(weightDecay >= 0, "SGD: invalid weight_decay value \(weightDecay)") }
-    }
+    public var weightDecay: Float { get { value(.weightDecay) } set { setInEveryGroup(.weightDecay, newValue) } }
     /// Nesterov momentum (needs momentum > 0 and dampening 0).
-    public private(set) var nesterov: Bool
+    public var nesterov: Bool { get { flag(.nesterov) } set { setInEveryGroup(.nesterov, newValue) } }
     /// Ascend instead of descend.
-    public private(set) var maximize: Bool
+    public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
 
-    private var momentumStarted: [Bool]
+    private lazy var momentumStarted = Array(repeating: false, count: parameters.count)
 
-    /// - Precondition: learningRate, momentum and weightDecay >= 0; Nesterov
-    ///   momentum requires momentum > 0 and dampening 0 (PyTorch's checks).
-    public init(
-        _ parameters: [Parameter], learningRate: Float = 1e-3, momentum: Float = 0, dampening: Float = 0,
+    /// - Parameters:
+    ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
+    ///     unset values take the arguments below.
+    /// - Precondition: every value in its range (``hyperparameterSpecifications``);
+    ///   Nesterov momentum requires momentum > 0 and dampening 0 (PyTorch's check);
+    ///   at least one group; each parameter in one group, once; every
+    ///   group's values are this optimizer's and in range.
+    public init<Element: ParameterOrGroup>(
+        _ parameters: [Element], learningRate: Float = 1e-3, momentum: Float = 0, dampening: Float = 0,
         weightDecay: Float = 0, nesterov: Bool = false, maximize: Bool = false
     ) {
-        precondition(momentum >= 0, "SGD: invalid momentum value \(momentum)")
-        precondition(weightDecay >= 0, "SGD: invalid weight_decay value \(weightDecay)")
-        precondition(
-            !nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum requires a momentum and zero dampening")
-        self.momentum = momentum
-        self.dampening = dampening
-        self.weightDecay = weightDecay
-        self.nesterov = nesterov
-        self.maximize = maximize
-        self.momentumStarted = Array(repeating: false, count: parameters.count)
-        super.init(parameters: parameters, learningRate: learningRate)
+        super.init(
+            Element.parameterGroups(parameters),
+            defaults: ParameterGroup(
+                [], learningRate: learningRate, weightDecay: weightDecay, momentum: momentum, dampening: dampening,
+                nesterov: nesterov, maximize: maximize))
     }
 
-    override var stateSpecification: [(name: String, initialValue: Float)] { [("momentum_buffer", 0)] }
-
-    override var requiredBuffers: [String] { momentum != 0 ? ["momentum_buffer"] : [] }
-
-    override func groupKey(_ index: Int) -> Int { momentumStarted[index] ? 1 : 0 }
-
-    override func didUpdate(_ index: Int) {
-        if momentum != 0 { momentumStarted[index] = true }
+    override func stateSpecification(for group: ParameterGroup) -> [(name: String, initialValue: Float)] {
+        group.momentum != 0 ? [("momentum_buffer", 0)] : []
     }
 
-    override func restoredParameter(_ index: Int, hasState: Bool) { momentumStarted[index] = hasState && momentum != 0 }
+    override func runKey(_ index: Int) -> Int { momentumStarted[index] ? 1 : 0 }
 
-    override func update(_ range: Range<Int>, step: Int, gradientScale: Float) {
+    override func didUpdate(_ index: Int, group: ParameterGroup) {
+        if group.momentum != 0 { momentumStarted[index] = true }
+    }
+
+    override func restoredParameter(_ index: Int, hasState: Bool) {
+        momentumStarted[index] = hasState && groups[groupOfParameter[index]].momentum != 0
+    }
+
+    override func update(_ range: Range<Int>, step: Int, gradientScale: Float, group: ParameterGroup) {
         let o = range.lowerBound
         let scalars = SGDScalars(
-            learningRate: learningRate, momentum: momentum, weightDecay: weightDecay,
-            gradientScale: maximize ? -gradientScale : gradientScale,
-            oneMinusDampening: Float(1 - Double(dampening)), nesterov: nesterov,
+            learningRate: group.learningRate, momentum: group.momentum, weightDecay: group.weightDecay,
+            gradientScale: group.maximize ? -gradientScale : gradientScale,
+            oneMinusDampening: Float(1 - Double(group.dampening)), nesterov: group.nesterov,
             first: !momentumStarted[parameterIndex(at: o)])
         Kernels.sgdStep(
             count: range.count, parameters: values.base + o,
-            momentumBuffer: momentum != 0 ? state("momentum_buffer").base + o : nil, gradients: gradients.base + o, scalars)
-    }
-
-    override var hyperparameters: [String: Double] {
-        [
-            "lr": Double(learningRate), "momentum": Double(momentum), "dampening": Double(dampening),
-            "weight_decay": Double(weightDecay), "nesterov": nesterov ? 1 : 0, "maximize": maximize ? 1 : 0,
-        ]
-    }
-
-    override func validateHyperparameters(_ values: [String: Double]) throws {
-        try super.validateHyperparameters(values)
-        try Optimizer.require(values, ["momentum", "weight_decay"]) { $0 >= 0 }
-        let momentum = values["momentum"] ?? Double(self.momentum), dampening = values["dampening"] ?? Double(self.dampening)
-        if (values["nesterov"] ?? (nesterov ? 1 : 0)) != 0 && (momentum <= 0 || dampening != 0) {
-            throw OptimizerStateError.invalidValue(name: "nesterov", value: 1)
-        }
-    }
-
-    override func restoreHyperparameters(_ values: [String: Double]) {
-        super.restoreHyperparameters(values)
-        if let v = values["momentum"] { momentum = Float(v) }
-        if let v = values["dampening"] { dampening = Float(v) }
-        if let v = values["weight_decay"] { weightDecay = Float(v) }
-        if let v = values["nesterov"] { nesterov = v != 0 }
-        if let v = values["maximize"] { maximize = v != 0 }
+            momentumBuffer: group.momentum != 0 ? state("momentum_buffer").base + o : nil, gradients: gradients.base + o,
+            scalars)
     }
 }
 

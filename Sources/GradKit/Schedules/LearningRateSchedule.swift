@@ -298,30 +298,46 @@ public struct SequentialSchedule: LearningRateSchedule {
 /// Applies a schedule to an optimizer: sets the step-0 rate on creation and
 /// the next one on each ``step()`` (call it after `optimizer.step()`, per
 /// epoch or per batch as the schedule intends, like PyTorch's `scheduler.step()`).
+///
+/// Each parameter group follows the schedule from its own rate at creation
+/// (PyTorch's `initial_lr`); a schedule that cycles momentum sets it in every
+/// group.
 public final class LearningRateScheduler {
     public let optimizer: Optimizer
     public let schedule: any LearningRateSchedule
-    /// The optimizer's learning rate when the scheduler was made.
-    public let baseLearningRate: Double
+    /// Each group's learning rate when the scheduler was made.
+    public let baseLearningRates: [Double]
     /// Scheduler steps taken.
     public private(set) var stepCount = 0
+    /// What a momentum-cycling schedule sets: momentum, or Adam's beta1.
+    private let cycled: Hyperparameter?
 
     /// - Precondition: a schedule that cycles momentum needs an optimizer with
     ///   momentum or beta1 (SGD, RMSprop, Adam, AdamW).
     public init(optimizer: Optimizer, schedule: any LearningRateSchedule) {
         self.optimizer = optimizer
         self.schedule = schedule
-        self.baseLearningRate = Double(optimizer.learningRate)
+        self.baseLearningRates = optimizer.parameterGroups.map { Double($0.learningRate) }
         if schedule.momentum(atStep: 0) != nil {
-            precondition(
-                optimizer is SGD || optimizer is RMSprop || optimizer is Adam,
-                "LearningRateScheduler: \(optimizer.kind) has no momentum or beta1 to cycle")
+            let own = type(of: optimizer).hyperparameterSpecifications.map(\.hyperparameter)
+            guard let cycled = [Hyperparameter.momentum, .beta1].first(where: own.contains) else {
+                fatalError("LearningRateScheduler: \(optimizer.kind) has no momentum or beta1 to cycle")
+            }
+            self.cycled = cycled
+        } else {
+            self.cycled = nil
         }
         apply()
     }
 
-    /// The rate the optimizer uses now.
-    public var learningRate: Double { schedule.learningRate(atStep: stepCount, base: baseLearningRate) }
+    /// The first group's learning rate when the scheduler was made.
+    public var baseLearningRate: Double { baseLearningRates[0] }
+
+    /// The rate the first group uses now.
+    public var learningRate: Double { learningRates[0] }
+
+    /// The rate each group uses now.
+    public var learningRates: [Double] { baseLearningRates.map { schedule.learningRate(atStep: stepCount, base: $0) } }
 
     /// Advances one step and updates the optimizer.
     public func step() {
@@ -337,22 +353,21 @@ public final class LearningRateScheduler {
     }
 
     private func apply() {
-        optimizer.learningRate = Float(learningRate)
-        guard let momentum = schedule.momentum(atStep: stepCount) else { return }
-        switch optimizer {
-        case let sgd as SGD: sgd.momentum = Float(momentum)
-        case let rmsprop as RMSprop: rmsprop.momentum = Float(momentum)
-        case let adam as Adam: adam.beta1 = Float(momentum)
-        default: break
+        var groups = optimizer.parameterGroups
+        for (g, rate) in learningRates.enumerated() { groups[g].learningRate = Float(rate) }
+        if let cycled, let momentum = schedule.momentum(atStep: stepCount) {
+            for g in groups.indices { groups[g][cycled] = Float(momentum) }
         }
+        optimizer.parameterGroups = groups
     }
 }
 
 /// Lowers the learning rate when a metric stops improving (PyTorch's
 /// `ReduceLROnPlateau`): after more than `patience` steps without an
 /// improvement larger than `threshold` (relative or absolute), the rate is
-/// multiplied by `factor` (not below `minimum`; changes smaller than `epsilon`
-/// are ignored), then `cooldown` steps pass before counting again.
+/// multiplied by `factor` in every parameter group (not below the group's
+/// minimum; changes smaller than `epsilon` are ignored), then `cooldown` steps
+/// pass before counting again.
 public final class ReduceLearningRateOnPlateau {
     /// Whether lower or higher metrics are better.
     public enum Mode: Sendable { case minimize, maximize }
@@ -366,7 +381,8 @@ public final class ReduceLearningRateOnPlateau {
     public let threshold: Double
     public let thresholdMode: ThresholdMode
     public let cooldown: Int
-    public let minimum: Double
+    /// Per parameter group: the lowest rate it is reduced to (PyTorch's `min_lr`).
+    public let minimums: [Double]
     public let epsilon: Double
 
     /// The best metric so far.
@@ -377,12 +393,20 @@ public final class ReduceLearningRateOnPlateau {
 
     /// PyTorch's defaults: minimize, factor 0.1, patience 10, threshold 1e-4
     /// relative, cooldown 0, minimum 0, epsilon 1e-8.
-    /// - Precondition: `factor < 1`.
+    /// - Parameters:
+    ///   - minimum: the lowest rate of every group, unless `minimums` is given.
+    ///   - minimums: one lowest rate per parameter group.
+    /// - Precondition: `factor < 1`; `minimums`, when given, has one value per group.
     public init(
         optimizer: Optimizer, mode: Mode = .minimize, factor: Double = 0.1, patience: Int = 10, threshold: Double = 1e-4,
-        thresholdMode: ThresholdMode = .relative, cooldown: Int = 0, minimum: Double = 0, epsilon: Double = 1e-8
+        thresholdMode: ThresholdMode = .relative, cooldown: Int = 0, minimum: Double = 0, minimums: [Double]? = nil,
+        epsilon: Double = 1e-8
     ) {
         precondition(factor < 1, "ReduceLearningRateOnPlateau: factor should be < 1.0, got \(factor)")
+        let groupCount = optimizer.parameterGroups.count
+        if let minimums, minimums.count != groupCount {
+            fatalError("ReduceLearningRateOnPlateau: \(minimums.count) minimums for \(groupCount) parameter groups")
+        }
         self.optimizer = optimizer
         self.mode = mode
         self.factor = factor
@@ -390,10 +414,13 @@ public final class ReduceLearningRateOnPlateau {
         self.threshold = threshold
         self.thresholdMode = thresholdMode
         self.cooldown = cooldown
-        self.minimum = minimum
+        self.minimums = minimums ?? Array(repeating: minimum, count: groupCount)
         self.epsilon = epsilon
         self.best = mode == .minimize ? .infinity : -.infinity
     }
+
+    /// The first group's minimum.
+    public var minimum: Double { minimums[0] }
 
     private func isBetter(_ value: Double) -> Bool {
         switch (mode, thresholdMode) {
@@ -417,9 +444,13 @@ public final class ReduceLearningRateOnPlateau {
             badSteps = 0
         }
         if badSteps > patience {
-            let old = Double(optimizer.learningRate)
-            let new = Swift.max(old * factor, minimum)
-            if old - new > epsilon { optimizer.learningRate = Float(new) }
+            var groups = optimizer.parameterGroups
+            for g in groups.indices {
+                let old = Double(groups[g].learningRate)
+                let new = Swift.max(old * factor, minimums[g])
+                if old - new > epsilon { groups[g].learningRate = Float(new) }
+            }
+            optimizer.parameterGroups = groups
             cooldownLeft = cooldown
             badSteps = 0
         }

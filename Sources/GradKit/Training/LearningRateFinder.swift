@@ -65,12 +65,11 @@ public struct LearningRateFinder {
     public func run(model: any Layer, optimizer: Optimizer, loss: LossFunction, data: Dataset) throws -> Result {
         if let width = model.inputWidth, width != data.featureCount { throw DataError.widthMismatch(dataset: data.featureCount, model: width) }
         if loss.usesLabels != (data.labels != nil) { throw TrainingError.missingTargets("the loss and the data set's targets do not match") }
-        let savedModel = model.stateDictionary(), savedOptimizer = optimizer.exportState(), savedRate = optimizer.learningRate
+        let savedModel = model.stateDictionary(), savedOptimizer = optimizer.exportState()
         let wasTraining = model.isTraining
         defer {
             try? model.loadStateDictionary(savedModel)
-            try? optimizer.restoreState(savedOptimizer)
-            optimizer.learningRate = savedRate
+            try? optimizer.restoreState(savedOptimizer) // every group's values too
             model.isTraining = wasTraining
         }
         model.isTraining = true

@@ -43,8 +43,8 @@ public final class Trainer {
     /// ``fit(_:validation:)`` then trains nothing. Kept in checkpoints.
     public private(set) var finished: String?
 
-    /// Each parameter group's learning rate before any schedule, which schedules scale.
-    private var baseLearningRates: [Float]
+    /// Each parameter group's rate at creation, which the schedule scales.
+    private let baseLearningRates: [Float]
     private var bestLoss = Float.infinity
     private var epochsWithoutImprovement = 0
     private var bestWeights: [String: Tensor]?
@@ -64,7 +64,7 @@ public final class Trainer {
         self.loss = loss
         self.options = options
         self.monitor = monitor ?? GradientMonitor(model: model)
-        self.baseLearningRates = [optimizer.learningRate]
+        self.baseLearningRates = optimizer.parameterGroups.map(\.learningRate)
         self.modelParameters = model.parameters
         self.modelRunsOwnHooks = model.runsOwnForwardHooks
     }
@@ -97,11 +97,15 @@ public final class Trainer {
         layer is BatchNorm || layer.children.contains { containsBatchNorm($0) }
     }
 
-    /// Sets the learning rate the schedule gives for this point of the run.
+    /// Sets each group's rate from the schedule, when it counts in `unit`.
     private func applySchedule(unit: ScheduledLearningRate.Unit, epoch: Int) {
         guard let scheduled = options.schedule, scheduled.unit == unit else { return }
         let step = unit == .step ? completedSteps : epoch
-        optimizer.learningRate = Float(scheduled.schedule.learningRate(atStep: step, base: Double(baseLearningRates[0])))
+        var groups = optimizer.parameterGroups
+        for (g, base) in baseLearningRates.enumerated() {
+            groups[g].learningRate = Float(scheduled.schedule.learningRate(atStep: step, base: Double(base)))
+        }
+        optimizer.parameterGroups = groups
     }
 
     /// Trains until `options.epochs` epochs are complete (continuing from a

@@ -31,7 +31,7 @@ extension Dataset {
         var features: [Float] = [], labels: [Int] = [], targets: [Float] = []
         var line: (row: Int, range: Range<Int>)? = first
         if header { line = reader.nextLine() }
-        while let (row, range) = line.map({ ($0.row, $0.range) }) {
+        while let (row, range) = line {
             if row != first.row { try reader.split(range, row: row, into: &fields) }
             guard fields.count == width else {
                 var reason = "expected \(width) fields as in row \(first.row), found \(fields.count)"

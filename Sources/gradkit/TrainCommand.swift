@@ -217,15 +217,15 @@ struct TrainConfiguration {
         switch normalize {
         case "standard":
             let standardizer = Standardizer(fitting: train)
-            train = standardizer.transform(train)
-            validation = validation.map(standardizer.transform)
-            testPart = standardizer.transform(testPart)
+            train = try standardizer.transform(train)
+            validation = try validation.map(standardizer.transform)
+            testPart = try standardizer.transform(testPart)
         case "scale":
             let largest = train.features.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
             if largest > 0 {
-                train = train.scaled(by: 1 / largest)
-                validation = validation.map { $0.scaled(by: 1 / largest) }
-                testPart = testPart.scaled(by: 1 / largest)
+                train = try train.scaled(by: 1 / largest)
+                validation = try validation.map { try $0.scaled(by: 1 / largest) }
+                testPart = try testPart.scaled(by: 1 / largest)
             }
         default:
             break

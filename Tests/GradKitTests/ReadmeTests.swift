@@ -89,8 +89,8 @@ struct ReadmeTests {
         let digits = Dataset.digits()
         let parts = try digits.split([0.7, 0.1, 0.2], seed: 0, stratified: true)
         let standardizer = Standardizer(fitting: parts[0])
-        let (train, validation, test) = (standardizer.transform(parts[0]), standardizer.transform(parts[1]),
-                                         standardizer.transform(parts[2]))
+        let (train, validation, test) = (try standardizer.transform(parts[0]), try standardizer.transform(parts[1]),
+                                         try standardizer.transform(parts[2]))
         manualSeed(0)
         let mlp = MLP(sizes: [64, 128, 10])
         let trainer = Trainer(model: mlp, optimizer: Adam(mlp.parameters), loss: .softmaxCrossEntropy,

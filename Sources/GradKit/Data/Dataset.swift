@@ -1,8 +1,9 @@
-// GradKit — data sets, batches, splits, standardization. SPDX-License-Identifier: MIT
+// GradKit — data sets, batches and splits. SPDX-License-Identifier: MIT
 
 /// Examples for training: features `[N, ...]` with integer class labels or
-/// float targets `[N, ...]`. Values, validated on creation: counts agree,
-/// labels are in range, every feature is finite.
+/// float targets `[N, ...]`. Values, validated on creation: at least one
+/// example, no empty dimension, counts agree, labels are in range, every
+/// feature is finite.
 public struct Dataset: Sendable {
     /// The targets of a data set.
     public enum Targets: Sendable, Equatable {
@@ -12,18 +13,41 @@ public struct Dataset: Sendable {
         case values(Tensor)
     }
 
+    /// The largest number of classes a data set may have: 1,000,000.
+    ///
+    /// The class count sizes the model's output layer and one array per class
+    /// (a stratified split, class counts), and when it is derived from the data
+    /// (largest label + 1) a single stray label would otherwise decide it. At
+    /// the limit a 128-wide output layer already holds 128 million weights; the
+    /// largest common benchmarks have 21,841 classes (ImageNet-21k).
+    public static let maximumClassCount = 1_000_000
+
     /// `[N, features]`, or `[N, time, features]` for sequences.
     public let features: Tensor
+    /// Class labels or regression targets, one per example.
     public let targets: Targets
 
     /// A classification set; `classCount` defaults to the largest label + 1.
-    /// - Throws: ``DataError`` when counts differ, a label is out of range, or a feature is not finite.
+    /// - Throws: ``DataError`` when there are no examples or features, counts
+    ///   differ, `classCount` is outside `1...maximumClassCount`, a label is out
+    ///   of range (``DataError/tooManyClasses(row:label:limit:)`` when the
+    ///   derived class count would exceed ``maximumClassCount``), or a feature
+    ///   is not finite.
     public init(features: Tensor, labels: [Int], classCount: Int? = nil) throws {
-        guard features.rank >= 2 else { throw DataError.invalidArgument("features need shape [N, ...], got \(features.shape)") }
+        try Dataset.checkShape(features, role: "features")
         guard labels.count == features.shape[0] else {
             throw DataError.countMismatch(features: features.shape[0], targets: labels.count)
         }
-        let classes = classCount ?? ((labels.max() ?? -1) + 1)
+        try Dataset.checkClassCount(classCount)
+        let classes: Int
+        if let classCount {
+            classes = classCount
+        } else {
+            if let row = labels.firstIndex(where: { $0 >= Dataset.maximumClassCount }) {
+                throw DataError.tooManyClasses(row: row, label: labels[row], limit: Dataset.maximumClassCount)
+            }
+            classes = (labels.max() ?? -1) + 1
+        }
         for (row, label) in labels.enumerated() where label < 0 || label >= classes {
             throw DataError.labelOutOfRange(row: row, label: label, classCount: classes)
         }
@@ -33,11 +57,11 @@ public struct Dataset: Sendable {
     }
 
     /// A regression set.
-    /// - Throws: ``DataError`` when counts differ or a value is not finite.
+    /// - Throws: ``DataError`` when there are no examples, features or targets,
+    ///   counts differ, or a value is not finite.
     public init(features: Tensor, targets: Tensor) throws {
-        guard features.rank >= 2, targets.rank >= 1 else {
-            throw DataError.invalidArgument("features need shape [N, ...] and targets [N, ...], got \(features.shape) and \(targets.shape)")
-        }
+        try Dataset.checkShape(features, role: "features")
+        try Dataset.checkShape(targets, role: "targets", minimumRank: 1)
         guard targets.shape[0] == features.shape[0] else {
             throw DataError.countMismatch(features: features.shape[0], targets: targets.shape[0])
         }
@@ -47,19 +71,42 @@ public struct Dataset: Sendable {
         self.targets = .values(targets)
     }
 
-    /// Without validation, for data GradKit produced itself.
+    /// Without validation, for data GradKit produced or validated itself.
     init(unchecked features: Tensor, targets: Targets) {
         self.features = features
         self.targets = targets
     }
 
+    /// Throws unless `tensor` is `[N, ...]` with at least `minimumRank` axes, `N > 0`
+    /// and no empty axis: zero examples or zero-width examples reach a model
+    /// as shapes no layer accepts.
+    private static func checkShape(_ tensor: Tensor, role: String, minimumRank: Int = 2) throws {
+        guard tensor.rank >= minimumRank else {
+            throw DataError.invalidArgument("\(role) need shape [N, \(minimumRank == 2 ? "features" : "...")], got \(tensor.shape)")
+        }
+        guard tensor.shape[0] > 0 else { throw DataError.invalidArgument("a data set needs at least one example; the \(role) have shape \(tensor.shape)") }
+        guard !tensor.shape.contains(0) else {
+            throw DataError.invalidArgument("each example needs at least one value; the \(role) have shape \(tensor.shape)")
+        }
+    }
+
+    /// Throws unless a class count given by the caller is in `1...maximumClassCount`.
+    static func checkClassCount(_ classCount: Int?) throws {
+        guard let classCount else { return }
+        guard classCount >= 1, classCount <= maximumClassCount else {
+            throw DataError.invalidArgument("classCount must be in 1...\(maximumClassCount) (Dataset.maximumClassCount), got \(classCount)")
+        }
+    }
+
+    /// Throws ``DataError/nonFinite(row:column:)`` at the first NaN or infinity.
     private static func checkFinite(_ tensor: Tensor) throws {
-        let width = tensor.shape[0] == 0 ? 0 : tensor.scalarCount / tensor.shape[0]
-        let ok = tensor.withUnsafeBufferPointer { Kernels.allFinite(count: $0.count, $0.baseAddress ?? UnsafePointer(bitPattern: 8)!) }
-        if ok { return }
-        let values = tensor.scalars
-        let index = values.firstIndex { !$0.isFinite }!
-        throw DataError.nonFinite(row: index / Swift.max(width, 1), column: index % Swift.max(width, 1))
+        try tensor.withUnsafeBufferPointer { values in
+            guard let base = values.baseAddress, !Kernels.allFinite(count: values.count, base) else { return }
+            let exampleSize = values.count / tensor.shape[0]
+            for index in values.indices where !values[index].isFinite {
+                throw DataError.nonFinite(row: index / exampleSize, column: index % exampleSize)
+            }
+        }
     }
 
     /// The number of examples.
@@ -82,7 +129,8 @@ public struct Dataset: Sendable {
         return nil
     }
 
-    /// The examples at `indices`, in that order.
+    /// The examples at `indices`, in that order (an empty list gives an empty set).
+    /// - Precondition: every index is in `0..<count`.
     public func subset(_ indices: [Int]) -> Dataset {
         let rows = withoutGradients { features.rows(at: indices) }
         switch targets {
@@ -93,11 +141,6 @@ public struct Dataset: Sendable {
         }
     }
 
-    /// The same examples with every feature multiplied by `factor` (e.g. 1/255 for pixels).
-    public func scaled(by factor: Float) -> Dataset {
-        Dataset(unchecked: withoutGradients { features * factor }, targets: targets)
-    }
-
     /// A seeded permutation of the examples.
     public func shuffled<G: RandomNumberGenerator>(using generator: inout G) -> Dataset {
         subset(Array(0..<count).shuffled(using: &generator))
@@ -105,59 +148,25 @@ public struct Dataset: Sendable {
 
     /// Consecutive batches of `size` (the last may be smaller), in a seeded
     /// random order when `generator` is given.
-    /// - Precondition: `size > 0`.
+    /// - Precondition: `size > 0` (``Trainer`` checks its batch size first).
     public func batches(size: Int, shuffledBy generator: inout SeededGenerator?) -> [Batch] {
         precondition(size > 0, "Dataset.batches(size:): size must be > 0, got \(size)")
         var order = Array(0..<count)
         if generator != nil { order.shuffle(using: &generator!) }
+        // `count - start` rather than `start + size`: no overflow for any size.
         return stride(from: 0, to: count, by: size).map { start in
-            Batch(subset(Array(order[start..<Swift.min(start + size, count)])))
-        }
-    }
-
-    /// Splits into parts of the given fractions (the last takes the
-    /// remainder), after a seeded shuffle when `seed` is given: e.g.
-    /// `split([0.7, 0.15, 0.15], seed: 0)` for train, validation and test.
-    /// With `stratified` (classification sets only, like scikit-learn's
-    /// `train_test_split(stratify: y)`), every class is split in the same
-    /// proportions, so each part keeps the class balance.
-    /// - Throws: ``DataError/invalidArgument(_:)`` for fractions that are
-    ///   negative or sum above 1, or a part that would be empty.
-    public func split(_ fractions: [Double], seed: UInt64? = nil, stratified: Bool = false) throws -> [Dataset] {
-        guard !fractions.isEmpty, fractions.allSatisfy({ $0 >= 0 }), fractions.reduce(0, +) <= 1 + 1e-9 else {
-            throw DataError.invalidArgument("split fractions must be >= 0 and sum to at most 1, got \(fractions)")
-        }
-        var generator = seed.map { SeededGenerator(seed: $0) }
-        var order = Array(0..<count)
-        if generator != nil { order.shuffle(using: &generator!) }
-        var groups = [order]
-        if stratified {
-            guard let labels, let classCount else { throw DataError.invalidArgument("a stratified split needs a data set with labels") }
-            groups = Array(repeating: [], count: classCount)
-            for index in order { groups[labels[index]].append(index) }
-        }
-        var parts = Array(repeating: [Int](), count: fractions.count)
-        for group in groups {
-            var start = 0
-            for (i, fraction) in fractions.enumerated() {
-                let end = i == fractions.count - 1 ? group.count : Swift.min(group.count, start + Int((Double(group.count) * fraction).rounded()))
-                parts[i] += group[start..<end]
-                start = end
-            }
-        }
-        return try parts.enumerated().map { i, indices in
-            guard !indices.isEmpty else { throw DataError.invalidArgument("split part \(i) of \(count) examples would be empty") }
-            var indices = indices
-            if stratified, generator != nil { indices.shuffle(using: &generator!) }
-            return subset(indices)
+            Batch(subset(Array(order[start..<(start + Swift.min(size, count - start))])))
         }
     }
 }
 
 /// One mini-batch: features and the matching labels or targets.
 public struct Batch: Sendable {
+    /// `[count, ...]`, a slice of the data set's features.
     public let features: Tensor
+    /// The class labels of a classification set, else nil.
     public let labels: [Int]?
+    /// The targets of a regression set, else nil.
     public let targets: Tensor?
 
     init(_ dataset: Dataset) {
@@ -172,29 +181,6 @@ public struct Batch: Sendable {
         }
     }
 
+    /// The number of examples in the batch.
     public var count: Int { features.shape[0] }
-}
-
-/// Per-feature standardization, `(x − mean) / std`, fitted on training data
-/// and applied unchanged to validation and test data. Features with zero
-/// spread (a pixel that is always 0) are only centered.
-public struct Standardizer: Sendable, Equatable {
-    /// Means and standard deviations (population) of each feature, shape `[features]`.
-    public let mean: Tensor
-    public let standardDeviation: Tensor
-
-    public init(fitting dataset: Dataset) {
-        let x = dataset.features.reshaped(to: [-1, dataset.featureCount])
-        let mean = withoutGradients { x.mean(alongAxes: 0) }
-        let variance = withoutGradients { (x - mean).squared().mean(alongAxes: 0) }
-        self.mean = mean.reshaped(to: [dataset.featureCount])
-        self.standardDeviation = Tensor(
-            shape: [dataset.featureCount], scalars: variance.scalars.map { $0 > 0 ? $0.squareRoot() : 1 })
-    }
-
-    /// The data set with its features standardized (targets unchanged).
-    public func transform(_ dataset: Dataset) -> Dataset {
-        let x = withoutGradients { (dataset.features - mean) / standardDeviation }
-        return Dataset(unchecked: x, targets: dataset.targets)
-    }
 }

@@ -22,7 +22,9 @@ extension Dataset {
     /// XOR: the four corners of the unit square labeled x1 XOR x2, each
     /// repeated `copies` times with Gaussian `noise` (none by default: the
     /// classic four points).
+    /// - Precondition: `copies >= 1`.
     public static func xor(copies: Int = 1, noise: Float = 0, seed: UInt64 = 0) -> Dataset {
+        precondition(copies >= 1, "Dataset.xor: copies must be >= 1, got \(copies)")
         var generator = SeededGenerator(seed: seed)
         var x: [Float] = [], y: [Int] = []
         for _ in 0..<copies {
@@ -37,7 +39,9 @@ extension Dataset {
 
     /// Two interleaved spirals (Lang and Witbrock, 1988): `countPerClass`
     /// points per class over `turns` turns, with Gaussian `noise`.
+    /// - Precondition: `countPerClass >= 1`.
     public static func twoSpirals(countPerClass: Int = 200, turns: Double = 1.75, noise: Float = 0.05, seed: UInt64 = 0) -> Dataset {
+        precondition(countPerClass >= 1, "Dataset.twoSpirals: countPerClass must be >= 1, got \(countPerClass)")
         var generator = SeededGenerator(seed: seed)
         var x: [Float] = [], y: [Int] = []
         for i in 0..<countPerClass {
@@ -55,7 +59,9 @@ extension Dataset {
 
     /// Two concentric circles (scikit-learn's `make_circles`): class 0 on the
     /// unit circle, class 1 on a circle of radius `factor`, with Gaussian `noise`.
+    /// - Precondition: `count >= 1`.
     public static func circles(count: Int = 400, factor: Float = 0.5, noise: Float = 0.05, seed: UInt64 = 0) -> Dataset {
+        precondition(count >= 1, "Dataset.circles: count must be >= 1, got \(count)")
         var generator = SeededGenerator(seed: seed)
         var x: [Float] = [], y: [Int] = []
         for i in 0..<count {
@@ -70,7 +76,9 @@ extension Dataset {
     }
 
     /// Noisy sine regression: x uniform in [−π, π], y = sin x + N(0, noise²); features and targets `[count, 1]`.
+    /// - Precondition: `count >= 1`.
     public static func sine(count: Int = 256, noise: Float = 0.1, seed: UInt64 = 0) -> Dataset {
+        precondition(count >= 1, "Dataset.sine: count must be >= 1, got \(count)")
         var generator = SeededGenerator(seed: seed)
         let x = Tensor(randomUniform: [count, 1], lowerBound: -Float.pi, upperBound: Float.pi, using: &generator)
         let n = Tensor(randomNormal: [count, 1], standardDeviation: noise, using: &generator)
@@ -84,8 +92,9 @@ extension Dataset {
     /// (channel 1: 1 at one step in the first half and one in the second, 0
     /// elsewhere); the target is the sum of the two marked values. Predicting
     /// 1 always gives a mean squared error of about 1/6, the bar to beat.
+    /// - Precondition: `count >= 1` and `length >= 2`.
     public static func addingProblem(count: Int = 1000, length: Int = 50, seed: UInt64 = 0) -> Dataset {
-        precondition(length >= 2, "Dataset.addingProblem: length must be >= 2")
+        precondition(count >= 1 && length >= 2, "Dataset.addingProblem: count must be >= 1 and length >= 2, got \(count) and \(length)")
         var generator = SeededGenerator(seed: seed)
         var x = [Float](repeating: 0, count: count * length * 2), y = [Float](repeating: 0, count: count)
         for i in 0..<count {

@@ -1,4 +1,4 @@
-// The README's tour, compiled and run, so the README stays true. SPDX-License-Identifier: MIT
+// GradKit — the README's tour, compiled and run, so the README stays true. SPDX-License-Identifier: MIT
 //
 // Each test below holds one ```swift block of README.md, line for line, with the
 // names the README leaves to the reader (batch, labels, path, ...) defined first
@@ -132,6 +132,7 @@ struct ReadmeTests {
         #expect(missing.isEmpty, "not in ReadmeTests.swift: \(missing.map { "README.md:\($0.0): \($0.1)" })")
     }
 
+    /// A file's contents as UTF-8 text.
     static func text(_ path: String) throws -> String {
         String(decoding: try FileIO.readAll(path).get(), as: UTF8.self)
     }

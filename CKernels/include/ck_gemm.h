@@ -10,40 +10,9 @@ typedef enum ck_transpose {
     CK_TRANSPOSE_YES = 1,
 } ck_transpose;
 
-/// Bytes of workspace ck_sgemm_f32 needs for these sizes with the current
-/// thread count and instruction set. 0 means the call needs none.
+/// Bytes of workspace ck_sgemm_epilogue_f32 needs for these sizes with the
+/// current thread count and instruction set. 0 means the call needs none.
 size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k);
-
-/// Row-major SGEMM:  C := alpha * op(A) * op(B) + beta * C
-///
-///   op(A) is m x k: A[i*lda + p] (NONE) or A[p*lda + i] (YES)
-///   op(B) is k x n: B[p*ldb + j] (NONE) or B[j*ldb + p] (YES)
-///   C     is m x n: C[i*ldc + j]
-///
-/// beta == 0 means C is not read (NaN in C does not propagate), as in BLAS.
-/// k == 0 scales C by beta. Leading dimensions are in elements, at least the
-/// row length of the stored matrix.
-/// Aliasing: C must not overlap A, B or the workspace; A and B may overlap.
-/// workspace: 64-byte aligned, `workspace_size` bytes; with less than
-/// ck_sgemm_workspace_size(m, n, k) the kernel uses fewer threads, or a slower
-/// unpacked loop when even one thread's blocks do not fit.
-void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b,
-                  size_t m, size_t n, size_t k,
-                  float alpha, const float *a, ptrdiff_t lda,
-                  const float *b, ptrdiff_t ldb,
-                  float beta, float *c, ptrdiff_t ldc,
-                  void *workspace, size_t workspace_size);
-
-/// ck_sgemm_f32 with a bias fused into the epilogue (a linear layer's forward pass):
-///   C := (alpha * op(A) * op(B) + beta * C) + 1 bias      (bias: n values, one per column)
-/// rounded exactly as ck_sgemm_f32 followed by adding `bias` to every row.
-/// bias == NULL is ck_sgemm_f32.
-void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b,
-                       size_t m, size_t n, size_t k,
-                       float alpha, const float *a, ptrdiff_t lda,
-                       const float *b, ptrdiff_t ldb,
-                       float beta, float *c, ptrdiff_t ldc, const float *bias,
-                       void *workspace, size_t workspace_size);
 
 /// The activation ck_sgemm_epilogue_f32 applies after the bias.
 typedef enum ck_gemm_activation {
@@ -51,10 +20,24 @@ typedef enum ck_gemm_activation {
     CK_GEMM_ACTIVATION_RELU = 1, ///< x <= 0 ? 0 : x (NaN stays NaN), as ck_unary_f32's ReLU
 } ck_gemm_activation;
 
-/// ck_sgemm_bias_f32 followed by an activation, applied to each tile of C while
-/// it is in registers (a linear layer followed by a ReLU):
+/// Row-major SGEMM with a linear layer's epilogue fused in, applied to each
+/// tile of C while it is in registers (the one GEMM entry point: plain SGEMM is
+/// bias == NULL with CK_GEMM_ACTIVATION_NONE):
 ///   C := act((alpha * op(A) * op(B) + beta * C) + 1 bias)
-/// rounded exactly as ck_sgemm_bias_f32 followed by the elementwise activation.
+///
+///   op(A) is m x k: A[i*lda + p] (NONE) or A[p*lda + i] (YES)
+///   op(B) is k x n: B[p*ldb + j] (NONE) or B[j*ldb + p] (YES)
+///   C     is m x n: C[i*ldc + j]
+///   bias  is NULL or n values, one per column, added to every row
+///
+/// Rounded exactly as the product, then a separate bias add, then the
+/// elementwise activation. beta == 0 means C is not read (NaN in C does not
+/// propagate), as in BLAS. k == 0 scales C by beta. Leading dimensions are in
+/// elements, at least the row length of the stored matrix.
+/// Aliasing: C must not overlap A, B, bias or the workspace; A and B may overlap.
+/// workspace: 64-byte aligned, `workspace_size` bytes; with less than
+/// ck_sgemm_workspace_size(m, n, k) the kernel uses fewer threads, or a slower
+/// unpacked loop when even one thread's blocks do not fit.
 void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b,
                            size_t m, size_t n, size_t k,
                            float alpha, const float *a, ptrdiff_t lda,
@@ -63,7 +46,8 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b,
                            ck_gemm_activation activation,
                            void *workspace, size_t workspace_size);
 
-/// One product for ck_sgemm_pair_f32: the arguments of ck_sgemm_bias_f32.
+/// One product for ck_sgemm_pair_f32: the arguments of ck_sgemm_epilogue_f32
+/// with no activation.
 typedef struct ck_gemm_args {
     ck_transpose trans_a, trans_b;
     size_t m, n, k;
@@ -82,7 +66,7 @@ typedef struct ck_gemm_args {
 size_t ck_sgemm_pair_workspace_size(const ck_gemm_args *first, const ck_gemm_args *second);
 
 /// Two independent products (a linear layer's dX = dY W and dW = dYᵀ X), the
-/// same results bit for bit as two ck_sgemm_bias_f32 calls. Small ones run at
+/// same results bit for bit as two ck_sgemm_epilogue_f32 calls. Small ones run at
 /// the same time, one per thread, where splitting each over the threads would
 /// pay two fork/joins for half as much work each; others run one after the
 /// other with every thread. Neither C may overlap any operand of the other.

@@ -51,6 +51,14 @@ static inline const void *ck_isa_choose(const void *portable, const void *avx2, 
     return portable;
 }
 
+/// ck_isa_choose over a kernel file's three tables, by name: the x86-64 ones
+/// are not compiled (nor named) on other architectures.
+#if CK_HAVE_X86
+#define CK_ISA_TABLE(portable, avx2, avx512) ck_isa_choose(&(portable), &(avx2), &(avx512))
+#else
+#define CK_ISA_TABLE(portable, avx2, avx512) ((const void *)&(portable))
+#endif
+
 /// The canonical block of a long sum (reduce.c, norm.c): rows are summed in
 /// blocks of this many elements, each in 16 double lanes, the blocks in order.
 /// Depends on the length only, so sums are the same for any thread count.

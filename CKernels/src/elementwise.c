@@ -374,13 +374,7 @@ static const elementwise_isa avx512_isa = {
 };
 #endif
 
-static const elementwise_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const elementwise_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 // ---------------------------------------------------------------- drivers
 

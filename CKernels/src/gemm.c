@@ -34,7 +34,32 @@
 typedef void (*gemm_micro_fn)(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
                               ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu);
 
-CK_INLINE float relu_value(float x) { return x <= 0.0f ? 0.0f : x; }
+// The epilogue of one element of C, the one definition of it in this file:
+//     act(v + bias[j])
+// bias == NULL adds nothing (not even +0, which would turn -0 into +0); relu:
+// x <= 0 ? +0 : x (NaN stays NaN, -0 becomes +0), as the elementwise ReLU. Each
+// operation rounds on its own (contract(off) above), so a product stored through
+// it has the bits of a GEMM followed by a separate bias add and ReLU.
+CK_INLINE float finish(float v, const float *bias, size_t j, int relu) {
+    if (bias) v = v + bias[j];
+    return relu && v <= 0.0f ? 0.0f : v;
+}
+
+// How every path stores a row of C:
+//     row[j] := finish(alpha * acc[j] + beta * row[j])      for j < n
+// beta == 0: row is not read (NaN in C does not propagate). Inlined into each
+// micro-kernel with a constant n, it compiles to that kernel's vector width.
+CK_INLINE void store_row(float *CK_RESTRICT row, const float *CK_RESTRICT acc, size_t n, float alpha, float beta,
+                         const float *CK_RESTRICT bias, int relu) {
+    // 16 floats at a time: under -march=native clang would otherwise split this
+    // loop into 256-bit vectors inside the AVX-512 micro-kernels.
+#pragma clang loop vectorize_width(16)
+    for (size_t j = 0; j < n; ++j) {
+        float v = alpha * acc[j];
+        if (beta != 0.0f) v = v + beta * row[j];
+        row[j] = finish(v, bias, j, relu);
+    }
+}
 
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth: the
 // transposing packs (op(A) = A, op(B) = Bᵀ).
@@ -68,18 +93,7 @@ static void micro_portable(size_t kc, const float *ap, ptrdiff_t a_step, const f
             for (int j = 0; j < NR; ++j) acc[i][j] += a * bp[(ptrdiff_t)p * b_step + j];
         }
     }
-    for (int i = 0; i < MR; ++i) {
-        float *row = c + (ptrdiff_t)i * ldc;
-        if (beta == 0.0f) {
-            for (int j = 0; j < NR; ++j) row[j] = alpha * acc[i][j];
-        } else {
-            for (int j = 0; j < NR; ++j) row[j] = alpha * acc[i][j] + beta * row[j];
-        }
-        if (bias)
-            for (int j = 0; j < NR; ++j) row[j] = row[j] + bias[j];
-        if (relu)
-            for (int j = 0; j < NR; ++j) row[j] = relu_value(row[j]);
-    }
+    for (int i = 0; i < MR; ++i) store_row(c + (ptrdiff_t)i * ldc, acc[i], NR, alpha, beta, bias, relu);
 }
 
 #if CK_HAVE_X86
@@ -99,25 +113,10 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
         ap += a_step;
         bp += b_step;
     }
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int i = 0; i < 6; ++i) {
-        float *row = c + (ptrdiff_t)i * ldc;
-        __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            r0 = _mm256_add_ps(r0, _mm256_mul_ps(vb, _mm256_loadu_ps(row)));
-            r1 = _mm256_add_ps(r1, _mm256_mul_ps(vb, _mm256_loadu_ps(row + 8)));
-        }
-        if (bias) {
-            r0 = _mm256_add_ps(r0, _mm256_loadu_ps(bias));
-            r1 = _mm256_add_ps(r1, _mm256_loadu_ps(bias + 8));
-        }
-        if (relu) { // x <= 0 (ordered: NaN stays) -> +0
-            __m256 zero = _mm256_setzero_ps();
-            r0 = _mm256_blendv_ps(r0, zero, _mm256_cmp_ps(r0, zero, _CMP_LE_OQ));
-            r1 = _mm256_blendv_ps(r1, zero, _mm256_cmp_ps(r1, zero, _CMP_LE_OQ));
-        }
-        _mm256_storeu_ps(row, r0);
-        _mm256_storeu_ps(row + 8, r1);
+        float t[16]; // acc[i] as floats: the copy compiles away
+        __builtin_memcpy(t, acc[i], sizeof t);
+        store_row(c + (ptrdiff_t)i * ldc, t, 16, alpha, beta, bias, relu);
     }
 }
 
@@ -144,25 +143,10 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
             ap += a_step_;                                                                                           \
             bp += b_step;                                                                                            \
         }                                                                                                            \
-        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                                \
         for (int i = 0; i < MR; ++i) {                                                                               \
-            float *row = c + (ptrdiff_t)i * ldc;                                                                     \
-            __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);                             \
-            if (beta != 0.0f) {                                                                                      \
-                r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_loadu_ps(row)));                                     \
-                r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16)));                                \
-            }                                                                                                        \
-            if (bias) {                                                                                              \
-                r0 = _mm512_add_ps(r0, _mm512_loadu_ps(bias));                                                       \
-                r1 = _mm512_add_ps(r1, _mm512_loadu_ps(bias + 16));                                                  \
-            }                                                                                                        \
-            if (relu) { /* x <= 0 (ordered: NaN stays) -> +0 */                                                      \
-                __m512 zero = _mm512_setzero_ps();                                                                   \
-                r0 = _mm512_mask_mov_ps(r0, _mm512_cmp_ps_mask(r0, zero, _CMP_LE_OQ), zero);                         \
-                r1 = _mm512_mask_mov_ps(r1, _mm512_cmp_ps_mask(r1, zero, _CMP_LE_OQ), zero);                         \
-            }                                                                                                        \
-            _mm512_storeu_ps(row, r0);                                                                               \
-            _mm512_storeu_ps(row + 16, r1);                                                                          \
+            float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
+            __builtin_memcpy(t, acc[i], sizeof t);                                                                   \
+            store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);                                       \
         }                                                                                                            \
     }
 CK_MICRO_AVX512(micro_avx512_12, 12, a_step, a_step, 1)
@@ -345,19 +329,7 @@ static void pack_b_part(void *ctx, size_t begin, size_t end, size_t part) {
 // Merges a full MR x NR tile computed with alpha = 1, beta = 0 into C.
 static void merge_tile(const float *tile, size_t nr, float *c, ptrdiff_t ldc, size_t rows, size_t cols, float alpha,
                        float beta, const float *bias, int relu) {
-    for (size_t i = 0; i < rows; ++i) {
-        float *row = c + (ptrdiff_t)i * ldc;
-        const float *t = tile + i * nr;
-        if (beta == 0.0f) {
-            for (size_t j = 0; j < cols; ++j) row[j] = alpha * t[j];
-        } else {
-            for (size_t j = 0; j < cols; ++j) row[j] = alpha * t[j] + beta * row[j];
-        }
-        if (bias)
-            for (size_t j = 0; j < cols; ++j) row[j] = row[j] + bias[j];
-        if (relu)
-            for (size_t j = 0; j < cols; ++j) row[j] = relu_value(row[j]);
-    }
+    for (size_t i = 0; i < rows; ++i) store_row(c + (ptrdiff_t)i * ldc, tile + i * nr, cols, alpha, beta, bias, relu);
 }
 
 // Rows [r0, r1) and columns [c0, c1) of the current NC block (both in elements,
@@ -445,14 +417,15 @@ static size_t gemm_flops_parts(size_t m, size_t n, size_t k) {
 
 static size_t align_floats(size_t count) { return ck_round_up(count, GEMM_ALIGN / sizeof(float)); }
 
-static void workspace_layout(const gemm_config *cfg, size_t m, size_t n, size_t k, size_t parts, size_t *b_floats,
+// Floats of one packed block of op(B) (shared by all parts) and of one part's
+// packed block of op(A), each rounded up to whole cache lines.
+static void workspace_layout(const gemm_config *cfg, size_t m, size_t n, size_t k, size_t *b_floats,
                              size_t *a_floats) {
     size_t kc = ck_min_size(cfg->kc, k);
     size_t nc = ck_min_size(cfg->nc, ck_round_up(n, cfg->nr));
     size_t mc = ck_min_size(cfg->mc, ck_round_up(m, cfg->mr));
     *b_floats = align_floats(kc * ck_round_up(nc, cfg->nr));
     *a_floats = align_floats(ck_round_up(mc, cfg->mr) * kc);
-    (void)parts;
 }
 
 // The direct loops pay only where packing would waste most of a micro-tile: a
@@ -470,7 +443,7 @@ size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
     gemm_config cfg = current_config(m);
     size_t parts = gemm_flops_parts_max(m, n, k);
     size_t b_floats, a_floats;
-    workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
+    workspace_layout(&cfg, m, n, k, &b_floats, &a_floats);
     return (b_floats + parts * a_floats) * sizeof(float) + GEMM_ALIGN;
 }
 
@@ -498,16 +471,7 @@ CK_INLINE void gemm_direct(const gemm_operands *g) {
                 acc[j] = s;
             }
         }
-        float *crow = g->c + (ptrdiff_t)i * g->ldc;
-        if (g->beta == 0.0f) {
-            for (size_t j = 0; j < g->n; ++j) crow[j] = g->alpha * acc[j];
-        } else {
-            for (size_t j = 0; j < g->n; ++j) crow[j] = g->alpha * acc[j] + g->beta * crow[j];
-        }
-        if (g->bias)
-            for (size_t j = 0; j < g->n; ++j) crow[j] = crow[j] + g->bias[j];
-        if (g->relu)
-            for (size_t j = 0; j < g->n; ++j) crow[j] = relu_value(crow[j]);
+        store_row(g->c + (ptrdiff_t)i * g->ldc, acc, g->n, g->alpha, g->beta, g->bias, g->relu);
     }
 }
 
@@ -537,28 +501,13 @@ static void scale_c(size_t m, size_t n, float beta, float *c, ptrdiff_t ldc) {
     }
 }
 
-void ck_sgemm_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
-                  const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
-                  void *workspace, size_t workspace_size) {
-    ck_sgemm_bias_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, workspace, workspace_size);
-}
-
 // The epilogue after an unfused product: + bias, then the activation.
 static void finish_rows(size_t m, size_t n, float *c, ptrdiff_t ldc, const float *bias, int relu) {
+    if (!bias && !relu) return;
     for (size_t i = 0; i < m; ++i) {
         float *row = c + (ptrdiff_t)i * ldc;
-        if (bias)
-            for (size_t j = 0; j < n; ++j) row[j] = row[j] + bias[j];
-        if (relu)
-            for (size_t j = 0; j < n; ++j) row[j] = relu_value(row[j]);
+        for (size_t j = 0; j < n; ++j) row[j] = finish(row[j], bias, j, relu);
     }
-}
-
-void ck_sgemm_bias_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
-                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc,
-                       const float *bias, void *workspace, size_t workspace_size) {
-    ck_sgemm_epilogue_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, CK_GEMM_ACTIVATION_NONE,
-                          workspace, workspace_size);
 }
 
 void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -581,7 +530,7 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
     gemm_config cfg = current_config(m);
     size_t parts = gemm_flops_parts(m, n, k);
     size_t b_floats, a_floats;
-    workspace_layout(&cfg, m, n, k, parts, &b_floats, &a_floats);
+    workspace_layout(&cfg, m, n, k, &b_floats, &a_floats);
     uintptr_t base = ck_round_up((uintptr_t)workspace, GEMM_ALIGN);
     size_t usable = workspace ? workspace_size - (size_t)(base - (uintptr_t)workspace) : 0;
     if (!workspace || workspace_size < GEMM_ALIGN) usable = 0;
@@ -660,8 +609,8 @@ size_t ck_sgemm_pair_workspace_size(const ck_gemm_args *first, const ck_gemm_arg
 }
 
 static void run_args(const ck_gemm_args *g, void *workspace, size_t size) {
-    ck_sgemm_bias_f32(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
-                      g->ldc, g->bias, workspace, size);
+    ck_sgemm_epilogue_f32(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
+                          g->ldc, g->bias, CK_GEMM_ACTIVATION_NONE, workspace, size);
 }
 
 typedef struct pair_job {

@@ -122,13 +122,7 @@ CK_TARGET_AVX512 static void agc_row_avx512(size_t c, float *g, const float *w, 
 static const norm_isa avx512_isa = { power_block_avx512, max_abs_avx512, finite_avx512, agc_row_avx512 };
 #endif
 
-static const norm_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const norm_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 static double combine(ck_norm_kind kind, double total, double part) {
     if (kind != CK_NORM_KIND_MAX_ABS) return total + part;

@@ -46,7 +46,7 @@ CK_INLINE void adagrad_body(size_t n, float *p, float *sum, const float *g, ck_a
     float neg_clr = -s.clr;
     for (size_t i = 0; i < n; ++i) {
         float d = gradient(g[i], p[i], s.gradient_scale, s.weight_decay);
-        float acc = sum[i] + 1.0f * d * d;
+        float acc = sum[i] + d * d;
         sum[i] = acc;
         float std = sqrtf(acc) + s.epsilon;
         p[i] = p[i] + neg_clr * d / std;
@@ -64,13 +64,13 @@ CK_INLINE void rmsprop_body(size_t n, float *p, float *sq, float *ga, float *b, 
         if (centered) {
             float a = lerp(ga[i], d, s.one_minus_alpha);
             ga[i] = a;
-            avg = sqrtf(v + -1.0f * a * a);
+            avg = sqrtf(v - a * a);
         } else {
             avg = sqrtf(v);
         }
         avg = avg + s.epsilon;
         if (with_momentum) {
-            float buf = b[i] * s.momentum + 1.0f * d / avg;
+            float buf = b[i] * s.momentum + d / avg;
             b[i] = buf;
             p[i] = p[i] + neg_lr * buf;
         } else {
@@ -154,13 +154,7 @@ CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v,
 static const optim_isa avx512_isa = { sgd_avx512, adagrad_avx512, rmsprop_avx512, adam_avx512 };
 #endif
 
-static const optim_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const optim_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 // ---------------------------------------------------------------- drivers
 

@@ -141,13 +141,7 @@ CK_TARGET_AVX512 static void extreme_columns_avx512(size_t e, size_t in, size_t 
 static const reduce_isa avx512_isa = { sum_block_avx512, max_row_avx512, sum_columns_avx512, extreme_columns_avx512 };
 #endif
 
-static const reduce_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const reduce_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 static size_t sum_block_size(size_t extent) { return ck_sum_block_size(extent); }
 

@@ -163,13 +163,7 @@ CK_TARGET_AVX512 static void cross_entropy_block_avx512(size_t n, size_t r, floa
 static const softmax_isa avx512_isa = { row_avx512, backward_row_avx512, cross_entropy_row_avx512, cross_entropy_block_avx512 };
 #endif
 
-static const softmax_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const softmax_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 typedef struct softmax_job {
     const softmax_isa *isa;

@@ -67,6 +67,12 @@ CK_INLINE void alive_body(size_t rows, size_t width, size_t stride, const float 
     }
 }
 
+// The update switch picks a specialized loop; each wrapper is compiled per ISA.
+CK_INLINE void change_block_dispatch(const float *a, float *b, size_t n, double *d, double *q, int update) {
+    if (update) change_block_body(a, b, n, d, q, 1);
+    else change_block_body(a, b, n, d, q, 0);
+}
+
 typedef struct stats_isa {
     void (*moments_block)(const float *, size_t, double *, double *);
     void (*change_block)(const float *, float *, size_t, double *, double *, int);
@@ -77,36 +83,24 @@ typedef struct stats_isa {
 static void moments_block_portable(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 static size_t outside_portable(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 static void alive_portable(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
-static void change_block_portable(const float *a, float *b, size_t n, double *d, double *q, int u) {
-    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
-}
+static void change_block_portable(const float *a, float *b, size_t n, double *d, double *q, int u) { change_block_dispatch(a, b, n, d, q, u); }
 static const stats_isa portable_isa = { moments_block_portable, change_block_portable, outside_portable, alive_portable };
 
 #if CK_HAVE_X86
 CK_TARGET_AVX2 static void moments_block_avx2(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX2 static size_t outside_avx2(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 CK_TARGET_AVX2 static void alive_avx2(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
-CK_TARGET_AVX2 static void change_block_avx2(const float *a, float *b, size_t n, double *d, double *q, int u) {
-    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
-}
+CK_TARGET_AVX2 static void change_block_avx2(const float *a, float *b, size_t n, double *d, double *q, int u) { change_block_dispatch(a, b, n, d, q, u); }
 static const stats_isa avx2_isa = { moments_block_avx2, change_block_avx2, outside_avx2, alive_avx2 };
 
 CK_TARGET_AVX512 static void moments_block_avx512(const float *x, size_t n, double *s, double *q) { moments_block_body(x, n, s, q); }
 CK_TARGET_AVX512 static size_t outside_avx512(const float *x, size_t n, float lo, float hi) { return outside_body(x, n, lo, hi); }
 CK_TARGET_AVX512 static void alive_avx512(size_t r, size_t w, size_t s, const float *y, unsigned char *a) { alive_body(r, w, s, y, a); }
-CK_TARGET_AVX512 static void change_block_avx512(const float *a, float *b, size_t n, double *d, double *q, int u) {
-    if (u) change_block_body(a, b, n, d, q, 1); else change_block_body(a, b, n, d, q, 0);
-}
+CK_TARGET_AVX512 static void change_block_avx512(const float *a, float *b, size_t n, double *d, double *q, int u) { change_block_dispatch(a, b, n, d, q, u); }
 static const stats_isa avx512_isa = { moments_block_avx512, change_block_avx512, outside_avx512, alive_avx512 };
 #endif
 
-static const stats_isa *isa_table(void) {
-#if CK_HAVE_X86
-    return ck_isa_choose(&portable_isa, &avx2_isa, &avx512_isa);
-#else
-    return &portable_isa;
-#endif
-}
+static const stats_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
 // Monitoring runs on activations of modest size: one thread, blocks in order.
 void ck_moments_f32(size_t n, const float *x, double *sum, double *sum_squares) {

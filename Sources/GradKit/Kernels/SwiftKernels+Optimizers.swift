@@ -64,7 +64,7 @@ extension SwiftKernels {
             if s.centered, let ga {
                 let a = lerp(ga[i], d, s.oneMinusAlpha)
                 ga[i] = a
-                average = (v + -1 * a * a).squareRoot()
+                average = (v - a * a).squareRoot()
             } else {
                 average = v.squareRoot()
             }

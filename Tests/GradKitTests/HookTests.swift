@@ -119,6 +119,27 @@ struct HookTests {
         #expect(w.gradient!.scalars.allSatisfy { $0 == 0 }, "the zeroed gradient reached w")
     }
 
+    @Test("each parameter's gradient is handed over as soon as the sweep passes its first use")
+    func earlyDelivery() {
+        let model = withManualSeed(35) { Sequential([Linear(inputSize: 8, outputSize: 6), Tanh(), Linear(inputSize: 6, outputSize: 4), Tanh(), Linear(inputSize: 4, outputSize: 2)]) }
+        var order: [String] = []
+        var firstLayerReadyEarly = false
+        for p in model.parameters {
+            p.registerGradientAccumulatedHook { p in
+                order.append(p.name)
+                if p.name.hasPrefix("4."), model.parameters[0].gradient != nil { firstLayerReadyEarly = true }
+                #expect(p.gradient != nil, "the hook runs after accumulation")
+            }
+        }
+        let reference = withManualSeed(35) { Sequential([Linear(inputSize: 8, outputSize: 6), Tanh(), Linear(inputSize: 6, outputSize: 4), Tanh(), Linear(inputSize: 4, outputSize: 2)]) }
+        model(input).sum().backward()
+        reference(input).sum().backward()
+        #expect(Set(order) == Set(model.parameters.map(\.name)) && order.count == 6)
+        #expect(order.firstIndex { $0.hasPrefix("4.") }! < order.firstIndex { $0.hasPrefix("0.") }!, "\(order)")
+        #expect(!firstLayerReadyEarly, "the last layer's gradient came before the first layer's was computed")
+        for (p, q) in zip(model.parameters, reference.parameters) { expectIdentical(p.gradient!.scalars, q.gradient!.scalars, p.name) }
+    }
+
     @Test("registering a hook on a tensor that is not recorded traps with a message")
     func unrecordedTensorHook() async {
         await #expect(processExitsWith: .failure) {

@@ -34,6 +34,8 @@ public final class Parameter {
     /// Run in registration order on each gradient `backward()` computes for
     /// this parameter, before it is added into ``gradient``.
     var gradientHooks = HookList<GradientHook>()
+    /// Run after `backward()` has added a gradient into ``gradient``.
+    var accumulatedHooks = HookList<(Parameter) -> Void>()
 
     var storage: TensorStorage
     var gradientStorage: TensorStorage?
@@ -116,9 +118,22 @@ public final class Parameter {
         return HookHandle { [weak self] in self?.gradientHooks.remove(id) }
     }
 
-    /// Adds a gradient computed by `backward()` after running the hooks.
+    /// Registers a hook run after `backward()` has added this parameter's
+    /// gradient into ``gradient`` (PyTorch's `register_post_accumulate_grad_hook`).
+    /// `backward()` hands each parameter its gradient as soon as the sweep has
+    /// passed the parameter's first use, so the hook can start work on it
+    /// (an all-reduce, say) while the rest of the sweep runs.
+    /// - Returns: a handle whose ``HookHandle/remove()`` unregisters the hook.
+    @discardableResult
+    public func registerGradientAccumulatedHook(_ hook: @escaping (Parameter) -> Void) -> HookHandle {
+        let id = accumulatedHooks.append(hook)
+        return HookHandle { [weak self] in self?.accumulatedHooks.remove(id) }
+    }
+
+    /// Adds a gradient computed by `backward()`, running the hooks before and after.
     func receiveGradient(_ gradient: Tensor) {
         accumulateGradient(gradientHooks.isEmpty ? gradient : gradientHooks.apply(to: gradient, of: "parameter '\(name)'"))
+        if !accumulatedHooks.isEmpty { for entry in accumulatedHooks.entries { entry.hook(self) } }
     }
 
     /// Runs `body` on the value's memory for writing, after making sure no

@@ -71,7 +71,10 @@ final class Tape {
     private var records: UnsafeMutablePointer<TapeRecord>
     private var recordCapacity = 256
     private(set) var recordCount = 0
-    private var leaves: [(node: Int32, parameter: Parameter)] = []
+    /// Parameters on this tape, in order of first use, with the index of the
+    /// first record that used each: once backward has swept back past that
+    /// record, the parameter's gradient is complete.
+    private var leaves: [(node: Int32, parameter: Parameter, firstUse: Int)] = []
     private var nodeCount: Int32 = 0
     /// Gradients by node during a backward sweep.
     private var gradients: [Tensor?] = []
@@ -183,7 +186,7 @@ final class Tape {
         if parameter.leafGeneration == generation { return parameter.leafNode }
         let id = nodeCount
         nodeCount += 1
-        leaves.append((id, parameter))
+        leaves.append((id, parameter, recordCount))
         parameter.leafGeneration = generation
         parameter.leafNode = id
         return id
@@ -211,6 +214,9 @@ final class Tape {
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: Int(nodeCount)))
         gradients[Int(root)] = seed
+        // In anomaly mode parameters receive nothing until the whole sweep is checked.
+        let deliversEarly = anomalyDepth == 0
+        var pendingLeaves = leaves.count
         while recordCount > 0 {
             recordCount -= 1
             let record = (records + recordCount).move() // released after its pullback
@@ -229,12 +235,27 @@ final class Tape {
                     return
                 }
             }
+            // Parameters first used by this record have their whole gradient now: hand it over
+            // (hooks run as soon as a gradient is ready, so work on it can overlap the rest of the sweep).
+            while deliversEarly, pendingLeaves > 0, leaves[pendingLeaves - 1].firstUse >= recordCount {
+                pendingLeaves -= 1
+                deliver(leaves[pendingLeaves])
+            }
         }
-        for (node, parameter) in leaves {
-            if let gradient = gradients[Int(node)] { parameter.receiveGradient(gradient) }
+        while pendingLeaves > 0 {
+            pendingLeaves -= 1
+            deliver(leaves[pendingLeaves])
         }
         gradients.removeAll(keepingCapacity: true)
         reset()
+    }
+
+    /// Adds a leaf's gradient into its parameter and forgets it here.
+    private func deliver(_ leaf: (node: Int32, parameter: Parameter, firstUse: Int)) {
+        let i = Int(leaf.node)
+        guard let gradient = gradients[i] else { return }
+        gradients[i] = nil
+        leaf.parameter.receiveGradient(gradient)
     }
 
     /// Registers a gradient hook on the recorded tensor at `node`.

@@ -274,3 +274,54 @@ struct AnomalyTests {
         #expect(Tape.local.current.anomaly == nil)
     }
 }
+
+@Suite("Model summary")
+struct SummaryTests {
+    @Test("summary: every layer's output shape, its own parameter counts, frozen ones apart, and totals")
+    func summary() {
+        let model = withManualSeed(40) {
+            Sequential([Linear(inputSize: 64, outputSize: 128), ReLU(), BatchNorm(featureCount: 128), Dropout(probability: 0.1), Linear(inputSize: 128, outputSize: 10)])
+        }
+        model.layers[0].freeze()
+        let summary = model.summary()
+        #expect(summary.inputShape == [1, 64])
+        #expect(summary.rows.map(\.path) == ["0", "1", "2", "3", "4"])
+        #expect(summary.rows.map(\.outputShape) == [[1, 128], [1, 128], [1, 128], [1, 128], [1, 10]])
+        #expect(summary.rows.map(\.frozenParameters) == [64 * 128 + 128, 0, 0, 0, 0])
+        #expect(summary.rows.map(\.trainableParameters) == [0, 0, 256, 0, 1290])
+        #expect(summary.trainableParameters + summary.frozenParameters == model.parameterCount)
+        let text = summary.description
+        #expect(text.contains("Total: 9,866 parameters (38.5 KiB) — 1,546 trainable, 8,320 frozen"), "\(text)")
+        #expect(text.contains("8,320 (frozen 8,320)"))
+        #expect(model.isTraining, "the mode is put back")
+        // A hand-written model: its own layers, found through namedChildren; an RNN over sequences.
+        let recurrent = withManualSeed(41) { Sequential([RNN(inputSize: 3, hiddenSize: 5), Linear(inputSize: 5, outputSize: 2)]) }
+        #expect(recurrent.summary(inputShape: [2, 7, 3]).rows.map(\.outputShape) == [[2, 7, 5], [2, 7, 2]])
+        #expect(HandWrittenModel().summary().rows.map(\.path) == ["first", "activation", "last"])
+    }
+
+    @Test("layers describe themselves with their arguments; containers list their children")
+    func descriptions() {
+        let mlp = withManualSeed(42) { MLP(sizes: [4, 8, 2], activation: .leakyRelu(negativeSlope: 0.2), dropout: 0.5) }
+        #expect("\(mlp)" == """
+            MLP(
+              (0): Linear(inputSize: 4, outputSize: 8)
+              (1): LeakyReLU(negativeSlope: 0.2)
+              (2): Dropout(probability: 0.5)
+              (3): Linear(inputSize: 8, outputSize: 2)
+            )
+            """)
+        let nested = Sequential([Residual(Sequential([Linear(inputSize: 3, outputSize: 3, bias: false), Tanh()])), Softmax()])
+        #expect("\(nested)" == """
+            Sequential(
+              (0): Residual(
+                (body): Sequential(
+                  (0): Linear(inputSize: 3, outputSize: 3, bias: false)
+                  (1): Tanh()
+                )
+              )
+              (1): Softmax(axis: -1)
+            )
+            """)
+    }
+}

@@ -80,6 +80,8 @@ struct RunHistoryTests {
         #expect(history.samples.map(\.step) == sampled.indices.filter { ($0 + 1) % history.sampleStride == 0 }.map { sampled[$0] })
         #expect(monitor.gradientNormHistory == history.layers.indices.map { i in history.samples.map { $0.layers[i].gradientNorm } })
         #expect(monitor.historyStride == history.sampleStride)
+        #expect(history.series(layer: 2, \.deadFraction).allSatisfy(\.isNaN) && history.series(layer: 0, \.deadFraction).allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(history.series(layer: 1, \.weightNorm) == history.samples.map { $0.layers[1].weightNorm! })
         // Every kept sample was completed after its step: weights measured, verdict given (the log line judged it).
         for sample in history.samples {
             #expect(sample.layers.allSatisfy { $0.weightNorm != nil && $0.updateRatio != nil && $0.verdict != nil })

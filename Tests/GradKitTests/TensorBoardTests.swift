@@ -220,6 +220,8 @@ struct TensorBoardTests {
         first.addScalar("late", 1, step: 1)
         #expect(throws: TensorBoardError.closed(path: first.path)) { try first.flush() }
         try second.close()
+        #expect(TensorBoardWriter.layerTag(index: 3, path: "1.body.0", layerCount: 9) == "layer_03_1.body.0")
+        #expect(TensorBoardWriter.layerTag(index: 7, path: "0", layerCount: 120) == "layer_007_0")
         // A file where the directory should be.
         let blocked = try temporaryDirectory() + "/file"
         _ = FileIO.writeAtomically([1], to: blocked)

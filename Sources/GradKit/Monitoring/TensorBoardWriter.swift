@@ -181,7 +181,7 @@ extension TensorBoardWriter {
     /// was sampled, each layer's `gradient_norm/<layer>` and `weight_norm/<layer>`
     /// scalars and, with ``GradientMonitor/capturesGradientHistograms`` set, the
     /// `gradient/<layer>` histogram of its weight gradients (before clipping).
-    /// `<layer>` is ``layerTag(_:layerCount:)`` (`layer_01_0`): sorted by depth.
+    /// `<layer>` is ``layerTag(index:path:layerCount:)`` (`layer_01_0`): sorted by depth.
     ///
     /// Call it after the monitor's ``GradientMonitor/didStep()`` (the trainer: after the step).
     public func addSampledStep(of monitor: GradientMonitor, step: Int, loss: Float, accuracy: Float? = nil, learningRate: Float? = nil) {
@@ -191,7 +191,7 @@ extension TensorBoardWriter {
         guard let sample = monitor.sampleOfLastStep else { return }
         let layers = monitor.layerPaths
         for (i, values) in sample.layers.enumerated() where i < layers.count {
-            let tag = TensorBoardWriter.layerTag(RunHistory.Layer(index: i + 1, path: layers[i], kind: "", activation: nil), layerCount: layers.count)
+            let tag = TensorBoardWriter.layerTag(index: i + 1, path: layers[i], layerCount: layers.count)
             addScalar("gradient_norm/" + tag, values.gradientNorm, step: step)
             if let weightNorm = values.weightNorm { addScalar("weight_norm/" + tag, weightNorm, step: step) }
             if monitor.capturesGradientHistograms, let histogram = monitor.gradientHistograms[i] {
@@ -202,8 +202,12 @@ extension TensorBoardWriter {
 
     /// `layer_<index>_<path>`, the index zero-padded to the width of the
     /// layer count (at least 2), so tags sort by depth.
-    public static func layerTag(_ layer: RunHistory.Layer, layerCount: Int) -> String {
-        let index = String(layer.index), width = Swift.max(2, String(layerCount).count)
-        return "layer_" + String(repeating: "0", count: Swift.max(0, width - index.count)) + index + "_" + layer.path
+    /// - Parameters:
+    ///   - index: the layer's 1-based position (``RunHistory/Layer/index``).
+    ///   - path: its path in the model (``RunHistory/Layer/path``).
+    ///   - layerCount: how many layers are monitored.
+    public static func layerTag(index: Int, path: String, layerCount: Int) -> String {
+        let digits = String(index), width = Swift.max(2, String(layerCount).count)
+        return "layer_" + String(repeating: "0", count: Swift.max(0, width - digits.count)) + digits + "_" + path
     }
 }

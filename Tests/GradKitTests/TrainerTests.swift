@@ -97,7 +97,7 @@ struct TrainerTests {
         }
     }
 
-    @Test("the JSON-lines log has one object per step and per epoch")
+    @Test("the JSON-lines log has one object per step, per sampled step's layers and per epoch")
     func log() throws {
         let directory = try temporaryDirectory()
         let path = directory + "/log.jsonl"
@@ -108,7 +108,8 @@ struct TrainerTests {
         let history = try trainer.fit(Dataset.xor())
         let text = String(decoding: try FileIO.readAll(path).get(), as: UTF8.self)
         let lines = try text.split(separator: "\n").map { try JSON.parse(String($0)) }
-        #expect(lines.count == 4 + 2)
+        #expect(lines.count == 4 + 4 + 2, "every step is sampled by default")
+        #expect(lines.filter { $0.objectValue?["type"]?.stringValue == "layers" }.count == 4)
         let steps = lines.filter { $0.objectValue?["type"]?.stringValue == "step" }
         #expect(steps.map { Float($0.objectValue!["loss"]!.numberValue!) } == history.steps.map(\.loss))
         let epochs = lines.filter { $0.objectValue?["type"]?.stringValue == "epoch" }
@@ -322,5 +323,30 @@ struct TrainerTests {
         let error = #expect(throws: AnomalyError.self) { try trainer.fit(data) }
         #expect(error?.operation == "*" && error?.direction == .forward, "\(String(describing: error))")
         #expect(trainer.completedSteps == 2)
+    }
+
+    @Test("the log carries per-layer records a report can be redrawn from; TensorBoard and report callbacks write their files")
+    func diagnosticsLeaveTheProcess() throws {
+        let directory = try temporaryDirectory()
+        let data = Dataset.twoSpirals(countPerClass: 64, seed: 22)
+        let model = withManualSeed(22) { MLP(sizes: [2, 16, 16, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: Adam(model.parameters, learningRate: 0.01), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 3, batchSize: 32, progress: .silent, logPath: directory + "/log.jsonl"))
+        let board = TensorBoardLogger(directory: directory + "/board")
+        trainer.callbacks = [board, ReportWriter(directory: directory + "/report")]
+        let history = try trainer.fit(data)
+        let fromLog = try RunHistory(jsonLinesAt: directory + "/log.jsonl")
+        #expect(fromLog.layers.map(\.path) == ["0", "2", "4"])
+        #expect(fromLog.samples.count == history.steps.count, "every step sampled by default")
+        #expect(fromLog.steps.map(\.learningRate) == history.steps.map(\.learningRate))
+        #expect(fromLog.samples.allSatisfy { $0.layers.allSatisfy { $0.verdict != nil } })
+        let report = String(decoding: try FileIO.readAll(directory + "/report/report.md").get(), as: UTF8.self)
+        #expect(report.contains("| 1 |") || report.contains("layer"), "\(report.prefix(400))")
+        let figures = directoryEntries(directory + "/report/figures").filter { $0.hasSuffix(".svg") }
+        #expect(figures.count >= 4, "\(figures)")
+        let events = directoryEntries(directory + "/board")
+        #expect(events.count == 1 && events[0].hasPrefix("events.out.tfevents."), "\(events)")
+        #expect(board.writer == nil, "closed at the end")
     }
 }

@@ -12,15 +12,22 @@ import Glibc
 /// let monitor = GradientMonitor(model: model)
 /// let loss = monitor.observeForward { softmaxCrossEntropy(logits: model(x), labels: y) }
 /// loss.backward()
-/// switch try monitor.inspectGradients(loss: loss.scalar) {
+/// switch try monitor.inspectGradients(loss: loss.scalar, learningRate: optimizer.learningRate) {
 /// case .step:
 ///     monitor.willStep(); optimizer.step(); monitor.didStep()
 /// case .skip, .stop:
 ///     optimizer.zeroGradients()        // parameters and optimizer state untouched
 /// }
 /// print(monitor.report)
+/// try monitor.writeReport(to: "report")   // report.md and figures/*.svg
 /// ```
 /// (``Trainer`` does this for you.)
+///
+/// **History**: ``history`` keeps every step's loss, global gradient norm and
+/// learning rate, and every sampled step's per-layer statistics, each series
+/// bounded by ``maximumHistoryLength``; ``writeReport(to:)`` draws it,
+/// ``layersLogLine(step:)`` writes a sampled step to a JSON-lines log, and
+/// ``TensorBoardWriter/addSampledStep(of:step:loss:accuracy:learningRate:)`` to TensorBoard.
 ///
 /// **Per layer** (each layer with ``Layer/monitoredWeights`` — `Linear`, `RNN`,
 /// a layer of your own with weight matrices — numbered from the input): the norm
@@ -69,14 +76,14 @@ public final class GradientMonitor {
     /// Steps that verdicts average over.
     public let window: Int
 
-    /// Gradient norms per monitored layer, one entry per recorded sample (for
-    /// plots): every sampled step, until ``maximumHistoryLength`` samples; then
-    /// every other sample is dropped and only every ``historyStride``-th
-    /// sampled step is recorded, so memory stays bounded on long runs.
-    public private(set) var gradientNormHistory: [[Float]]
+    /// Gradient norms per monitored layer, one entry per kept sample of
+    /// ``history`` (for plots): every sampled step, until ``maximumHistoryLength``
+    /// samples; then every other sample is dropped and only every
+    /// ``historyStride``-th sampled step is recorded, so memory stays bounded on long runs.
+    public var gradientNormHistory: [[Float]] { units.indices.map { recorded.gradientNorms(layer: $0) } }
     /// Sampled steps per entry of ``gradientNormHistory`` (1 until it first fills).
-    public private(set) var historyStride = 1
-    /// The most entries ``gradientNormHistory`` keeps per layer.
+    public var historyStride: Int { recorded.sampleStride }
+    /// The most entries each series of ``history`` keeps.
     public let maximumHistoryLength: Int
     /// Steps inspected so far.
     public private(set) var stepsObserved = 0
@@ -114,8 +121,18 @@ public final class GradientMonitor {
     private var isCollecting = false
     private var units: [Unit]
     private var sampling: Bool { stepsObserved % sampleEvery == 0 }
-    /// Sampled steps since the history was last appended to.
-    private var samplesSinceHistory = 0
+    /// The series behind ``history``; its latest sample is completed by
+    /// didStep (weights) and by judging it (verdicts).
+    private var recorded: RunHistory
+    /// Whether the step just inspected was sampled with finite gradients.
+    private var lastStepWasSampled = false
+    /// Per layer, the histogram of its weight gradients at the latest sampled
+    /// step, when ``capturesGradientHistograms`` is set.
+    public private(set) var gradientHistograms: [TensorBoardHistogram?]
+    /// Build ``gradientHistograms`` on sampled steps (one pass over the
+    /// monitored weights' gradients, before clipping), for
+    /// ``TensorBoardWriter/addSampledStep(of:step:loss:accuracy:learningRate:)``.
+    public var capturesGradientHistograms = false
     /// Scratch for the guard pass: gradient segments, their parameters, sums of squares.
     private var segments: [ConstFloatPointer] = []
     private var lengths: [Int] = []
@@ -182,7 +199,12 @@ public final class GradientMonitor {
         units = found
         monitoredWeights = found.flatMap(\.weights)
         snapshot = .allocate(capacity: Swift.max(offset, 1))
-        gradientNormHistory = Array(repeating: [], count: found.count)
+        recorded = RunHistory(
+            layers: found.enumerated().map { i, unit in
+                RunHistory.Layer(index: i + 1, path: unit.path.isEmpty ? "model" : unit.path, kind: unit.kind, activation: unit.activation?.function.reportName)
+            },
+            maximumLength: maximumHistoryLength)
+        gradientHistograms = Array(repeating: nil, count: found.count)
     }
 
     deinit {
@@ -232,10 +254,14 @@ public final class GradientMonitor {
     /// `backward()`, before clipping and the optimizer step. One pass over
     /// the gradients gives each parameter's sum of squares (in double, so it is
     /// finite exactly when every element is): the guard, the per-layer norms
-    /// and ``lastGradientNorm``.
+    /// and ``lastGradientNorm``. The step is recorded in ``history``.
+    /// - Parameters:
+    ///   - loss: the step's loss.
+    ///   - learningRate: the step's learning rate, for ``history`` (nil: not recorded).
     /// - Throws: ``NonFiniteGradientError`` under ``NonFinitePolicy/throwError``.
-    public func inspectGradients(loss: Float) throws -> GradientDecision {
+    public func inspectGradients(loss: Float, learningRate: Float? = nil) throws -> GradientDecision {
         defer { stepsObserved += 1 }
+        lastStepWasSampled = false
         // Scratch arrays kept between steps: this runs every step.
         segments.removeAll(keepingCapacity: true)
         lengths.removeAll(keepingCapacity: true)
@@ -259,6 +285,7 @@ public final class GradientMonitor {
         lastGradientNorm = Float(total.squareRoot())
         var culprit = owners.indices.first { !partials[$0].isFinite }.map { parameters[owners[$0]].name }
         if culprit == nil && !loss.isFinite { culprit = "loss" }
+        recorded.append(RunHistory.Step(step: stepsObserved, loss: loss, gradientNorm: lastGradientNorm, learningRate: learningRate, skipped: culprit != nil))
         if let culprit {
             skippedSteps += 1
             consecutiveSkips += 1
@@ -271,27 +298,43 @@ public final class GradientMonitor {
             }
         }
         consecutiveSkips = 0
-        if sampling { recordGradientNorms() }
+        if sampling {
+            recordSample()
+            if capturesGradientHistograms { captureGradientHistograms() }
+        }
         return .step
     }
 
-    /// Appends this step's per-layer gradient norms to the recent window and,
-    /// every ``historyStride`` samples, to the history (halving it when full).
-    private func recordGradientNorms() {
-        samplesSinceHistory += 1
-        let intoHistory = samplesSinceHistory >= historyStride
-        if intoHistory { samplesSinceHistory = 0 }
+    /// Appends this step's per-layer gradient norms to the recent window, and
+    /// its sample (norms and activation statistics; weights follow in
+    /// didStep) to the history.
+    private func recordSample() {
+        var layers: [RunHistory.LayerSample] = []
+        layers.reserveCapacity(units.count)
         for i in units.indices {
             let norm = Float(units[i].weights.reduce(0.0) { $0 + squares[$1] }.squareRoot())
             units[i].recentNorms.append(norm)
             if units[i].recentNorms.count >= 2 * window { units[i].recentNorms.removeFirst(window) }
-            if intoHistory { gradientNormHistory[i].append(norm) }
+            let statistics = units[i].statistics
+            layers.append(RunHistory.LayerSample(
+                gradientNorm: norm, deadFraction: statistics?.deadFraction.map(Float.init),
+                saturatedFraction: statistics?.saturatedFraction.map(Float.init),
+                preactivationMean: statistics.map { Float($0.preactivationMean) },
+                preactivationStandardDeviation: statistics.map { Float($0.preactivationStandardDeviation) }))
         }
-        if intoHistory, gradientNormHistory.first.map({ $0.count >= maximumHistoryLength }) == true {
-            for i in gradientNormHistory.indices {
-                gradientNormHistory[i] = gradientNormHistory[i].enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        recorded.append(RunHistory.Sample(step: stepsObserved, layers: layers))
+        lastStepWasSampled = true
+    }
+
+    /// The histogram of each layer's weight gradients (finite here: the guard passed).
+    private func captureGradientHistograms() {
+        for i in units.indices {
+            var values: [Float] = []
+            for index in units[i].weights {
+                guard let gradient = parameters[index].gradient else { continue }
+                gradient.withUnsafeBufferPointer { values.append(contentsOf: $0) }
             }
-            historyStride *= 2
+            gradientHistograms[i] = TensorBoardHistogram(values)
         }
     }
 
@@ -320,6 +363,7 @@ public final class GradientMonitor {
         // When every step is sampled, the pass that measures the update also
         // copies the new weights: the next willStep then has nothing to copy.
         let keepCurrent = sampleEvery == 1
+        var sample = lastStepWasSampled ? recorded.latestSample : nil
         for i in units.indices {
             var offset = units[i].snapshotOffset
             var change = 0.0, norm = 0.0
@@ -338,9 +382,18 @@ public final class GradientMonitor {
             units[i].weightNorm = Float(norm.squareRoot())
             units[i].weightsAreFinite = norm.isFinite && change.isFinite
             if units[i].initialWeightNorm == nil { units[i].initialWeightNorm = units[i].weightNorm }
-            units[i].updateHistory.append(norm > 0 ? Float((change / norm).squareRoot()) : 0)
+            let update: Float = norm > 0 ? Float((change / norm).squareRoot()) : 0
+            units[i].updateHistory.append(update)
             if units[i].updateHistory.count >= 2 * window { units[i].updateHistory.removeFirst(window) }
+            if sample != nil {
+                sample!.layers[i].weightNorm = units[i].weightNorm
+                sample!.layers[i].updateRatio = update
+                // The weights moved: a verdict given before the step is stale.
+                sample!.layers[i].verdict = nil
+                sample!.layers[i].evidence = []
+            }
         }
+        if let sample { recorded.updateLatestSample(sample) }
         snapshotIsCurrent = keepCurrent
         if keepCurrent { snapshotVersions = monitoredWeights.map { parameters[$0].valueVersion } }
     }
@@ -378,6 +431,55 @@ public final class GradientMonitor {
         return Report(layers: layers, stepsObserved: stepsObserved, skippedSteps: skippedSteps, consecutiveSkips: consecutiveSkips, lastNonFinite: lastNonFinite)
     }
 
+    /// What the monitor recorded: the steps, the sampled steps' per-layer
+    /// statistics, and the layers (see ``RunHistory``). The latest sample
+    /// carries the verdicts as ``report`` gives them now.
+    public var history: RunHistory {
+        judgeLatestSample()
+        return recorded
+    }
+
+    /// The `layers` record of the step last inspected, for a JSON-lines log:
+    /// every monitored layer's statistics and verdict (see ``RunHistory/init(parsing:maximumLength:)``
+    /// for the format). Call it after ``didStep()``.
+    /// - Parameter step: the step number to write (default: the monitor's own count,
+    ///   which is the trainer's unless the run was resumed from a checkpoint).
+    /// - Returns: nil when that step was not sampled or its gradients were not finite.
+    public func layersLogLine(step: Int? = nil) -> String? {
+        layersRecord(step: step).map { JSON.object($0).text }
+    }
+
+    /// ``layersLogLine(step:)`` as a JSON object, for a log that writes objects.
+    package func layersRecord(step: Int? = nil) -> [String: JSON]? {
+        guard lastStepWasSampled else { return nil }
+        judgeLatestSample()
+        guard var sample = recorded.latestSample else { return nil }
+        if let step { sample.step = step }
+        return RunHistory.layersRecord(sample, layers: recorded.layers)
+    }
+
+    /// Stores the verdicts of ``report`` in the latest sample, unless it holds them already.
+    private func judgeLatestSample() {
+        guard var sample = recorded.latestSample, sample.layers.contains(where: { $0.verdict == nil }) else { return }
+        for (i, health) in report.layers.enumerated() where i < sample.layers.count {
+            sample.layers[i].verdict = health.verdict
+            sample.layers[i].evidence = health.evidence
+        }
+        recorded.updateLatestSample(sample)
+    }
+
+    /// Writes the report of the run so far: `directory/report.md` and
+    /// `directory/figures/*.svg` (the verdict table, the depth profile, a
+    /// per-layer heat map over steps, the first/last-layer ratio, loss and
+    /// learning rate), as ``RunHistory/writeReport(to:)`` does for ``history``.
+    /// - Throws: ``ReportError`` when the path is empty or a file cannot be written.
+    public func writeReport(to directory: String) throws {
+        try history.writeReport(to: directory)
+    }
+
+    /// The latest sampled step's number and per-layer statistics, when the step last inspected was sampled.
+    var sampleOfLastStep: RunHistory.Sample? { lastStepWasSampled ? recorded.latestSample : nil }
+
     private func isFrozen(_ unit: Unit) -> Bool { unit.weights.allSatisfy { !parameters[$0].requiresGradient } }
 
     private func weightNorms(_ parameters: [Parameter]) -> Float {
@@ -391,7 +493,7 @@ public final class GradientMonitor {
 }
 
 /// exp(mean(log x)) of the positive finite values (0 when there are none).
-private func geometricMean(_ values: some Collection<Float>) -> Double {
+func geometricMean(_ values: some Collection<Float>) -> Double {
     let positive = values.filter { $0 > 0 && $0.isFinite }
     guard !positive.isEmpty else { return 0 }
     return exp(positive.reduce(0.0) { $0 + log(Double($1)) } / Double(positive.count))

@@ -70,6 +70,24 @@ package enum FileIO {
     }
 }
 
+extension FileIO {
+    /// Creates `path` and its missing parents (`mkdir -p`); an existing directory is fine.
+    package static func createDirectories(_ path: String) -> Result<Void, FileIOError> {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                return .failure(FileIOError(message: "cannot create \(prefix): \(String(cString: strerror(errno)))"))
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            return .failure(FileIOError(message: "not a directory"))
+        }
+        return .success(())
+    }
+}
+
 package struct FileIOError: Error {
     package let message: String
 }

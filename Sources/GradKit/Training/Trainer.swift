@@ -232,7 +232,7 @@ public final class Trainer {
         completedSteps += 1
         var record = StepRecord(
             epoch: epoch, step: step, loss: value.scalar, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
-        switch try monitor.inspectGradients(loss: value.scalar) {
+        switch try monitor.inspectGradients(loss: value.scalar, learningRate: optimizer.learningRate) {
         case .step:
             break
         case .skip(let parameter), .stop(let parameter):

@@ -31,8 +31,10 @@ extension TrainingCallback {
 }
 
 /// Appends one JSON object per line to a file: each step
-/// (`{"type":"step","epoch":…,"step":…,"loss":…,"gradient_norm":…,"learning_rate":…,"skipped":…,"clipped":…}`)
-/// and each epoch (`{"type":"epoch","epoch":…,"loss":…,"accuracy":…,"validation_loss":…,
+/// (`{"type":"step","epoch":…,"step":…,"loss":…,"gradient_norm":…,"learning_rate":…,"skipped":…,"clipped":…}`),
+/// each sampled step's per-layer statistics and verdicts (a `layers` record,
+/// see ``RunHistory/init(parsing:maximumLength:)``: `gradkit report` draws a
+/// report from the log) and each epoch (`{"type":"epoch","epoch":…,"loss":…,"accuracy":…,"validation_loss":…,
 /// "validation_accuracy":…,"learning_rate":…,"skipped_steps":…,"seconds":…}`).
 ///
 /// The file is opened for appending when training begins (a missing
@@ -69,6 +71,7 @@ public final class JSONLinesLogger: TrainingCallback {
             "learning_rate": .number(Double(record.learningRate)), "skipped": .bool(record.skipped),
             "clipped": .bool(record.clipped),
         ])
+        if let layers = trainer.monitor.layersRecord(step: record.step) { append(layers) }
         if pending.count >= 1 << 16 { try flush() }
     }
 
@@ -116,5 +119,66 @@ public final class JSONLinesLogger: TrainingCallback {
             written += n
         }
         pending.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Writes TensorBoard event files while training (Keras' `TensorBoard`
+/// callback): each step's loss and learning rate, each sampled step's
+/// per-layer gradient and weight norms and gradient histograms, and each
+/// epoch's accuracy and validation figures (at the step count reached). The
+/// directory is created when training begins; the file is flushed after
+/// every epoch and closed at the end.
+public final class TensorBoardLogger: TrainingCallback {
+    /// The directory the event file is written in.
+    public let directory: String
+    /// The writer, once training has begun.
+    public private(set) var writer: TensorBoardWriter?
+
+    public init(directory: String) { self.directory = directory }
+
+    public func trainingWillBegin(_ trainer: Trainer) throws {
+        if writer == nil { writer = try TensorBoardWriter(directory: directory) }
+        trainer.monitor.capturesGradientHistograms = true
+    }
+
+    public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {
+        writer?.addSampledStep(of: trainer.monitor, step: record.step, loss: record.loss, learningRate: record.learningRate)
+    }
+
+    public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {
+        guard let writer else { return }
+        let step = trainer.completedSteps
+        writer.addScalar("epoch/loss", record.loss, step: step)
+        if let accuracy = record.accuracy { writer.addScalar("epoch/accuracy", accuracy, step: step) }
+        if let loss = record.validationLoss { writer.addScalar("epoch/validation_loss", loss, step: step) }
+        if let accuracy = record.validationAccuracy { writer.addScalar("epoch/validation_accuracy", accuracy, step: step) }
+        try writer.flush()
+    }
+
+    public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
+        try writer?.close()
+        writer = nil
+    }
+}
+
+/// Writes the monitor's report of the run (``GradientMonitor/writeReport(to:)``:
+/// Markdown with the verdict table and SVG figures) when training ends. The
+/// directory is created when training begins, so a path that cannot be
+/// written fails before the first step.
+public final class ReportWriter: TrainingCallback {
+    /// The directory the report is written in.
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func trainingWillBegin(_ trainer: Trainer) throws {
+        guard !directory.isEmpty else { throw TrainingError.cannotWrite(path: directory, reason: "the report directory is empty") }
+        if case .failure(let error) = FileIO.createDirectories(directory) {
+            throw TrainingError.cannotWrite(path: directory, reason: error.message)
+        }
+    }
+
+    public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
+        try trainer.monitor.writeReport(to: directory)
     }
 }

@@ -1,23 +1,23 @@
-// GradKitLab — SVG figures written without dependencies: line plots and heat maps. SPDX-License-Identifier: MIT
+// GradKit — SVG figures written without dependencies: line plots and heat maps. SPDX-License-Identifier: MIT
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One line of a ``LinePlot``.
-public struct Series: Sendable {
-    public var name: String
-    public var points: [(x: Double, y: Double)]
+package struct Series: Sendable {
+    package var name: String
+    package var points: [(x: Double, y: Double)]
     /// Draw dashed (for references and baselines).
-    public var dashed: Bool
+    package var dashed: Bool
 
-    public init(_ name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
+    package init(_ name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
         self.name = name
         self.points = points
         self.dashed = dashed
     }
 
     /// y values at x = 1, 2, 3, ...
-    public init(_ name: String, values: [Double], dashed: Bool = false) {
+    package init(_ name: String, values: [Double], dashed: Bool = false) {
         self.init(name, points: values.enumerated().map { (Double($0.offset + 1), $0.element) }, dashed: dashed)
     }
 }
@@ -26,20 +26,20 @@ public struct Series: Sendable {
 /// not finite (or not positive on a log axis) break the line; a series that
 /// ends in them is marked with a cross at its last drawable point and
 /// "(diverged)" in the legend.
-public struct LinePlot: Sendable {
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var series: [Series]
-    public var logY: Bool
-    public var logX: Bool
+package struct LinePlot: Sendable {
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var series: [Series]
+    package var logY: Bool
+    package var logX: Bool
     /// A horizontal reference line (for example chance accuracy), labeled.
-    public var reference: (y: Double, label: String)?
+    package var reference: (y: Double, label: String)?
     /// The y range shown; points beyond it are drawn at its edge (for curves
     /// that end in a spike). Nil: fit the data.
-    public var yLimits: ClosedRange<Double>?
+    package var yLimits: ClosedRange<Double>?
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = false,
+    package init(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = false,
                 reference: (y: Double, label: String)? = nil, yLimits: ClosedRange<Double>? = nil) {
         self.yLimits = yLimits
         self.title = title
@@ -55,7 +55,7 @@ public struct LinePlot: Sendable {
     static let left = 78.0, top = 44.0, bottom = 58.0
 
     /// The SVG document.
-    public var svg: String {
+    package var svg: String {
         // The legend's width follows its longest entry (about 7 px per character at 12 px).
         let longest = series.map { $0.name.count + ($0.points.last.map { $0.y.isFinite } == false ? 11 : 0) }.max() ?? 0
         let right = Swift.max(120, 60 + 7 * Double(longest))
@@ -138,18 +138,18 @@ public struct LinePlot: Sendable {
 /// A heat map of positive values on a log color scale (for example each
 /// layer's gradient norm at each step), with a color bar. Rows are drawn top to
 /// bottom in the order given.
-public struct HeatMap: Sendable {
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var rowLabels: [String]
+package struct HeatMap: Sendable {
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var rowLabels: [String]
     /// values[row][column]; non-finite or non-positive cells are drawn grey.
-    public var values: [[Double]]
+    package var values: [[Double]]
     /// The x value of the first and last column (e.g. steps 1 and 600).
-    public var xRange: ClosedRange<Double>
-    public var colorLabel: String
+    package var xRange: ClosedRange<Double>
+    package var colorLabel: String
 
-    public init(title: String, xLabel: String, yLabel: String, rowLabels: [String], values: [[Double]],
+    package init(title: String, xLabel: String, yLabel: String, rowLabels: [String], values: [[Double]],
                 xRange: ClosedRange<Double>, colorLabel: String) {
         self.title = title
         self.xLabel = xLabel
@@ -160,7 +160,8 @@ public struct HeatMap: Sendable {
         self.colorLabel = colorLabel
     }
 
-    public var svg: String {
+    /// The SVG document.
+    package var svg: String {
         let width = 760.0, height = 440.0, left = 78.0, right = 120.0, top = 44.0, bottom = 58.0
         var canvas = SVGCanvas(width: width, height: height)
         let plotWidth = width - left - right, plotHeight = height - top - bottom
@@ -336,7 +337,7 @@ struct Scale {
 }
 
 /// "2.5e-7".
-func shortScientific(_ value: Double) -> String {
+package func shortScientific(_ value: Double) -> String {
     guard value != 0, value.isFinite else { return "\(value)" }
     let exponent = Int(log10(Swift.abs(value)).rounded(.down))
     let mantissa = ((value / pow(10, Double(exponent))) * 10).rounded() / 10

@@ -20,7 +20,9 @@ package enum JSON: Equatable, Sendable {
     package var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
     package var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
 
-    /// An exact non-negative integer (at most 2^53), or nil.
+    /// An exact non-negative integer (at most 2^53, where Doubles stop being
+    /// exact), or nil for anything else (-1, 1.5, 1e300, 2^63); -0 is 0.
+    /// Never traps.
     package var integerValue: Int? {
         guard case .number(let n) = self, n >= 0, n <= 9_007_199_254_740_992, n == n.rounded() else { return nil }
         return Int(n)
@@ -84,7 +86,10 @@ package enum JSON: Equatable, Sendable {
     }
 
     /// Parses `bytes` (UTF-8). Throws ``JSONError`` with the byte offset of
-    /// the first problem; nesting deeper than 64 levels is rejected.
+    /// the first problem. No input traps or overflows the stack: nesting
+    /// deeper than 64 levels, a key repeated within an object, numbers beyond
+    /// Double's range, invalid UTF-8, unpaired surrogates and raw control
+    /// characters in strings are all errors.
     package static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
         var parser = Parser(bytes: bytes)
         let value = try parser.value(depth: 0)
@@ -153,11 +158,15 @@ package enum JSON: Equatable, Sendable {
                 while true {
                     skipSpace()
                     guard position < bytes.endIndex, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key string") }
+                    let keyStart = position
                     let key = try string()
                     skipSpace()
                     guard position < bytes.endIndex, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     position += 1
-                    guard members[key] == nil else { throw error("duplicate key '\(key)'") }
+                    guard members[key] == nil else {
+                        position = keyStart
+                        throw error("duplicate key \(key.quotedForMessage())")
+                    }
                     members[key] = try value(depth: depth + 1)
                     skipSpace()
                     guard position < bytes.endIndex else { throw error("unterminated object") }
@@ -204,7 +213,14 @@ package enum JSON: Equatable, Sendable {
             guard position + 4 <= bytes.endIndex else { throw error("truncated \\u escape") }
             var value: UInt32 = 0
             for _ in 0..<4 {
-                guard let digit = UInt32(String(UnicodeScalar(bytes[position])), radix: 16) else { throw error("bad \\u escape") }
+                let byte = bytes[position]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: throw error("bad \\u escape")
+                }
                 value = value << 4 | digit
                 position += 1
             }
@@ -213,14 +229,18 @@ package enum JSON: Equatable, Sendable {
 
         mutating func string() throws(JSONError) -> String {
             position += 1 // opening quote
-            var scalars = String.UnicodeScalarView()
+            // The text is built as UTF-8 bytes (appending to a String's
+            // unicodeScalars view copies it, which made long strings of
+            // escapes quadratic); each raw run is validated as it ends.
+            var utf8: [UInt8] = []
             var raw: [UInt8] = []
             func flush() throws(JSONError) {
                 guard !raw.isEmpty else { return }
-                guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
-                scalars.append(contentsOf: s.unicodeScalars)
-                raw.removeAll()
+                guard String(validating: raw, as: UTF8.self) != nil else { throw error("invalid UTF-8 in a string") }
+                utf8 += raw
+                raw.removeAll(keepingCapacity: true)
             }
+            func append(_ scalar: Unicode.Scalar) { UTF8.encode(scalar) { utf8.append($0) } }
             while true {
                 guard position < bytes.endIndex else { throw error("unterminated string") }
                 let byte = bytes[position]
@@ -240,14 +260,14 @@ package enum JSON: Equatable, Sendable {
                 let escape = bytes[position]
                 position += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""): append("\"")
+                case UInt8(ascii: "\\"): append("\\")
+                case UInt8(ascii: "/"): append("/")
+                case UInt8(ascii: "b"): append("\u{08}")
+                case UInt8(ascii: "f"): append("\u{0C}")
+                case UInt8(ascii: "n"): append("\n")
+                case UInt8(ascii: "r"): append("\r")
+                case UInt8(ascii: "t"): append("\t")
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
@@ -267,14 +287,14 @@ package enum JSON: Equatable, Sendable {
                         position = escapeStart
                         throw error("invalid code point")
                     }
-                    scalars.append(scalar)
+                    append(scalar)
                 default:
                     position = escapeStart
                     throw error("unknown escape")
                 }
             }
             try flush()
-            return String(scalars)
+            return String(decoding: utf8, as: UTF8.self)
         }
     }
 }

@@ -43,8 +43,8 @@ public struct Checkpoint: Sendable {
     /// overflow and every count is exact as a Double (JSON's numbers).
     public static let countLimit = 1 << 53
 
-    /// Words in a generator state: ``SeededGenerator/stateWords`` (xoshiro256**).
-    static let randomStateWordCount = 4
+    /// Words in a generator state (``SeededGenerator/stateWords``).
+    static let randomStateWordCount = SeededGenerator(seed: 0).stateWords.count
 
     /// The file name of one optimizer buffer: `"optimizer/<parameter index>/<buffer>"`.
     static func optimizerTensorName(index: Int, buffer: String) -> String { "\(optimizerPrefix)\(index)/\(buffer)" }
@@ -66,7 +66,7 @@ public struct Checkpoint: Sendable {
             metadata["optimizer.steps"] = JSON.array(optimizer.parameters.map { .number(Double($0.step)) }).text
             for (index, entry) in optimizer.parameters.enumerated() {
                 for (buffer, tensor) in entry.buffers {
-                    tensors[Checkpoint.optimizerTensorName(index: index, buffer: buffer)] = tensor
+                    tensors["\(Checkpoint.optimizerPrefix)\(index)/\(buffer)"] = tensor
                 }
             }
         }
@@ -130,16 +130,7 @@ public struct Checkpoint: Sendable {
                 }
                 hyperparameters[key] = number
             }
-            // Buffers grouped by parameter index in one pass; a buffer of no parameter is an error, not dropped.
-            var buffersByIndex: [Int: [String: Tensor]] = [:]
-            for (key, tensor) in optimizerBuffers {
-                guard let slash = key.firstIndex(of: "/"), let index = Int(key[..<slash]), String(index) == key[..<slash], index >= 0, index < names.count else {
-                    throw CheckpointError.badMetadata(
-                        file: path, key: "optimizer.parameters",
-                        reason: "tensor \((optimizerPrefix + key).quotedForMessage()) belongs to none of the \(names.count) parameters")
-                }
-                buffersByIndex[index, default: [:]][String(key[key.index(after: slash)...])] = tensor
-            }
+            let buffersByIndex = try groupOptimizerBuffers(optimizerBuffers, parameterCount: names.count, file: path)
             var entries: [OptimizerState.ParameterState] = []
             for (index, name) in names.enumerated() {
                 entries.append(.init(name: name, step: steps[index], buffers: buffersByIndex[index] ?? [:]))
@@ -155,6 +146,25 @@ public struct Checkpoint: Sendable {
             randomState: randomState, configuration: configuration)
         try checkpoint.validate(file: path)
         return checkpoint
+    }
+
+    /// The optimizer tensors (names without ``optimizerPrefix``, e.g.
+    /// `"3/exp_avg"`) by parameter index, in one pass: looking up each
+    /// parameter's buffers by prefix would take parameters × tensors steps.
+    /// - Throws: ``CheckpointError/badMetadata(file:key:reason:)`` for a tensor
+    ///   of no parameter (a bad index such as `01` or `-1`, or one past the
+    ///   last): dropping it silently would lose state.
+    static func groupOptimizerBuffers(_ buffers: [String: Tensor], parameterCount: Int, file: String) throws -> [Int: [String: Tensor]] {
+        var grouped: [Int: [String: Tensor]] = [:]
+        for (key, tensor) in buffers {
+            guard let slash = key.firstIndex(of: "/"), let index = Int(key[..<slash]), String(index) == key[..<slash], index >= 0, index < parameterCount else {
+                throw CheckpointError.badMetadata(
+                    file: file, key: "optimizer.parameters",
+                    reason: "tensor \((optimizerPrefix + key).quotedForMessage()) belongs to none of the \(parameterCount) parameters")
+            }
+            grouped[index, default: [:]][String(key[key.index(after: slash)...])] = tensor
+        }
+        return grouped
     }
 
     /// Checks that restoring this checkpoint cannot go wrong later: ``step``,
@@ -186,16 +196,21 @@ public struct Checkpoint: Sendable {
         for name in model.keys.sorted() { try Checkpoint.requireFinite(model[name]!, name, file) }
         guard let optimizer else { return }
         try count(optimizer.stepCount, "optimizer.stepCount")
-        for key in optimizer.hyperparameters.keys.sorted() {
-            let value = optimizer.hyperparameters[key]!
-            guard value.isFinite, Float(value).isFinite else {
-                throw CheckpointError.badMetadata(file: file, key: "optimizer.hyperparameters", reason: "\(key.quotedForMessage()) is \(value), not finite as a Float")
-            }
-        }
+        try Checkpoint.requireFinite(optimizer.hyperparameters, key: "optimizer.hyperparameters", file)
         for (index, entry) in optimizer.parameters.enumerated() {
             try count(entry.step, "optimizer.steps")
             for buffer in entry.buffers.keys.sorted() {
                 try Checkpoint.requireFinite(entry.buffers[buffer]!, Checkpoint.optimizerTensorName(index: index, buffer: buffer), file)
+            }
+        }
+    }
+
+    /// Hyperparameters are Double in files and Float in the optimizers: 1e300 passes one and not the other.
+    private static func requireFinite(_ hyperparameters: [String: Double], key: String, _ file: String) throws {
+        for name in hyperparameters.keys.sorted() {
+            let value = hyperparameters[name]!
+            guard value.isFinite, Float(value).isFinite else {
+                throw CheckpointError.badMetadata(file: file, key: key, reason: "\(name.quotedForMessage()) is \(value), not finite as a Float")
             }
         }
     }

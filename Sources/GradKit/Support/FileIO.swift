@@ -260,7 +260,9 @@ package enum FileIO {
     static func removeAbandonedTemporaries(in directory: String, prefix: String) {
         for name in entries(of: directory) where name.utf8.count == prefix.utf8.count + temporarySuffixLength && name.utf8.starts(with: prefix.utf8) {
             let path = directory + "/" + name
-            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            // Either access mode takes a flock; a dead writer may have given its file the target's mode.
+            var descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            if descriptor < 0, errno == EACCES { descriptor = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
             guard descriptor >= 0 else { continue }
             defer { close(descriptor) }
             var opened = stat(), named = stat()

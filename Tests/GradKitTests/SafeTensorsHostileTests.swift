@@ -143,6 +143,27 @@ struct SafeTensorsHostileTests {
         }
     }
 
+    @Test("a header of more JSON values than the limit, or a shape of more than 64 dimensions, is refused early")
+    func headerSizeLimits() {
+        // Within the 100 MB cap, but 1.5 million values: refused by count, before the rest is parsed.
+        let many = "[" + String(repeating: "0,", count: 1_500_000) + "0]"
+        #expect {
+            try SafeTensors.decode(safeTensorsBytes(header: #"{"__metadata__":{"k":"v"},"x":"# + many + "}", data: []), file: "many")
+        } throws: { error in
+            "\(error)".contains("more than \(SafeTensors.maximumHeaderValues) values")
+        }
+        let rank65 = "[" + Array(repeating: "1", count: 65).joined(separator: ",") + "]"
+        #expect {
+            try SafeTensors.decode(safeTensorsBytes(header: #"{"a":{"dtype":"F32","shape":\#(rank65),"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), file: "rank")
+        } throws: { error in
+            "\(error)".contains("65 dimensions")
+        }
+        let rank64 = "[" + Array(repeating: "1", count: 64).joined(separator: ",") + "]"
+        #expect(throws: Never.self) {
+            try SafeTensors.decode(safeTensorsBytes(header: #"{"a":{"dtype":"F32","shape":\#(rank64),"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), file: "rank")
+        }
+    }
+
     @Test("a tensor name twice in the header is an error naming it")
     func duplicateNames() {
         let header = #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#

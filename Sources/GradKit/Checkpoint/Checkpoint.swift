@@ -96,7 +96,8 @@ public struct Checkpoint: Sendable {
         }
         func json(_ key: String) throws -> JSON? {
             guard let text = metadata[key] else { return nil }
-            do { return try JSON.parse(text) } catch {
+            // Bounded like the header the text came from: one header string may hold a 90 MB JSON text.
+            do { return try JSON.parse(ArraySlice(text.utf8), maximumValues: SafeTensors.maximumHeaderValues) } catch {
                 throw CheckpointError.badMetadata(file: path, key: key, reason: "invalid JSON at offset \(error.offset): \(error.reason)")
             }
         }

@@ -61,6 +61,14 @@ public enum SafeTensors {
     static let maximumHeaderBytes = 100_000_000
     /// The largest dimension and element count of one tensor (2^40).
     static let maximumElementCount = 1 << 40
+    /// The most dimensions a tensor may have (NumPy 2's limit).
+    static let maximumRank = 64
+    /// The most JSON values a header may hold: about 200,000 tensors of a
+    /// few dimensions. Parsing a header into memory costs about a microsecond
+    /// and a hundred bytes per value, so this bounds what the largest header
+    /// the size cap admits could cost (a 100 MB header of tiny values would
+    /// otherwise hold 50 million).
+    static let maximumHeaderValues = 1_000_000
 
     /// The element types GradKit reads, by their safetensors names.
     enum DType: String {
@@ -205,10 +213,12 @@ public enum SafeTensors {
     /// 1. The file holds the 8-byte length; the length is at most
     ///    ``maximumHeaderBytes`` and at most the bytes that follow it (checked
     ///    before the header is read, so a huge or lying length costs nothing).
-    /// 2. The header is a JSON object (nesting and duplicate keys are refused
-    ///    by ``JSON``); `__metadata__`, if present, maps strings to strings.
-    /// 3. Every tensor entry has a known dtype, a shape of non-negative
-    ///    dimensions whose product does not overflow, `data_offsets` of two
+    /// 2. The header is a JSON object of at most ``maximumHeaderValues``
+    ///    values (nesting and duplicate keys are refused by ``JSON``);
+    ///    `__metadata__`, if present, maps strings to strings.
+    /// 3. Every tensor entry has a known dtype, a shape of at most
+    ///    ``maximumRank`` non-negative dimensions whose product is at most
+    ///    ``maximumElementCount``, `data_offsets` of two
     ///    integers with begin <= end inside the data section, and exactly
     ///    elements × dtype size bytes.
     /// 4. The ranges, sorted, are contiguous, do not overlap, and cover the
@@ -231,7 +241,7 @@ public enum SafeTensors {
         try headerBytes.withUnsafeMutableBytes { try read($0, 8) }
 
         let header: JSON
-        do { header = try JSON.parse(headerBytes[...]) } catch { throw malformed(8 + error.offset, "header JSON: \(error.reason)") }
+        do { header = try JSON.parse(headerBytes[...], maximumValues: maximumHeaderValues) } catch { throw malformed(8 + error.offset, "header JSON: \(error.reason)") }
         guard let members = header.objectValue else { throw malformed(8, "header is not a JSON object") }
         var metadata: [String: String] = [:]
         if let meta = members["__metadata__"] {
@@ -278,6 +288,7 @@ public enum SafeTensors {
             throw malformed(8, "lacks a dtype string, a shape array or a data_offsets array")
         }
         guard let dtype = DType(rawValue: dtypeName) else { throw CheckpointError.unsupportedType(file: file, tensor: name, dtype: dtypeName) }
+        guard shapeJSON.count <= maximumRank else { throw malformed(8, "has \(shapeJSON.count) dimensions, more than \(maximumRank)") }
         var shape: [Int] = []
         shape.reserveCapacity(shapeJSON.count)
         for dimension in shapeJSON {

@@ -90,8 +90,11 @@ package enum JSON: Equatable, Sendable {
     /// deeper than 64 levels, a key repeated within an object, numbers beyond
     /// Double's range, invalid UTF-8, unpaired surrogates and raw control
     /// characters in strings are all errors.
-    package static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
-        var parser = Parser(bytes: bytes)
+    /// - Parameter maximumValues: The most values (numbers, strings, arrays,
+    ///   objects ...) the text may hold: parsing stops with an error at the
+    ///   next one, which bounds the time and memory a hostile text costs.
+    package static func parse(_ bytes: ArraySlice<UInt8>, maximumValues: Int = .max) throws(JSONError) -> JSON {
+        var parser = Parser(bytes: bytes, maximumValues: maximumValues)
         let value = try parser.value(depth: 0)
         parser.skipSpace()
         guard parser.position == bytes.endIndex else { throw parser.error("unexpected text after the value") }
@@ -104,8 +107,13 @@ package enum JSON: Equatable, Sendable {
         let bytes: ArraySlice<UInt8>
         var position: Int
 
-        init(bytes: ArraySlice<UInt8>) {
+        let maximumValues: Int
+        var remainingValues: Int
+
+        init(bytes: ArraySlice<UInt8>, maximumValues: Int) {
             self.bytes = bytes
+            self.maximumValues = maximumValues
+            remainingValues = maximumValues
             position = bytes.startIndex
         }
 
@@ -124,6 +132,8 @@ package enum JSON: Equatable, Sendable {
 
         mutating func value(depth: Int) throws(JSONError) -> JSON {
             guard depth < 64 else { throw error("nesting deeper than 64 levels") }
+            guard remainingValues > 0 else { throw error("more than \(maximumValues) values") }
+            remainingValues -= 1
             skipSpace()
             guard position < bytes.endIndex else { throw error("unexpected end of input") }
             switch bytes[position] {
@@ -163,11 +173,11 @@ package enum JSON: Equatable, Sendable {
                     skipSpace()
                     guard position < bytes.endIndex, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     position += 1
-                    guard members[key] == nil else {
+                    let member = try value(depth: depth + 1)
+                    guard members.updateValue(member, forKey: key) == nil else {
                         position = keyStart
                         throw error("duplicate key \(key.quotedForMessage())")
                     }
-                    members[key] = try value(depth: depth + 1)
                     skipSpace()
                     guard position < bytes.endIndex else { throw error("unterminated object") }
                     if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
@@ -187,11 +197,20 @@ package enum JSON: Equatable, Sendable {
                 guard isDigit(position) else { throw error(position == start ? "invalid value" : "expected a digit") }
                 while isDigit(position) { position += 1 }
             }
-            if position < bytes.endIndex, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            let negative = position < bytes.endIndex && bytes[position] == UInt8(ascii: "-")
+            if negative { position += 1 }
+            let integerStart = position
             if position < bytes.endIndex, bytes[position] == UInt8(ascii: "0") {
                 position += 1
             } else {
                 try digits()
+            }
+            // Integers of up to 15 digits (offsets, shapes: most of a header) are
+            // exact as Doubles and need no text conversion.
+            if position - integerStart <= 15, !(position < bytes.endIndex && (bytes[position] == UInt8(ascii: ".") || bytes[position] | 0x20 == UInt8(ascii: "e"))) {
+                var value = 0
+                for i in integerStart..<position { value = value * 10 + Int(bytes[i] - 0x30) }
+                return negative ? -Double(value) : Double(value)
             }
             if position < bytes.endIndex, bytes[position] == UInt8(ascii: ".") {
                 position += 1
@@ -228,34 +247,28 @@ package enum JSON: Equatable, Sendable {
         }
 
         mutating func string() throws(JSONError) -> String {
-            position += 1 // opening quote
-            // The text is built as UTF-8 bytes (appending to a String's
-            // unicodeScalars view copies it, which made long strings of
-            // escapes quadratic); each raw run is validated as it ends.
+            let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+            let opening = position
+            position += 1
+            // The text is gathered as UTF-8 bytes, runs of plain bytes copied
+            // whole, and validated once at the end: escapes add only complete
+            // sequences, so an invalid run stays invalid in the whole.
             var utf8: [UInt8] = []
-            var raw: [UInt8] = []
-            func flush() throws(JSONError) {
-                guard !raw.isEmpty else { return }
-                guard String(validating: raw, as: UTF8.self) != nil else { throw error("invalid UTF-8 in a string") }
-                utf8 += raw
-                raw.removeAll(keepingCapacity: true)
+            func append(_ scalar: Unicode.Scalar) {
+                if scalar.isASCII { utf8.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { utf8.append($0) } }
             }
-            func append(_ scalar: Unicode.Scalar) { UTF8.encode(scalar) { utf8.append($0) } }
             while true {
+                let runStart = position
+                while position < bytes.endIndex, bytes[position] != quote, bytes[position] != backslash, bytes[position] >= 0x20 { position += 1 }
                 guard position < bytes.endIndex else { throw error("unterminated string") }
-                let byte = bytes[position]
+                guard bytes[position] >= 0x20 else { throw error("control character in a string") }
+                if position > runStart { utf8.append(contentsOf: bytes[runStart..<position]) }
+                if bytes[position] == quote {
+                    position += 1
+                    break
+                }
+                let escapeStart = position
                 position += 1
-                if byte == UInt8(ascii: "\"") { break }
-                if byte < 0x20 {
-                    position -= 1
-                    throw error("control character in a string")
-                }
-                guard byte == UInt8(ascii: "\\") else {
-                    raw.append(byte)
-                    continue
-                }
-                try flush()
-                let escapeStart = position - 1
                 guard position < bytes.endIndex else { throw error("unterminated escape") }
                 let escape = bytes[position]
                 position += 1
@@ -271,7 +284,7 @@ package enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
-                        guard position + 1 < bytes.endIndex, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                        guard position + 1 < bytes.endIndex, bytes[position] == backslash, bytes[position + 1] == UInt8(ascii: "u") else {
                             position = escapeStart
                             throw error("unpaired surrogate")
                         }
@@ -293,8 +306,11 @@ package enum JSON: Equatable, Sendable {
                     throw error("unknown escape")
                 }
             }
-            try flush()
-            return String(decoding: utf8, as: UTF8.self)
+            guard let text = String(validating: utf8, as: UTF8.self) else {
+                position = opening
+                throw error("invalid UTF-8 in the string")
+            }
+            return text
         }
     }
 }

@@ -260,3 +260,96 @@ func composedRecurrence(
     }
     return (Tensor(stacking: outputs, alongAxis: 1), h, c)
 }
+
+// ------------------------------------------------------------------ benchmark support
+
+/// One time step of a gated cell's elementwise arithmetic, forward and
+/// backward, two ways: the fused kernels on preallocated buffers (what
+/// ``LSTM`` and ``GRU`` run between their GEMMs), and the same arithmetic as
+/// tensor operations recorded on the tape and back-propagated (the unfused
+/// composition). For `gradkit-bench`; not part of the public API.
+@_spi(Benchmarks)
+public final class GatedStepBenchmark {
+    /// Which cell.
+    public enum Cell: Sendable { case lstm, gru }
+
+    private let cell: GatedCell
+    private let batch: Int, hidden: Int
+    private let inputGates: Tensor, hiddenGates: Tensor, previous: Tensor
+    private let outputGradient: Tensor, cellGradientIn: Tensor
+    private let hiddenOutput: Tensor, cellOutput: Tensor, saved: Tensor
+    private let inputGatesGradient: Tensor, hiddenGatesGradient: Tensor, stateGradient: Tensor
+
+    /// Random operands for `batch` rows of `hidden` units.
+    public init(_ cell: Cell, batch: Int, hidden: Int) {
+        self.cell = cell == .lstm ? .lstm : .gru
+        self.batch = batch
+        self.hidden = hidden
+        let gates = self.cell.gateCount * hidden
+        var generator = SeededGenerator(seed: 7)
+        func uniform(_ shape: [Int], _ bound: Float) -> Tensor {
+            Tensor(randomUniform: shape, lowerBound: -bound, upperBound: bound, using: &generator)
+        }
+        inputGates = uniform([batch, gates], 2)
+        hiddenGates = uniform([batch, gates], 2)
+        previous = uniform([batch, hidden], 1)
+        outputGradient = uniform([batch, hidden], 1)
+        cellGradientIn = uniform([batch, hidden], 1)
+        hiddenOutput = Tensor(zeros: [batch, hidden])
+        cellOutput = Tensor(zeros: [batch, hidden])
+        saved = Tensor(zeros: [batch, self.cell.savedCount * hidden])
+        inputGatesGradient = Tensor(zeros: [batch, gates])
+        hiddenGatesGradient = Tensor(zeros: [batch, gates])
+        stateGradient = Tensor(zeros: [batch, hidden])
+    }
+
+    /// The fused forward and backward kernels; returns h and the input gates' gradient.
+    @discardableResult
+    public func fused() -> (hidden: [Float], inputGatesGradient: [Float]) {
+        let zeros = Tensor(zeros: [batch, hidden])
+        withExtendedLifetime(self) {
+            let gates = cell.gateCount * hidden
+            stateGradient.mutablePointer.update(from: cell == .lstm ? cellGradientIn.pointer : zeros.pointer, count: batch * hidden)
+            switch cell {
+            case .lstm:
+                Kernels.lstmCellForward(
+                    batch: batch, hidden: hidden, hiddenOutput: hiddenOutput.mutablePointer, cellOutput: cellOutput.mutablePointer,
+                    saved: saved.mutablePointer, inputGates: inputGates.pointer, inputStride: gates,
+                    hiddenGates: hiddenGates.pointer, previousCell: previous.pointer)
+                Kernels.lstmCellBackward(
+                    batch: batch, hidden: hidden, inputGatesGradient: inputGatesGradient.mutablePointer, inputGradientStride: gates,
+                    hiddenGatesGradient: hiddenGatesGradient.mutablePointer, cellGradient: stateGradient.mutablePointer,
+                    outputGradient: outputGradient.pointer, outputGradientStride: hidden, hiddenGradient: zeros.pointer,
+                    saved: saved.pointer, previousCell: previous.pointer)
+            case .gru:
+                Kernels.gruCellForward(
+                    batch: batch, hidden: hidden, hiddenOutput: hiddenOutput.mutablePointer, saved: saved.mutablePointer,
+                    inputGates: inputGates.pointer, inputStride: gates, hiddenGates: hiddenGates.pointer,
+                    previousHidden: previous.pointer)
+                Kernels.gruCellBackward(
+                    batch: batch, hidden: hidden, inputGatesGradient: inputGatesGradient.mutablePointer, inputGradientStride: gates,
+                    hiddenGatesGradient: hiddenGatesGradient.mutablePointer, hiddenGradient: stateGradient.mutablePointer,
+                    outputGradient: outputGradient.pointer, outputGradientStride: hidden, saved: saved.pointer,
+                    previousHidden: previous.pointer)
+            }
+        }
+        return (hiddenOutput.scalars, inputGatesGradient.scalars)
+    }
+
+    /// The same step as tensor operations: recorded, then back-propagated
+    /// with the same output gradients; returns h and the input gates' gradient.
+    @discardableResult
+    public func composed() -> (hidden: [Float], inputGatesGradient: [Float]) {
+        let x = Parameter(inputGates), r = Parameter(hiddenGates), p = Parameter(previous)
+        switch cell {
+        case .lstm:
+            let (h, c) = composedLSTMCell(gates: x.value + r.value, previousCell: p.value, hiddenSize: hidden)
+            Tensor(concatenating: [h, c], alongAxis: 1).backward(seed: Tensor(concatenating: [outputGradient, cellGradientIn], alongAxis: 1))
+            return (h.scalars, x.gradient!.scalars)
+        case .gru:
+            let h = composedGRUCell(inputGates: x.value, hiddenGates: r.value, previousHidden: p.value, hiddenSize: hidden)
+            h.backward(seed: outputGradient)
+            return (h.scalars, x.gradient!.scalars)
+        }
+    }
+}

@@ -1,7 +1,7 @@
 // The fused LSTM and GRU cell kernels: C against the Swift twins, on every instruction-set path.
 import Testing
 
-@testable import GradKit
+@_spi(Benchmarks) @testable import GradKit
 
 /// Unit roundoff of Float, 2^-24: one correctly rounded operation errs by at most u|result|.
 private let u: Float = 0x1p-24

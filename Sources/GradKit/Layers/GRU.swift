@@ -24,7 +24,9 @@
 /// every step is one GEMM, each step one recurrent GEMM and one fused kernel
 /// for the gate arithmetic; `backward()` is back-propagation through time.
 public final class GRU: HookedLayer {
+    /// The features of each step's input (the input's last axis).
     public let inputSize: Int
+    /// The units of the hidden state.
     public let hiddenSize: Int
     /// `weight_ih_l0`, `[3·hiddenSize, inputSize]`, gate rows r, z, n.
     public let weightInputHidden: Parameter

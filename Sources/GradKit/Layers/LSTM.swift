@@ -38,7 +38,9 @@ public final class LSTM: HookedLayer {
         }
     }
 
+    /// The features of each step's input (the input's last axis).
     public let inputSize: Int
+    /// The units of the hidden state and of the cell state.
     public let hiddenSize: Int
     /// `weight_ih_l0`, `[4·hiddenSize, inputSize]`, gate rows i, f, g, o.
     public let weightInputHidden: Parameter

@@ -1,7 +1,9 @@
 // GradKit — the gated recurrences behind LSTM and GRU: one recorded operation over every step. SPDX-License-Identifier: MIT
 
-/// The gated cells ``gatedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)`` runs.
-enum GatedCell: Int, Sendable {
+/// The gated cells ``gatedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)`` runs
+/// (public to `gradkit-bench` only).
+@_spi(Benchmarks)
+public enum GatedCell: Int, Sendable {
     /// Hochreiter & Schmidhuber's long short-term memory, PyTorch's gate order i, f, g, o.
     case lstm
     /// Cho et al.'s gated recurrent unit, PyTorch's gate order r, z, n.
@@ -87,7 +89,7 @@ func gatedRecurrence(
     let hiddenGates = Tensor(uninitializedShape: [batch, gates])
     let outputSteps = steps + (appendingFinalCell ? 1 : 0)
     let y = Tensor(uninitializedShape: [batch, outputSteps, hidden])
-    withExtendedLifetime((projected, recurrentWeight, initialHidden, initialCell, recurrentBias)) {
+    withExtendedLifetime((projected, recurrentWeight, initialHidden, initialCell, recurrentBias, hiddenGates)) {
         let states = history.mutablePointer, cells = states + (steps + 1) * plane
         for (initial, destination) in [(initialHidden, states), (initialCell, cells)].prefix(cell.stateCount) {
             if let initial { destination.update(from: initial.pointer, count: plane) } else {
@@ -149,7 +151,7 @@ private let gatedRecurrencePullback: Pullback = { record, gradient, sink in
     let hiddenGatesGradient = Tensor(uninitializedShape: [steps, batch, gates])
     let hiddenGradient = Tensor(zeros: [batch, hidden]) // of h_t from steps after t
     let cellGradient = Tensor(zeros: [batch, hidden]) // of c_t from steps after t (LSTM)
-    withExtendedLifetime((history, activations, weight, gradient)) {
+    withExtendedLifetime((history, activations, weight, gradient, hiddenGradient, cellGradient)) {
         if appended {
             for b in 0..<batch {
                 (cellGradient.mutablePointer + b * hidden).update(
@@ -270,9 +272,6 @@ func composedRecurrence(
 /// composition). For `gradkit-bench`; not part of the public API.
 @_spi(Benchmarks)
 public final class GatedStepBenchmark {
-    /// Which cell.
-    public enum Cell: Sendable { case lstm, gru }
-
     private let cell: GatedCell
     private let batch: Int, hidden: Int
     private let inputGates: Tensor, hiddenGates: Tensor, previous: Tensor
@@ -281,8 +280,8 @@ public final class GatedStepBenchmark {
     private let inputGatesGradient: Tensor, hiddenGatesGradient: Tensor, stateGradient: Tensor
 
     /// Random operands for `batch` rows of `hidden` units.
-    public init(_ cell: Cell, batch: Int, hidden: Int) {
-        self.cell = cell == .lstm ? .lstm : .gru
+    public init(_ cell: GatedCell, batch: Int, hidden: Int) {
+        self.cell = cell
         self.batch = batch
         self.hidden = hidden
         let gates = self.cell.gateCount * hidden
@@ -307,7 +306,7 @@ public final class GatedStepBenchmark {
     @discardableResult
     public func fused() -> (hidden: [Float], inputGatesGradient: [Float]) {
         let zeros = Tensor(zeros: [batch, hidden])
-        withExtendedLifetime(self) {
+        withExtendedLifetime((self, zeros)) {
             let gates = cell.gateCount * hidden
             stateGradient.mutablePointer.update(from: cell == .lstm ? cellGradientIn.pointer : zeros.pointer, count: batch * hidden)
             switch cell {

@@ -190,6 +190,26 @@ struct RecurrentTests {
         expectIdentical(last.scalars, (0..<2).flatMap { b in Array(recorded.scalars[(b * 30 + 24)..<(b * 30 + 30)]) })
     }
 
+    @Test("values and gradients are the same bits on one thread and on several", arguments: [GatedCell.lstm, .gru])
+    func threadCountIndependent(cell: GatedCell) {
+        // Wide enough that the gate kernels split their rows and the GEMMs their blocks.
+        let layer = withManualSeed(9) { makeLayer(cell, inputSize: 5, hiddenSize: 130) }
+        let x = randomTensor([40, 4, 5], seed: 12)
+        func pass() -> [[Float]] {
+            for p in layer.parameters { p.gradient = nil }
+            let y = layer(x)
+            (y * y).sum().backward()
+            return [y.scalars] + layer.parameters.map { $0.gradient!.scalars }
+        }
+        let (one, several) = withExclusiveThreadCount { () -> ([[Float]], [[Float]]) in
+            Kernels.threadCount = 1
+            let one = pass()
+            Kernels.threadCount = 4
+            return (one, pass())
+        }
+        for (a, b) in zip(one, several) { expectIdentical(a, b, "\(cell)") }
+    }
+
     @Test("names, shapes, initialization bounds and descriptions follow PyTorch")
     func parametersAndDescriptions() {
         let lstm = LSTM(inputSize: 3, hiddenSize: 4), gru = GRU(inputSize: 3, hiddenSize: 4, bias: false)

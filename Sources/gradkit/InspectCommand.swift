@@ -2,9 +2,8 @@
 import GradKit
 
 /// Runs `gradkit inspect FILE`: each tensor's name, shape and norm, then the metadata.
-func inspect(_ commandLine: [String]) throws {
-    guard commandLine.count == 1, !commandLine[0].hasPrefix("--") else { throw UsageError("usage: gradkit inspect FILE.safetensors") }
-    let (tensors, metadata) = try SafeTensors.read(commandLine[0])
+func inspectCommand(_ arguments: ParsedArguments) throws {
+    let (tensors, metadata) = try SafeTensors.read(arguments.operands[0])
     for name in tensors.keys.sorted() {
         let tensor = tensors[name]!
         let norm = tensor.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()

@@ -176,16 +176,6 @@ struct ValueRange: Equatable, CustomStringConvertible {
     }
 }
 
-/// "1" rather than "1.0", "1e-06" as Swift writes it otherwise.
-func shortNumber(_ value: Double) -> String {
-    value == value.rounded() && Swift.abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-}
-
-/// "1" rather than "1.0" for Floats, which print their shortest exact form.
-func shortNumber(_ value: Float) -> String {
-    value == value.rounded() && Swift.abs(value) < 1e7 ? String(Int64(value)) : "\(value)"
-}
-
 extension ValueKind {
     /// `text` as this kind's value.
     /// - Throws: ``UsageError`` naming `option` when the text is not such a value.
@@ -218,7 +208,8 @@ extension ValueKind {
 /// A whole number in `range`; "2.5", "1e3" and values beyond `Int` are errors, never rounded or trapped on.
 func parseInteger(_ text: String, range: ClosedRange<Int>, what: String) throws(UsageError) -> Int {
     guard let value = Int(text), range.contains(value) else {
-        let kind = Int(text) == nil && Double(text) != nil ? " whole number" : "n integer"
+        let fractional = Double(text).map { $0.isFinite && $0 != $0.rounded() } ?? false
+        let kind = fractional ? " whole number" : "n integer"
         throw UsageError("\(what) must be a\(kind) in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
     }
     return value

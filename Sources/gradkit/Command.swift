@@ -91,47 +91,60 @@ enum Command: String, CaseIterable, Hashable {
     }
 }
 
-/// Runs `gradkit` with `arguments` (without the program name); the exit status.
+/// Runs `gradkit` with `arguments` (without the program name), prints an
+/// error as one line on standard error, and returns the exit status.
 func runTool(_ arguments: [String]) -> Int32 {
+    let (status, error) = execute(arguments)
+    if let error { printError(error) }
+    return status
+}
+
+/// Runs `gradkit` with `arguments`: the exit status (0, 2 for a usage
+/// error, 1 for a failure) and the error's line.
+func execute(_ arguments: [String]) -> (status: Int32, error: String?) {
     let rest = Array(arguments.dropFirst())
-    let wantsHelp = rest.contains("--help") || rest.contains("-h")
     do {
         switch arguments.first {
         case nil, "--help", "-h":
             print(toolHelp)
-        case "help":
-            guard let name = rest.first else { print(toolHelp); return 0 }
-            guard let command = Command(rawValue: name) else { throw UsageError("unknown command '\(name)'; see 'gradkit --help'") }
-            print(help(for: command))
         case "--version", "version":
             print("gradkit \(gradKitVersion)")
+        case "help":
+            print(try rest.first.map { help(for: try command(named: $0)) } ?? toolHelp)
         case let name?:
-            guard let command = Command(rawValue: name) else { throw UsageError("unknown command '\(name)'; see 'gradkit --help'") }
-            if wantsHelp { print(help(for: command)) } else { try command.run(rest) }
+            let command = try command(named: name)
+            if rest.contains("--help") || rest.contains("-h") { print(help(for: command)) } else { try command.run(rest) }
         }
-        return 0
+        return (0, nil)
     } catch let error as UsageError {
         let command = arguments.first.flatMap(Command.init(rawValue:))
-        printError("\(error.description)\(command.map { "; see 'gradkit \($0.rawValue) --help'" } ?? "")")
-        return 2
+        return (2, "\(error.description)\(command.map { "; see 'gradkit \($0.rawValue) --help'" } ?? "")")
     } catch {
-        printError("\(error)")
-        return 1
+        return (1, "\(error)")
     }
 }
 
-/// Writes `gradkit: message` to standard error as one line: line breaks
-/// inside the message (a path may hold one) are written as `\n`.
+private func command(named name: String) throws(UsageError) -> Command {
+    guard let command = Command(rawValue: name) else { throw UsageError("unknown command '\(name)'; see 'gradkit --help'") }
+    return command
+}
+
+/// Writes `gradkit: message` to standard error as one line, after what the command printed.
 func printError(_ message: String) {
+    let line = "gradkit: " + escapedLine(message) + "\n"
+    fflush(nil)
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// `message` on one line: line breaks inside it (a path may hold one) written as `\n` and `\r`.
+func escapedLine(_ message: String) -> String {
     var line = ""
-    for character in message {
-        switch character {
+    for scalar in message.unicodeScalars {
+        switch scalar {
         case "\n": line += "\\n"
-        case "\r", "\r\n": line += "\\r"
-        default: line.append(character)
+        case "\r": line += "\\r"
+        default: line.unicodeScalars.append(scalar)
         }
     }
-    line = "gradkit: " + line + "\n"
-    fflush(nil)  // what the command printed comes first
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    return line
 }

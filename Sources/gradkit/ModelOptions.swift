@@ -81,16 +81,16 @@ struct ModelOptions {
 
     /// The widths for `data`: `--layers` checked against it, or one hidden layer
     /// per the data set's default (two equal ones with `--residual`, a block to wrap).
-    /// - Throws: ``CommandError`` when the widths do not fit the data or exceed the size limits.
-    func widths(for data: Dataset, source: DataSource, batchSize: Int) throws -> [Int] {
+    /// - Throws: ``UsageError`` when the widths do not fit the data or exceed the size limits.
+    func widths(for data: Dataset, source: DataSource, batchSize: Int) throws(UsageError) -> [Int] {
         let outputs = data.classCount ?? (data.targetValues?.shape.last ?? 1)
         var widths: [Int]
         if let layers {
             guard layers[0] == data.featureCount else {
-                throw CommandError("--layers starts with \(layers[0]) inputs but the data has \(data.featureCount) features")
+                throw UsageError("--layers starts with \(layers[0]) inputs but the data has \(data.featureCount) features")
             }
             guard layers[layers.count - 1] == outputs else {
-                throw CommandError("--layers ends with \(layers[layers.count - 1]) outputs but the data needs \(outputs)")
+                throw UsageError("--layers ends with \(layers[layers.count - 1]) outputs but the data needs \(outputs)")
             }
             widths = layers
         } else {
@@ -104,9 +104,9 @@ struct ModelOptions {
 
     /// Refuses models beyond the limits before anything is allocated. With
     /// widths ≤ 10^6 and at most 1,001 of them, no sum or product below overflows.
-    static func checkSizes(_ widths: [Int], batchNorm: Bool, batchSize: Int) throws {
+    static func checkSizes(_ widths: [Int], batchNorm: Bool, batchSize: Int) throws(UsageError) {
         if let wide = widths.first(where: { $0 > maximumWidth }) {
-            throw CommandError("a layer of \(wide) units is wider than the limit of \(maximumWidth) (the data's features or classes set the first and last widths)")
+            throw UsageError("a layer of \(wide) units is wider than the limit of \(maximumWidth) (the data's features or classes set the first and last widths)")
         }
         var parameters = 0
         for i in 0..<(widths.count - 1) {
@@ -114,21 +114,22 @@ struct ModelOptions {
             if batchNorm, i < widths.count - 2 { parameters += 2 * widths[i + 1] }
         }
         guard parameters <= maximumParameterCount else {
-            throw CommandError("the model \(widths.map(String.init).joined(separator: "-")) has \(parameters) parameters, more than the limit of \(maximumParameterCount)")
+            throw UsageError("the model \(widths.map(String.init).joined(separator: "-")) has \(parameters) parameters, more than the limit of \(maximumParameterCount)")
         }
         let activations = batchSize * widths.reduce(0, +)
         guard activations <= maximumActivationCount else {
-            throw CommandError("a batch of \(batchSize) through \(widths.map(String.init).joined(separator: "-")) holds \(activations) activations, more than the limit of \(maximumActivationCount); lower --batch-size")
+            throw UsageError("a batch of \(batchSize) through \(widths.map(String.init).joined(separator: "-")) holds \(activations) activations, more than the limit of \(maximumActivationCount); lower --batch-size")
         }
     }
 
-    /// The MLP, initialized from `seed`.
+    /// The MLP, initialized from `seed` (whatever other threads draw).
     func makeModel(_ widths: [Int], seed: UInt64) -> MLP {
-        manualSeed(seed)
         let activation = activation.activation
-        return MLP(
-            sizes: widths, activation: activation, initializer: initializer.initializer(for: activation), batchNorm: batchNorm,
-            dropout: dropout, residual: residual)
+        return withManualSeed(seed) {
+            MLP(
+                sizes: widths, activation: activation, initializer: initializer.initializer(for: activation), batchNorm: batchNorm,
+                dropout: dropout, residual: residual)
+        }
     }
 
     /// Canonical values for checkpoints.

@@ -30,13 +30,15 @@ extension FileIO {
         guard !path.isEmpty else { throw FileIOError(message: "the path is empty") }
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            throw FileIOError(message: info.st_mode & S_IFMT == S_IFDIR ? "is a directory" : "is not a regular file")
+            let kind = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : info.st_mode & S_IFMT == S_IFCHR ? "a character device" : "a special file"
+            throw FileIOError(message: "is \(kind), not a regular file; refusing to replace it")
         }
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let parent = directory.isEmpty ? "/" : directory
-        guard stat(parent, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw FileIOError(message: "its directory \(parent) does not exist")
+        guard stat(parent, &info) == 0 else {
+            throw FileIOError(message: "its directory \(parent) cannot be used: \(String(cString: strerror(errno)))")
         }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw FileIOError(message: "\(parent) is not a directory") }
         guard access(parent, W_OK | X_OK) == 0 else {
             throw FileIOError(message: "cannot create files in \(parent): \(String(cString: strerror(errno)))")
         }

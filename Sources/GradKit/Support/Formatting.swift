@@ -36,6 +36,18 @@ package func scientific(_ value: Float) -> String {
     return "\(rounded)e\(sign)\(magnitude < 10 ? "0" : "")\(magnitude)"
 }
 
+/// A whole number without ".0" ("1", not "1.0"), other values as Swift prints
+/// them (the shortest text that reads back to the same Float): for ranges,
+/// settings and messages.
+package func shortNumber(_ value: Float) -> String {
+    value == value.rounded() && Swift.abs(value) < 1e7 ? String(Int64(value)) : "\(value)"
+}
+
+/// The Double version of `shortNumber(_: Float)`.
+package func shortNumber(_ value: Double) -> String {
+    value == value.rounded() && Swift.abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+}
+
 extension Duration {
     /// The duration in seconds.
     package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }

@@ -45,7 +45,11 @@ enum Command: String, CaseIterable, Hashable {
             Trains an MLP and ends with the gradient-health report. A run that diverges (see --max-skipped-steps)
             exits with status 1. Bad arguments exit with status 2, failures found in files or while running with 1.
             """
-        case .inspect: "Prints each tensor's name, shape and norm, then the metadata."
+        case .inspect:
+            """
+            Prints each tensor's name, shape and L2 norm, then the metadata. Names and values are printed with
+            control characters escaped (\\n, \\u{1B}), so a file cannot steer the terminal.
+            """
         case .lab:
             """
             Runs experiments that show each gradient pathology and its cure on data GradKit ships, and writes

@@ -357,7 +357,9 @@ public final class Trainer {
         completedSteps = checkpoint.step
         completedEpochs = checkpoint.epoch
         bestLoss = checkpoint.configuration["trainer.bestLoss"].flatMap(Float.init) ?? .infinity
-        epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init) ?? 0
+        // Bounded like the checkpoint's counts, so that counting on cannot overflow.
+        epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init)
+            .map { Swift.min(Swift.max($0, 0), Checkpoint.countLimit - 1) } ?? 0
         finished = checkpoint.configuration["trainer.finished"]
         bestWeights = checkpoint.bestModel
     }

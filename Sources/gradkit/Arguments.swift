@@ -33,8 +33,6 @@ struct ParsedArguments {
     /// The arguments as given.
     let arguments: [String]
     private(set) var values: [Option: OptionValue] = [:]
-    /// The options in the order given.
-    private(set) var given: [Option] = []
     private(set) var operands: [String] = []
 
     init(_ arguments: [String], for command: Command) throws(UsageError) {
@@ -79,7 +77,6 @@ struct ParsedArguments {
             guard let text else { throw UsageError("--\(name) needs a value (\(specification.placeholder))") }
             values[option] = try specification.kind.parse(text, option: "--\(name)")
         }
-        given.append(option)
     }
 
     private func checkOperands() throws(UsageError) {
@@ -184,7 +181,8 @@ extension ValueKind {
         case .flag: return .flag
         case .integer(let range): return .integer(try parseInteger(text, range: range, what: option))
         case .number(let range): return .number(try parseNumber(text, range: range, what: option))
-        case .hyperparameter: return .number(try parseNumber(text, range: .atLeast(-.greatestFiniteMagnitude), what: option))
+        // Its range is the chosen optimizer's, checked once the optimizer is known.
+        case .hyperparameter: return .number(try parseNumber(text, range: nil, what: option))
         case .choice(let choices):
             guard choices.contains(text) else { throw UsageError("\(option) must be one of \(choices.joined(separator: ", ")), got '\(text)'") }
             return .text(text)
@@ -215,10 +213,11 @@ func parseInteger(_ text: String, range: ClosedRange<Int>, what: String) throws(
     return value
 }
 
-/// A finite number in `range` that a Float can hold (every number ends up a Float or is compared with one).
-func parseNumber(_ text: String, range: ValueRange, what: String) throws(UsageError) -> Double {
-    guard let value = Double(text), value.isFinite, Float(value).isFinite, range.contains(value) else {
-        throw UsageError("\(what) must be a number in \(range), got '\(text)'")
+/// A finite number in `range` (any, when nil) that a Float can hold: every
+/// number ends up a Float or is compared with one.
+func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageError) -> Double {
+    guard let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
+        throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got '\(text)'")
     }
     return value
 }

@@ -30,8 +30,8 @@ func lrFindCommand(_ arguments: ParsedArguments) throws {
     let options = try LearningRateFinderOptions(arguments, learningRate: configuration.optimizer.kind.specification(.learningRate)!)
     if let threads = configuration.outputs.threads { Kernels.threadCount = threads }
     var files = RunFiles()
-    for path in configuration.data.inputFiles { files.input("data", path) }
-    files.file("--output", options.output)
+    for path in configuration.data.inputFiles { files.input(configuration.data.source.optionName, path) }
+    files.file(Option.plotOutput.flagName, options.output)
     try files.check()
     var train = try configuration.data.load(seed: configuration.plan.seed).train
     let batchSize = configuration.plan.batchSize

@@ -10,7 +10,7 @@ func labCommand(_ arguments: ParsedArguments) throws {
         throw UsageError("--only '\(only)' matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
     }
     var files = RunFiles()
-    files.directory("--output", output, writes: ["report.md", "results.json"])
+    files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json"])
     try files.check()
     if let threads = arguments.integer(.threads) { Kernels.threadCount = threads }
     let options = LabOptions(quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only)

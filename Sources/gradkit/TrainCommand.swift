@@ -9,7 +9,7 @@ func trainCommand(_ arguments: ParsedArguments) throws {
     if let threads = configuration.outputs.threads { Kernels.threadCount = threads }
     try configuration.runFiles.check()
     // Held until the process ends: a second run writing the same checkpoint is refused.
-    let lock = try configuration.outputs.checkpoint.map { (path) throws(CommandError) in try lockOutput(path, option: "--checkpoint") }
+    let lock = try configuration.outputs.checkpoint.map { (path) throws(CommandError) in try lockOutput(path, option: Option.checkpoint.flagName) }
     defer { lock?.release() }
     let run = try TrainingRun(configuration, data: try configuration.data.load(seed: configuration.plan.seed))
     if let path = configuration.outputs.resume { try run.restore(from: path) }
@@ -39,13 +39,13 @@ extension TrainConfiguration {
     var runFiles: RunFiles {
         var files = RunFiles()
         for path in data.source.files { files.input(data.source.optionName, path) }
-        for path in data.testSource?.files ?? [] { files.input("--test", path) }
-        files.input("--resume", outputs.resume)
-        files.file("--checkpoint", outputs.checkpoint)
-        files.file("--log", outputs.log)
-        files.directory("--report", outputs.report, writes: ["report.md"])
-        files.directory("--tensorboard", outputs.tensorboard, writes: [])
-        files.allowSameFile(output: "--checkpoint", input: "--resume")
+        for path in data.testSource?.files ?? [] { files.input(Option.test.flagName, path) }
+        files.input(Option.resume.flagName, outputs.resume)
+        files.file(Option.checkpoint.flagName, outputs.checkpoint)
+        files.file(Option.log.flagName, outputs.log)
+        files.directory(Option.report.flagName, outputs.report, writes: ["report.md"])
+        files.directory(Option.tensorboard.flagName, outputs.tensorboard, writes: [])
+        files.allowSameFile(output: Option.checkpoint.flagName, input: Option.resume.flagName)
         return files
     }
 }
@@ -115,8 +115,8 @@ final class TrainingRun {
     /// Restores a checkpoint after checking it: finite contents, the same
     /// options (or `--accept-changed-options`), and whether anything is left to train.
     func restore(from path: String) throws {
+        // Checkpoint.read validates what it reads (finite tensors, counters, hyperparameters).
         let checkpoint = try Checkpoint.read(from: path)
-        try checkpoint.validate(file: path)
         let outputs = configuration.outputs
         try RecordedSettings.check(
             checkpoint.configuration, configuration.settings(widths: widths), file: path, accept: outputs.acceptsChangedOptions)

@@ -69,7 +69,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "GradKitTests",
-            dependencies: ["GradKit", "GradKitLab", "CKernels"],
+            dependencies: ["GradKit", "GradKitLab", "CKernels", "gradkit"],
             path: "Tests/GradKitTests"
         ),
     ]

@@ -414,27 +414,3 @@ final class ProgressPrinter {
 
     func finish() { fflush(nil) }
 }
-
-/// A fraction as a percentage with two decimals: 0.97214 → "97.21%".
-package func percent(_ fraction: Float) -> String {
-    guard fraction.isFinite else { return "\(fraction)" }
-    let hundredths = Int((Double(fraction) * 10000).rounded())
-    let decimals = hundredths % 100
-    return "\(hundredths / 100).\(decimals < 10 ? "0" : "")\(decimals)%"
-}
-
-/// Four decimals at most, without exponent for moderate values.
-package func fixed(_ value: Float) -> String {
-    guard value.isFinite else { return "\(value)" }
-    if value != 0 && (Swift.abs(value) < 1e-3 || Swift.abs(value) >= 1e6) { return scientific(value) }
-    let scaled = (Double(value) * 10000).rounded() / 10000
-    var text = "\(scaled)"
-    if text.hasSuffix(".0") { text.removeLast(2) }
-    return text
-}
-
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -47,6 +47,7 @@ let trainUsage = """
       --json                  end with one JSON line: test_accuracy, train_loss, epochs, seconds, ...
       --quiet                 no per-epoch progress
       --threads N             kernel threads (default: all CPUs)
+      --distributed           data-parallel on the processes mpirun starts (docs/distributed.md)
     """
 
 /// Everything `gradkit train` was asked to do, validated.
@@ -337,7 +338,9 @@ struct TrainConfiguration {
 
 /// Runs `gradkit train`.
 func train(_ commandLine: [String]) throws {
-    let configuration = try TrainConfiguration(commandLine)
+    var distributed = false
+    var configuration = try TrainConfiguration(commandLine, extraFlags: ["distributed"]) { distributed = $0.flag("distributed") }
+    let distributedRun = distributed ? try DistributedRun(joining: &configuration) : nil
     if let threads = configuration.threads { Kernels.threadCount = threads }
     let clock = ContinuousClock()
     let started = clock.now
@@ -357,6 +360,7 @@ func train(_ commandLine: [String]) throws {
     let trainer = Trainer(
         model: model, optimizer: optimizer, loss: configuration.regression ? .meanSquaredError : .softmaxCrossEntropy,
         options: options)
+    try distributedRun?.attach(to: trainer)
     if let path = configuration.resume {
         try trainer.restore(try Checkpoint.read(from: path), file: path)
         if !configuration.quiet { print("resumed from \(path) after epoch \(trainer.completedEpochs) (step \(trainer.completedSteps))") }

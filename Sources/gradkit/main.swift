@@ -21,6 +21,7 @@ let usage = """
 
 /// Prints one line to standard error and exits with status 2 (bad usage) or 1 (failure).
 func fail(_ message: String, status: Int32 = 2) -> Never {
+    abortDistributedRun(message, status: status)
     let line = "gradkit: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
     exit(status)

@@ -3,6 +3,7 @@
 //   swift build --traits MPI --build-path .build-mpi --product gradkit-mpi-check
 //   mpirun -np 2 .build-mpi/debug/gradkit-mpi-check        (and -np 3: uneven shards)
 //   mpirun -np 2 .build-mpi/debug/gradkit-mpi-check --fail throw|exit|hang [--rank R] [--timeout S]
+//   .build-mpi/debug/gradkit-mpi-check --compare A.safetensors B.safetensors
 //
 // Every rank runs every check. Each check trains data-parallel and compares
 // the result with a reference this process computes alone, on the whole of
@@ -15,10 +16,18 @@
 // `throw` ends it with an error (the program aborts the job, as gradkit's CLI
 // does), `exit` leaves the process without a word to the others, `hang`
 // stops it answering; the other ranks must end the job within 30 s.
+//
+// --compare checks that two checkpoints' tensors agree within 1e-5 relative
+// (gradkit train alone and under mpirun --distributed, say).
 #if canImport(Glibc)
 import Glibc
 #endif
 import GradKit
+
+/// Writes `line` to standard error.
+func printError(_ line: String) {
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
 
 #if MPI
 let world: ProcessGroup = {
@@ -36,11 +45,6 @@ func report(_ line: String) {
         print(line)
         fflush(nil)
     }
-}
-
-/// Writes `line` to standard error.
-func printError(_ line: String) {
-    _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
 struct CheckFailure: Error, CustomStringConvertible {
@@ -276,6 +280,15 @@ func checkResume() throws -> String {
 
 Kernels.threadCount = 1
 
+/// `--compare A B`: the checkpoints' tensors (model, optimizer, best weights)
+/// agree within `tolerance` relative to each tensor's largest magnitude.
+func compareCheckpoints(_ first: String, _ second: String) throws -> String {
+    func tensors(_ path: String) throws -> [String: Tensor] { try SafeTensors.read(path).tensors }
+    let (difference, tensor) = try relativeDifference(try tensors(first), try tensors(second))
+    guard difference <= tolerance else { throw CheckFailure("'\(tensor)' differs by \(difference) (relative; limit \(tolerance))") }
+    return "\(first) and \(second) agree: worst relative difference \(difference) in '\(tensor)'"
+}
+
 var arguments = Array(CommandLine.arguments.dropFirst())
 var failMode: String?
 var failRank = world.size - 1
@@ -285,8 +298,16 @@ while let argument = arguments.first {
     case ("--fail", let mode?) where ["throw", "exit", "hang"].contains(mode): failMode = mode
     case ("--rank", let rank?) where Int(rank).map({ (0..<world.size).contains($0) }) == true: failRank = Int(rank)!
     case ("--timeout", let seconds?) where Int(seconds).map({ $0 > 0 }) == true: world.timeout = .seconds(Int(seconds)!)
+    case ("--compare", let first?) where arguments.count >= 2:
+        do {
+            report("ok   \(try compareCheckpoints(first, arguments[1]))")
+            exit(0)
+        } catch {
+            printError("FAIL \(error)\n")
+            exit(1)
+        }
     default:
-        printError("usage: gradkit-mpi-check [--fail throw|exit|hang] [--rank R] [--timeout SECONDS]\n")
+        printError("usage: gradkit-mpi-check [--fail throw|exit|hang] [--rank R] [--timeout SECONDS] | --compare CHECKPOINT CHECKPOINT\n")
         exit(2)
     }
     arguments.removeFirst()

@@ -279,8 +279,8 @@ public enum DistributedError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .mpi(let function, let code, let message): "\(function) failed (error \(code)): \(message)"
-        case .timedOut(let rank, let operation, let seconds):
-            "rank \(rank): no answer from the other ranks within \(Int(seconds)) s while \(operation); a rank has stopped or hangs"
+        case .timedOut(_, let operation, let seconds):
+            "no answer from the other ranks within \(Int(seconds)) s while \(operation); a rank has stopped or hangs"
         case .mismatch(let what): "the ranks disagree: \(what)"
         case .unsupported(let what): what
         }

@@ -213,11 +213,39 @@ func checkBatchNorm() throws -> String {
     return "per-rank statistics, rank 0's buffers: worst relative difference \(difference) in '\(tensor)'"
 }
 
+/// Each rank draws its own dropout masks: on identical examples the ranks' outputs differ.
+func checkDropoutStreams() throws -> String {
+    manualSeed(11)
+    let model = Sequential([Linear(inputSize: 8, outputSize: 64), Dropout(probability: 0.5)])
+    let optimizer = SGD(model.parameters, learningRate: 0.1)
+    let parallel = try DataParallel(model: model, optimizer: optimizer, group: world)
+    let rows = 2 * world.size
+    var unshuffled: SeededGenerator? = nil
+    let batch = try Dataset(features: Tensor(ones: [rows, 8]), labels: Array(repeating: 0, count: rows), classCount: 64)
+        .batches(size: rows, shuffledBy: &unshuffled)[0]
+    var hashes: [UInt64] = []
+    for _ in 0..<2 {
+        let part = parallel.shard(batch)!
+        let output = model(part.features)
+        hashes.append(fingerprint(["output": output.detached()]))
+        softmaxCrossEntropy(logits: output, labels: part.labels!).backward()
+        try parallel.synchronizeGradients()
+        optimizer.step()
+        optimizer.zeroGradients()
+    }
+    let all = try world.allGather(hashes.map { Double($0 >> 12) })
+    guard Set(all.map { $0[0] }).count == world.size, Set(all.map { $0[1] }).count == world.size else {
+        throw CheckFailure("ranks drew the same dropout masks")
+    }
+    try requireSameOnEveryRank(fingerprint(model.stateDictionary()), "parameters")
+    return "\(world.size) ranks, \(world.size) different masks in each of 2 steps"
+}
+
 /// Digits, a model, a trainer: the same on every rank.
-func makeTrainer(seed: UInt64 = 3, epochs: Int = 2, parallel: Bool) throws -> (Trainer, Dataset, Dataset) {
+func makeTrainer(seed: UInt64 = 3, epochs: Int = 2, dropout: Float = 0, parallel: Bool) throws -> (Trainer, Dataset, Dataset) {
     let parts = try Dataset.digits().split([0.8, 0.2], seed: 1, stratified: true)
     manualSeed(seed)
-    let model = MLP(sizes: [64, 32, 10])
+    let model = MLP(sizes: [64, 32, 10], batchNorm: dropout > 0, dropout: dropout)
     let optimizer = Adam(model.parameters, learningRate: 3e-3)
     let trainer = Trainer(
         model: model, optimizer: optimizer, loss: .softmaxCrossEntropy,
@@ -255,16 +283,17 @@ func checkTrainer() throws -> String {
     return "2 epochs on digits: validation accuracy \(history.epochs.last!.validationAccuracy!) as alone; worst relative difference \(difference)"
 }
 
+/// With BatchNorm and dropout, whose state is per rank within a step: the checkpoint must hold the job's.
 func checkResume() throws -> String {
-    let (whole, train, validation) = try makeTrainer(parallel: true)
+    let (whole, train, validation) = try makeTrainer(dropout: 0.2, parallel: true)
     try whole.fit(train, validation: validation)
     let path = "/tmp/gradkit-mpi-check-\(getppid()).safetensors"
-    let (first, _, _) = try makeTrainer(epochs: 1, parallel: true)
+    let (first, _, _) = try makeTrainer(epochs: 1, dropout: 0.2, parallel: true)
     try first.fit(train, validation: validation)
     if world.rank == 0 { try first.checkpoint().write(to: path) }
     try world.barrier()
     // Another seed, so only the restore can make the resumed run equal; rank 0 alone reads the file.
-    let (resumed, _, _) = try makeTrainer(seed: 99, parallel: true)
+    let (resumed, _, _) = try makeTrainer(seed: 99, dropout: 0.2, parallel: true)
     if world.rank == 0 { try resumed.restore(Checkpoint.read(from: path), file: path) }
     try resumed.fit(train, validation: validation)
     try world.barrier()
@@ -273,7 +302,7 @@ func checkResume() throws -> String {
         throw CheckFailure("1 epoch, checkpoint, resume to 2 differs from 2 epochs in one run")
     }
     guard resumed.optimizer.exportState() == whole.optimizer.exportState() else { throw CheckFailure("optimizer state differs after resuming") }
-    return "1 epoch + resume (rank 0 reads the checkpoint) bit-identical to 2 epochs"
+    return "BatchNorm and dropout: 1 epoch + resume (rank 0 reads the checkpoint) bit-identical to 2 epochs"
 }
 
 // ------------------------------------------------------------------ main
@@ -331,6 +360,7 @@ let checks: [(String, () throws -> String)] = [
     ("Adam against one process", { try checkAgainstOneProcess("adam", adam) }),
     ("bit-identical runs", checkDeterminism),
     ("BatchNorm with per-rank statistics", checkBatchNorm),
+    ("dropout streams per rank", checkDropoutStreams),
     ("Trainer against one process", checkTrainer),
     ("Trainer resumed from a checkpoint", checkResume),
 ]

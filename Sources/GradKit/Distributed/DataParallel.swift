@@ -41,6 +41,12 @@
 /// ``synchronizeGradients(summing:)`` then copies rank 0's buffers to every
 /// rank (DDP's `broadcast_buffers`).
 ///
+/// **Dropout** draws each rank's masks from a stream of its own, derived at
+/// each ``shard(_:)`` from the generator state the ranks share and the rank;
+/// ``synchronizeGradients(summing:)`` then gives every rank rank 0's advanced
+/// state, so a checkpoint holds the state of the whole job and a resumed run
+/// draws the masks an uninterrupted one would.
+///
 /// **Parameters without a gradient** on a rank (unused in its forward pass,
 /// or an empty shard) contribute zeros; one that has a gradient on no rank
 /// keeps none, so the optimizer skips it everywhere, as it would in one process.
@@ -62,6 +68,8 @@ public final class DataParallel: DataParallelTraining {
     public private(set) var lastTimings: ReductionTimings?
 
     private let buckets: GradientBuckets
+    /// The model's dropout layers, whose generators are per rank within a step.
+    private let dropouts: [Dropout]
     private var hooks: [HookHandle] = []
     /// The first error a gradient hook met; thrown by the next synchronization.
     private var hookError: Error?
@@ -86,6 +94,7 @@ public final class DataParallel: DataParallelTraining {
         try Self.checkSameLayout(optimizer, group: self.group)
         optimizer.ensureBound()
         buckets = GradientBuckets(optimizer: optimizer, group: self.group, capacity: bucketCapacity)
+        dropouts = Self.dropoutLayers(in: model)
         // Tags name buckets; MPI guarantees tags up to 32767.
         guard buckets.buckets.count <= 32767 else {
             throw DistributedError.unsupported(
@@ -154,12 +163,19 @@ public final class DataParallel: DataParallelTraining {
         let count = total / p + (rank < total % p ? 1 : 0)
         let start = rank * (total / p) + Swift.min(rank, total % p)
         buckets.localWeight = Float(count * p) / Float(total)
+        if rank != 0 {
+            for dropout in dropouts {
+                var hash: UInt64 = 14_695_981_039_346_656_037
+                for word in dropout.generatorState + [UInt64(rank)] { hash = (hash ^ word) &* 1_099_511_628_211 }
+                dropout.generatorState = SeededGenerator(seed: hash).stateWords
+            }
+        }
         return count == 0 ? nil : batch.examples(start..<(start + count))
     }
 
     /// Waits until the gradients of the optimizer's parameters are the mean
-    /// over the global batch on every rank, then copies rank 0's buffers to the
-    /// other ranks.
+    /// over the global batch on every rank, then copies rank 0's buffers and
+    /// dropout generator states to the other ranks.
     /// - Parameter statistics: values to sum over the ranks (a loss times its
     ///   shard's size, a count of correct predictions); every rank passes as many.
     /// - Returns: `statistics` summed over the ranks in rank order.
@@ -182,7 +198,7 @@ public final class DataParallel: DataParallelTraining {
             for i in totals.indices { totals[i] += values[i] }
         }
         for (i, p) in optimizer.parameters.enumerated() { p.hasGradient = totals[statistics.count + i] > 0 }
-        try broadcastBuffers()
+        try broadcastReplicaState()
         let firstStart = buckets.firstStart ?? backwardEnded
         lastTimings = ReductionTimings(
             duringBackward: buckets.hookTime, afterBackward: backwardEnded.duration(to: summed),
@@ -192,19 +208,39 @@ public final class DataParallel: DataParallelTraining {
         return Array(totals.prefix(statistics.count))
     }
 
-    /// Copies rank 0's buffers (running statistics) to every rank.
-    private func broadcastBuffers() throws {
+    /// Copies rank 0's buffers (running statistics) and dropout generator states to every rank.
+    private func broadcastReplicaState() throws {
         let buffers = model.buffers
-        guard !buffers.isEmpty, size > 1 else { return }
-        var values = buffers.flatMap(\.value.scalars)
-        try values.withUnsafeMutableBytes { try group.broadcast($0, from: 0, what: "rank 0's buffers") }
-        guard rank != 0 else { return }
-        var offset = 0
-        for buffer in buffers {
-            let count = buffer.value.scalarCount
-            buffer.value = Tensor(shape: buffer.value.shape, scalars: Array(values[offset..<(offset + count)]))
-            offset += count
+        guard size > 1 else { return }
+        if !buffers.isEmpty {
+            var values = buffers.flatMap(\.value.scalars)
+            try values.withUnsafeMutableBytes { try group.broadcast($0, from: 0, what: "rank 0's buffers") }
+            if rank != 0 {
+                var offset = 0
+                for buffer in buffers {
+                    let count = buffer.value.scalarCount
+                    buffer.value = Tensor(shape: buffer.value.shape, scalars: Array(values[offset..<(offset + count)]))
+                    offset += count
+                }
+            }
         }
+        if !dropouts.isEmpty {
+            var words = dropouts.flatMap(\.generatorState)
+            try words.withUnsafeMutableBytes { try group.broadcast($0, from: 0, what: "rank 0's dropout generators") }
+            if rank != 0 {
+                var offset = 0
+                for dropout in dropouts {
+                    let count = dropout.generatorState.count
+                    dropout.generatorState = Array(words[offset..<(offset + count)])
+                    offset += count
+                }
+            }
+        }
+    }
+
+    /// The dropout layers inside `layer`, depth first.
+    private static func dropoutLayers(in layer: any Layer) -> [Dropout] {
+        (layer as? Dropout).map { [$0] } ?? layer.children.flatMap { dropoutLayers(in: $0) }
     }
 }
 

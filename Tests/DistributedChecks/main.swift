@@ -3,7 +3,7 @@
 //   swift build --traits MPI --build-path .build-mpi --product gradkit-mpi-check
 //   mpirun -np 2 .build-mpi/debug/gradkit-mpi-check        (and -np 3: uneven shards)
 //   mpirun -np 2 .build-mpi/debug/gradkit-mpi-check --fail throw|exit|hang [--rank R] [--timeout S]
-//   .build-mpi/debug/gradkit-mpi-check --compare A.safetensors B.safetensors
+//   .build-mpi/debug/gradkit-mpi-check --compare A.safetensors B.safetensors [--tolerance T]
 //
 // Every rank runs every check. Each check trains data-parallel and compares
 // the result with a reference this process computes alone, on the whole of
@@ -18,7 +18,7 @@
 // stops it answering; the other ranks must end the job within 30 s.
 //
 // --compare checks that two checkpoints' tensors agree within 1e-5 relative
-// (gradkit train alone and under mpirun --distributed, say).
+// (gradkit train alone and under mpirun --distributed, say), or T (0: bit for bit).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -309,12 +309,13 @@ func checkResume() throws -> String {
 
 Kernels.threadCount = 1
 
-/// `--compare A B`: the checkpoints' tensors (model, optimizer, best weights)
-/// agree within `tolerance` relative to each tensor's largest magnitude.
-func compareCheckpoints(_ first: String, _ second: String) throws -> String {
+/// `--compare A B [--tolerance T]`: the checkpoints' tensors (model, optimizer,
+/// best weights) agree within `limit` relative to each tensor's largest
+/// magnitude (0: bit for bit).
+func compareCheckpoints(_ first: String, _ second: String, limit: Float) throws -> String {
     func tensors(_ path: String) throws -> [String: Tensor] { try SafeTensors.read(path).tensors }
     let (difference, tensor) = try relativeDifference(try tensors(first), try tensors(second))
-    guard difference <= tolerance else { throw CheckFailure("'\(tensor)' differs by \(difference) (relative; limit \(tolerance))") }
+    guard difference <= limit else { throw CheckFailure("'\(tensor)' differs by \(difference) (relative; limit \(limit))") }
     return "\(first) and \(second) agree: worst relative difference \(difference) in '\(tensor)'"
 }
 
@@ -327,16 +328,17 @@ while let argument = arguments.first {
     case ("--fail", let mode?) where ["throw", "exit", "hang"].contains(mode): failMode = mode
     case ("--rank", let rank?) where Int(rank).map({ (0..<world.size).contains($0) }) == true: failRank = Int(rank)!
     case ("--timeout", let seconds?) where Int(seconds).map({ $0 > 0 }) == true: world.timeout = .seconds(Int(seconds)!)
-    case ("--compare", let first?) where arguments.count >= 2:
+    case ("--compare", let first?) where arguments.count == 2 || (arguments.count == 4 && arguments[2] == "--tolerance" && Float(arguments[3]) != nil):
         do {
-            report("ok   \(try compareCheckpoints(first, arguments[1]))")
+            let limit = arguments.count == 4 ? Float(arguments[3])! : tolerance
+            report("ok   \(try compareCheckpoints(first, arguments[1], limit: limit))")
             exit(0)
         } catch {
             printError("FAIL \(error)\n")
             exit(1)
         }
     default:
-        printError("usage: gradkit-mpi-check [--fail throw|exit|hang] [--rank R] [--timeout SECONDS] | --compare CHECKPOINT CHECKPOINT\n")
+        printError("usage: gradkit-mpi-check [--fail throw|exit|hang] [--rank R] [--timeout SECONDS] | --compare CHECKPOINT CHECKPOINT [--tolerance T]\n")
         exit(2)
     }
     arguments.removeFirst()

@@ -42,54 +42,66 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     report("\(workload.name): \(parameterCount) parameters (\(format3(Double(parameterCount * 4) / 1_048_576)) MiB of gradients), "
         + "\(world.size) ranks (\(world.localSize) on this machine), \(steps) steps after 3 warm-up steps")
 
-    // Data-parallel: every rank its shard.
+    // Data-parallel: every rank its shard. Phases: forward and backward (with the
+    // hooks' communication), the wait for the rest of the reduction, the optimizer step.
     let (model, optimizer) = makeModel()
     let parallel = try DataParallel(model: model, optimizer: optimizer, group: world)
-    let shard = parallel.shard(batch)!
-    var stepTimes: [Double] = [], costs: [Double] = [], exposed: [Double] = [], overlaps: [Double] = [], inBackward: [Double] = []
+    var phases: [[Double]] = [], reductions: [ReductionTimings] = []
     for index in 0..<(steps + 3) {
-        var timings: ReductionTimings?
-        let seconds = try secondsThrowing {
-            optimizer.zeroGradients()
-            _ = parallel.shard(batch)
-            softmaxCrossEntropy(logits: model(shard.features), labels: shard.labels!).backward()
-            try parallel.synchronizeGradients()
-            optimizer.step(clippingGradientNorm: 1)
-            timings = parallel.lastTimings
-        }
-        guard index >= 3, let timings else { continue }
-        stepTimes.append(seconds)
-        costs.append(timings.cost.seconds)
-        exposed.append((timings.afterBackward + timings.bookkeeping).seconds)
-        inBackward.append(timings.duringBackward.seconds)
-        overlaps.append(timings.overlap)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        optimizer.zeroGradients()
+        let shard = parallel.shard(batch)!
+        softmaxCrossEntropy(logits: model(shard.features), labels: shard.labels!).backward()
+        let t1 = clock.now
+        try parallel.synchronizeGradients()
+        let t2 = clock.now
+        optimizer.step(clippingGradientNorm: 1)
+        let t3 = clock.now
+        guard index >= 3, let timings = parallel.lastTimings else { continue }
+        phases.append([t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds])
+        reductions.append(timings)
     }
-    // Every rank's median step: the job is as slow as its slowest rank.
-    let perRank = try world.allGather([median(stepTimes)]).map { $0[0] }
-    let parallelStep = perRank.max()!
-    report("  data-parallel step   median \(formatSeconds(parallelStep)) (slowest rank; ranks \(perRank.map(formatSeconds).joined(separator: ", ")))")
-    report("  all-reduce           \(formatSeconds(median(costs))) a step = \(percent(median(costs) / median(stepTimes))) of it: "
-        + "\(formatSeconds(median(inBackward))) inside backward's hooks, \(formatSeconds(median(exposed))) waited after backward")
-    report("  overlap              \(percent(median(overlaps))) of the all-reduce's span ran while backward was running")
+    let step = median(phases.map { $0[0] }), best = phases.map { $0[0] }.min()!
+    let backward = median(phases.map { $0[1] }), wait = median(phases.map { $0[2] }), update = median(phases.map { $0[3] })
+    let hooks = median(reductions.map(\.duringBackward.seconds)), cost = median(reductions.map(\.cost.seconds))
+    // The job is as slow as its slowest rank.
+    let perRank = try world.allGather([step, best])
+    let parallelStep = perRank.map { $0[0] }.max()!, parallelBest = perRank.map { $0[1] }.max()!
+    report("  data-parallel step   median \(formatSeconds(parallelStep)), min \(formatSeconds(parallelBest)) "
+        + "(slowest rank; medians \(perRank.map { formatSeconds($0[0]) }.joined(separator: ", ")))")
+    report("    rank 0: forward+backward \(formatSeconds(backward)) (\(formatSeconds(hooks)) of it communicating in hooks), "
+        + "wait \(formatSeconds(wait)), optimizer step \(formatSeconds(update))")
+    report("  all-reduce           \(formatSeconds(cost)) a step = \(percent(cost / step)) of it: "
+        + "\(formatSeconds(hooks)) inside backward's hooks, \(formatSeconds(wait)) waited after backward")
+    report("  overlap              \(percent(median(reductions.map(\.overlap)))) of the all-reduce's span ran while backward was running")
 
     // One process on the whole batch, the other ranks idle at the barrier.
-    var alone: [Double] = []
+    var alone: [[Double]] = []
     if world.rank == 0 {
         let (model, optimizer) = makeModel()
         for index in 0..<(steps + 3) {
-            let seconds = try secondsThrowing {
-                optimizer.zeroGradients()
-                softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!).backward()
-                optimizer.step(clippingGradientNorm: 1)
-            }
-            if index >= 3 { alone.append(seconds) }
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            optimizer.zeroGradients()
+            softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!).backward()
+            let t1 = clock.now
+            optimizer.step(clippingGradientNorm: 1)
+            let t2 = clock.now
+            if index >= 3 { alone.append([t0.duration(to: t2).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds]) }
         }
     }
     try world.barrier()
     if world.rank == 0 {
-        let single = median(alone)
-        report("  one process          median \(formatSeconds(single)) on the whole batch of \(workload.batch)")
-        report("  speed-up             \(format3(single / parallelStep))x on \(world.size) ranks")
+        let single = median(alone.map { $0[0] }), singleBest = alone.map { $0[0] }.min()!
+        let singleBackward = median(alone.map { $0[1] }), singleUpdate = median(alone.map { $0[2] })
+        report("  one process          median \(formatSeconds(single)), min \(formatSeconds(singleBest)) on the whole batch of \(workload.batch): "
+            + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate))")
+        report("  speed-up             \(format3(single / parallelStep))x on \(world.size) ranks (medians; \(format3(singleBest / parallelBest))x from the minima)")
+        // Perfect scaling of forward and backward, a free reduction: what the replicated step leaves.
+        let bound = single / (singleBackward / Double(world.size) + singleUpdate)
+        report("  bound                \(format3(bound))x if forward+backward scaled perfectly and the all-reduce were free "
+            + "(every rank takes the whole optimizer step)")
     }
 }
 
@@ -101,14 +113,6 @@ func median(_ values: [Double]) -> Double {
 
 /// A fraction as a whole percentage.
 func percent(_ fraction: Double) -> String { "\(Int((fraction * 100).rounded()))%" }
-
-/// The wall-clock seconds one call of `body` takes.
-func secondsThrowing(_ body: () throws -> Void) throws -> Double {
-    let clock = ContinuousClock()
-    let start = clock.now
-    try body()
-    return start.duration(to: clock.now).seconds
-}
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }

@@ -62,9 +62,7 @@ func record(_ m: Measurement) {
     }
 }
 
-if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
-
-if !json {
+if !json && !distributed {
     print("gradkit-bench — \(Kernels.summary)")
     print("")
 }
@@ -476,6 +474,8 @@ func endToEndSteps() {
         }
     }
 }
+
+if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
 
 autogradOverhead()
 kernels()

@@ -197,8 +197,14 @@ final class GradientBuckets {
         let bucket = buckets[b]
         if adds {
             let start = bucket.chunks[receive], count = bucket.chunks[receive + 1] - start
-            Kernels.axpy(count: count, output: optimizer.gradients.base + start, alpha: 1, input: scratch.base + bucket.scratchOffset)
-            if stage == p - 2 { scale(start..<(start + count), by: 1 / Float(p)) }
+            let own = optimizer.gradients.base + start, received = scratch.base + bucket.scratchOffset
+            if stage == p - 2 {
+                // The last addition completes the chunk's sum: average it in the same pass.
+                let scale = 1 / Float(p)
+                for i in 0..<count { own[i] = (own[i] + received[i]) * scale }
+            } else {
+                Kernels.axpy(count: count, output: own, alpha: 1, input: received)
+            }
         }
         if stage + 1 == 2 * (p - 1) {
             buckets[b].phase = .done

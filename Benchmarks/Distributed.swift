@@ -49,17 +49,20 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     var phases: [[Double]] = [], reductions: [ReductionTimings] = []
     for index in 0..<(steps + 3) {
         let clock = ContinuousClock()
-        let t0 = clock.now
+        let t0 = clock.now, c0 = processCPUSeconds()
         optimizer.zeroGradients()
         let shard = parallel.shard(batch)!
         softmaxCrossEntropy(logits: model(shard.features), labels: shard.labels!).backward()
-        let t1 = clock.now
+        let t1 = clock.now, c1 = processCPUSeconds()
         try parallel.synchronizeGradients()
-        let t2 = clock.now
+        let t2 = clock.now, c2 = processCPUSeconds()
         optimizer.step(clippingGradientNorm: 1)
-        let t3 = clock.now
+        let t3 = clock.now, c3 = processCPUSeconds()
         guard index >= 3, let timings = parallel.lastTimings else { continue }
-        phases.append([t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds])
+        phases.append([
+            t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds,
+            c1 - c0, c3 - c2,
+        ])
         reductions.append(timings)
     }
     let step = median(phases.map { $0[0] }), best = phases.map { $0[0] }.min()!
@@ -71,7 +74,8 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     report("  data-parallel step   median \(formatSeconds(parallelStep)), min \(formatSeconds(parallelBest)) "
         + "(slowest rank; medians \(perRank.map { formatSeconds($0[0]) }.joined(separator: ", ")))")
     report("    rank 0: forward+backward \(formatSeconds(backward)) (\(formatSeconds(hooks)) of it communicating in hooks), "
-        + "wait \(formatSeconds(wait)), optimizer step \(formatSeconds(update))")
+        + "wait \(formatSeconds(wait)), optimizer step \(formatSeconds(update)); on-CPU: forward+backward "
+        + "\(formatSeconds(median(phases.map { $0[4] }))), optimizer step \(formatSeconds(median(phases.map { $0[5] })))")
     report("  all-reduce           \(formatSeconds(cost)) a step = \(percent(cost / step)) of it: "
         + "\(formatSeconds(hooks)) inside backward's hooks, \(formatSeconds(wait)) waited after backward")
     report("  overlap              \(percent(median(reductions.map(\.overlap)))) of the all-reduce's span ran while backward was running")
@@ -82,13 +86,15 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
         let (model, optimizer) = makeModel()
         for index in 0..<(steps + 3) {
             let clock = ContinuousClock()
-            let t0 = clock.now
+            let t0 = clock.now, c0 = processCPUSeconds()
             optimizer.zeroGradients()
             softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!).backward()
-            let t1 = clock.now
+            let t1 = clock.now, c1 = processCPUSeconds()
             optimizer.step(clippingGradientNorm: 1)
-            let t2 = clock.now
-            if index >= 3 { alone.append([t0.duration(to: t2).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds]) }
+            let t2 = clock.now, c2 = processCPUSeconds()
+            if index >= 3 {
+                alone.append([t0.duration(to: t2).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, c1 - c0, c2 - c1])
+            }
         }
     }
     try world.barrier()
@@ -96,13 +102,22 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
         let single = median(alone.map { $0[0] }), singleBest = alone.map { $0[0] }.min()!
         let singleBackward = median(alone.map { $0[1] }), singleUpdate = median(alone.map { $0[2] })
         report("  one process          median \(formatSeconds(single)), min \(formatSeconds(singleBest)) on the whole batch of \(workload.batch): "
-            + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate))")
+            + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate)); on-CPU: forward+backward "
+            + "\(formatSeconds(median(alone.map { $0[3] }))), optimizer step \(formatSeconds(median(alone.map { $0[4] })))")
         report("  speed-up             \(format3(single / parallelStep))x on \(world.size) ranks (medians; \(format3(singleBest / parallelBest))x from the minima)")
         // Perfect scaling of forward and backward, a free reduction: what the replicated step leaves.
         let bound = single / (singleBackward / Double(world.size) + singleUpdate)
         report("  bound                \(format3(bound))x if forward+backward scaled perfectly and the all-reduce were free "
             + "(every rank takes the whole optimizer step)")
     }
+}
+
+/// The CPU time this process has used (`CLOCK_PROCESS_CPUTIME_ID`): unlike the wall clock, it
+/// does not grow while other processes take the core, so it shows the work on a busy machine.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// The median of `values`.

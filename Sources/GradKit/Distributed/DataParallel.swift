@@ -58,7 +58,8 @@ public final class DataParallel: DataParallelTraining {
     public let model: any Layer
     /// The optimizer whose flat gradient buffer is summed.
     public let optimizer: Optimizer
-    /// The processes, on a communicator of this object's own.
+    /// The processes, on a communicator of this object's own; its ``ProcessGroup/timeout``
+    /// is the given group's when this object was made, and may be changed here.
     public let group: ProcessGroup
     public var rank: Int { group.rank }
     public var size: Int { group.size }

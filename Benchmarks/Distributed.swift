@@ -5,10 +5,10 @@
 //
 // Times the training step of the wide MLP (1024x4-10, batch 256: stepWorkloads)
 // data-parallel on every rank of the job, each with its shard of the same
-// global batch, then, while the other ranks wait idle, the same step in one
-// process on the whole batch: the speed-up is the ratio. Also reports the
-// all-reduce's share of a step and how much of it ran while backward was
-// still running (DataParallel.lastTimings).
+// global batch, and, in alternation, the same step in one process on the whole
+// batch while the other ranks wait idle: the speed-up is the ratio. Also
+// reports the all-reduce's share of a step and how much of it ran while
+// backward was still running (DataParallel.lastTimings).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,11 +42,16 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     report("\(workload.name): \(parameterCount) parameters (\(format3(Double(parameterCount * 4) / 1_048_576)) MiB of gradients), "
         + "\(world.size) ranks (\(world.localSize) on this machine), \(steps) steps after 3 warm-up steps")
 
-    // Data-parallel: every rank its shard. Phases: forward and backward (with the
-    // hooks' communication), the wait for the rest of the reduction, the optimizer step.
+    // Interleaved, so that both sides of the speed-up meet the same machine (a shared
+    // VM's cores speed up and slow down over seconds): each round takes one data-parallel
+    // step on every rank, then one step of a second replica in one process on the whole
+    // batch on rank 0 while the other ranks wait idle. Phases of the data-parallel step:
+    // forward and backward (with the hooks' communication), the wait for the rest of the
+    // reduction, the optimizer step; wall and on-CPU.
     let (model, optimizer) = makeModel()
     let parallel = try DataParallel(model: model, optimizer: optimizer, group: world)
-    var phases: [[Double]] = [], reductions: [ReductionTimings] = []
+    let (aloneModel, aloneOptimizer) = makeModel()
+    var phases: [[Double]] = [], alone: [[Double]] = [], reductions: [ReductionTimings] = []
     for index in 0..<(steps + 3) {
         let clock = ContinuousClock()
         let t0 = clock.now, c0 = processCPUSeconds()
@@ -58,12 +63,23 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
         let t2 = clock.now, c2 = processCPUSeconds()
         optimizer.step(clippingGradientNorm: 1)
         let t3 = clock.now, c3 = processCPUSeconds()
-        guard index >= 3, let timings = parallel.lastTimings else { continue }
-        phases.append([
-            t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds,
-            c1 - c0, c3 - c2,
-        ])
-        reductions.append(timings)
+        if index >= 3, let timings = parallel.lastTimings {
+            phases.append([
+                t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds,
+                c1 - c0, c3 - c2,
+            ])
+            reductions.append(timings)
+        }
+        if world.rank == 0 {
+            let u0 = clock.now, d0 = processCPUSeconds()
+            aloneOptimizer.zeroGradients()
+            softmaxCrossEntropy(logits: aloneModel(batch.features), labels: batch.labels!).backward()
+            let u1 = clock.now, d1 = processCPUSeconds()
+            aloneOptimizer.step(clippingGradientNorm: 1)
+            let u2 = clock.now, d2 = processCPUSeconds()
+            if index >= 3 { alone.append([u0.duration(to: u2).seconds, u0.duration(to: u1).seconds, u1.duration(to: u2).seconds, d1 - d0, d2 - d1]) }
+        }
+        try world.barrier()
     }
     let step = median(phases.map { $0[0] }), best = phases.map { $0[0] }.min()!
     let backward = median(phases.map { $0[1] }), wait = median(phases.map { $0[2] }), update = median(phases.map { $0[3] })
@@ -79,37 +95,19 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     report("  all-reduce           \(formatSeconds(cost)) a step = \(percent(cost / step)) of it: "
         + "\(formatSeconds(hooks)) inside backward's hooks, \(formatSeconds(wait)) waited after backward")
     report("  overlap              \(percent(median(reductions.map(\.overlap)))) of the all-reduce's span ran while backward was running")
-
-    // One process on the whole batch, the other ranks idle at the barrier.
-    var alone: [[Double]] = []
-    if world.rank == 0 {
-        let (model, optimizer) = makeModel()
-        for index in 0..<(steps + 3) {
-            let clock = ContinuousClock()
-            let t0 = clock.now, c0 = processCPUSeconds()
-            optimizer.zeroGradients()
-            softmaxCrossEntropy(logits: model(batch.features), labels: batch.labels!).backward()
-            let t1 = clock.now, c1 = processCPUSeconds()
-            optimizer.step(clippingGradientNorm: 1)
-            let t2 = clock.now, c2 = processCPUSeconds()
-            if index >= 3 {
-                alone.append([t0.duration(to: t2).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, c1 - c0, c2 - c1])
-            }
-        }
-    }
-    try world.barrier()
-    if world.rank == 0 {
-        let single = median(alone.map { $0[0] }), singleBest = alone.map { $0[0] }.min()!
-        let singleBackward = median(alone.map { $0[1] }), singleUpdate = median(alone.map { $0[2] })
-        report("  one process          median \(formatSeconds(single)), min \(formatSeconds(singleBest)) on the whole batch of \(workload.batch): "
-            + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate)); on-CPU: forward+backward "
-            + "\(formatSeconds(median(alone.map { $0[3] }))), optimizer step \(formatSeconds(median(alone.map { $0[4] })))")
-        report("  speed-up             \(format3(single / parallelStep))x on \(world.size) ranks (medians; \(format3(singleBest / parallelBest))x from the minima)")
-        // Perfect scaling of forward and backward, a free reduction: what the replicated step leaves.
-        let bound = single / (singleBackward / Double(world.size) + singleUpdate)
-        report("  bound                \(format3(bound))x if forward+backward scaled perfectly and the all-reduce were free "
-            + "(every rank takes the whole optimizer step)")
-    }
+    guard world.rank == 0 else { return }
+    let single = median(alone.map { $0[0] }), singleBest = alone.map { $0[0] }.min()!
+    let singleBackward = median(alone.map { $0[1] }), singleUpdate = median(alone.map { $0[2] })
+    report("  one process          median \(formatSeconds(single)), min \(formatSeconds(singleBest)) on the whole batch of \(workload.batch): "
+        + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate)); on-CPU: forward+backward "
+        + "\(formatSeconds(median(alone.map { $0[3] }))), optimizer step \(formatSeconds(median(alone.map { $0[4] })))")
+    let ratios = zip(alone, phases).map { $0[0] / $1[0] }
+    report("  speed-up             \(format3(median(ratios)))x on \(world.size) ranks (median of the rounds' ratios; "
+        + "\(format3(single / parallelStep))x from the medians, \(format3(singleBest / parallelBest))x from the minima)")
+    // Perfect scaling of forward and backward, a free reduction: what the replicated step leaves.
+    let bound = single / (singleBackward / Double(world.size) + singleUpdate)
+    report("  bound                \(format3(bound))x if forward+backward scaled perfectly and the all-reduce were free "
+        + "(every rank takes the whole optimizer step)")
 }
 
 /// The CPU time this process has used (`CLOCK_PROCESS_CPUTIME_ID`): unlike the wall clock, it

@@ -5,8 +5,8 @@
 //
 // Times the training step of the wide MLP (1024x4-10, batch 256: stepWorkloads)
 // data-parallel on every rank of the job, each with its shard of the same
-// global batch, and, in alternation, the same step in one process on the whole
-// batch while the other ranks wait idle: the speed-up is the ratio. Also
+// global batch, and, in alternating blocks of steps, the same step in one process
+// on the whole batch while the other ranks wait idle: the speed-up is the ratio. Also
 // reports the all-reduce's share of a step and how much of it ran while
 // backward was still running (DataParallel.lastTimings).
 #if canImport(Glibc)
@@ -38,46 +38,57 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     let batch = try Dataset(features: x, labels: labels, classCount: 10).batches(size: workload.batch, shuffledBy: &unshuffled)[0]
 
     let parameterCount = workload.sizes.indices.dropLast().reduce(0) { $0 + workload.sizes[$1] * workload.sizes[$1 + 1] + workload.sizes[$1 + 1] }
+    let block = 10, rounds = Swift.max(1, steps / (block - 2))
     report("gradkit-bench --distributed — \(Kernels.summary)")
     report("\(workload.name): \(parameterCount) parameters (\(format3(Double(parameterCount * 4) / 1_048_576)) MiB of gradients), "
-        + "\(world.size) ranks (\(world.localSize) on this machine), \(steps) steps after 3 warm-up steps")
+        + "\(world.size) ranks (\(world.localSize) on this machine), \(rounds) rounds of \(block - 2) timed steps a side")
 
-    // Interleaved, so that both sides of the speed-up meet the same machine (a shared
-    // VM's cores speed up and slow down over seconds): each round takes one data-parallel
-    // step on every rank, then one step of a second replica in one process on the whole
-    // batch on rank 0 while the other ranks wait idle. Phases of the data-parallel step:
-    // forward and backward (with the hooks' communication), the wait for the rest of the
-    // reduction, the optimizer step; wall and on-CPU.
+    // In alternating blocks, so that both sides of the speed-up meet the same machine (a
+    // shared VM's cores speed up and slow down over seconds) with warm caches (stepping two
+    // 12 MiB models in turn costs each a third more): each round takes `block` data-parallel
+    // steps on every rank, then `block` steps of a second replica in one process on the
+    // whole batch on rank 0 while the other ranks wait idle; the first 2 steps of each block
+    // are not timed. Phases of the data-parallel step: forward and backward (with the
+    // hooks' communication), the wait for the rest of the reduction, the optimizer step;
+    // wall and on-CPU.
     let (model, optimizer) = makeModel()
     let parallel = try DataParallel(model: model, optimizer: optimizer, group: world)
     let (aloneModel, aloneOptimizer) = makeModel()
-    var phases: [[Double]] = [], alone: [[Double]] = [], reductions: [ReductionTimings] = []
-    for index in 0..<(steps + 3) {
-        let clock = ContinuousClock()
-        let t0 = clock.now, c0 = processCPUSeconds()
-        optimizer.zeroGradients()
-        let shard = parallel.shard(batch)!
-        softmaxCrossEntropy(logits: model(shard.features), labels: shard.labels!).backward()
-        let t1 = clock.now, c1 = processCPUSeconds()
-        try parallel.synchronizeGradients()
-        let t2 = clock.now, c2 = processCPUSeconds()
-        optimizer.step(clippingGradientNorm: 1)
-        let t3 = clock.now, c3 = processCPUSeconds()
-        if index >= 3, let timings = parallel.lastTimings {
+    var phases: [[Double]] = [], alone: [[Double]] = [], reductions: [ReductionTimings] = [], roundRatios: [Double] = []
+    let clock = ContinuousClock()
+    for _ in 0..<rounds {
+        var roundSteps: [Double] = [], roundAlone: [Double] = []
+        for index in 0..<block {
+            let t0 = clock.now, c0 = processCPUSeconds()
+            optimizer.zeroGradients()
+            let shard = parallel.shard(batch)!
+            softmaxCrossEntropy(logits: model(shard.features), labels: shard.labels!).backward()
+            let t1 = clock.now, c1 = processCPUSeconds()
+            try parallel.synchronizeGradients()
+            let t2 = clock.now, c2 = processCPUSeconds()
+            optimizer.step(clippingGradientNorm: 1)
+            let t3 = clock.now, c3 = processCPUSeconds()
+            guard index >= 2, let timings = parallel.lastTimings else { continue }
             phases.append([
                 t0.duration(to: t3).seconds, t0.duration(to: t1).seconds, t1.duration(to: t2).seconds, t2.duration(to: t3).seconds,
                 c1 - c0, c3 - c2,
             ])
+            roundSteps.append(t0.duration(to: t3).seconds)
             reductions.append(timings)
         }
         if world.rank == 0 {
-            let u0 = clock.now, d0 = processCPUSeconds()
-            aloneOptimizer.zeroGradients()
-            softmaxCrossEntropy(logits: aloneModel(batch.features), labels: batch.labels!).backward()
-            let u1 = clock.now, d1 = processCPUSeconds()
-            aloneOptimizer.step(clippingGradientNorm: 1)
-            let u2 = clock.now, d2 = processCPUSeconds()
-            if index >= 3 { alone.append([u0.duration(to: u2).seconds, u0.duration(to: u1).seconds, u1.duration(to: u2).seconds, d1 - d0, d2 - d1]) }
+            for index in 0..<block {
+                let u0 = clock.now, d0 = processCPUSeconds()
+                aloneOptimizer.zeroGradients()
+                softmaxCrossEntropy(logits: aloneModel(batch.features), labels: batch.labels!).backward()
+                let u1 = clock.now, d1 = processCPUSeconds()
+                aloneOptimizer.step(clippingGradientNorm: 1)
+                let u2 = clock.now, d2 = processCPUSeconds()
+                guard index >= 2 else { continue }
+                alone.append([u0.duration(to: u2).seconds, u0.duration(to: u1).seconds, u1.duration(to: u2).seconds, d1 - d0, d2 - d1])
+                roundAlone.append(u0.duration(to: u2).seconds)
+            }
+            roundRatios.append(median(roundAlone) / median(roundSteps))
         }
         try world.barrier()
     }
@@ -101,8 +112,7 @@ func distributedSteps(_ workload: (name: String, sizes: [Int], batch: Int, memor
     report("  one process          median \(formatSeconds(single)), min \(formatSeconds(singleBest)) on the whole batch of \(workload.batch): "
         + "forward+backward \(formatSeconds(singleBackward)), optimizer step \(formatSeconds(singleUpdate)); on-CPU: forward+backward "
         + "\(formatSeconds(median(alone.map { $0[3] }))), optimizer step \(formatSeconds(median(alone.map { $0[4] })))")
-    let ratios = zip(alone, phases).map { $0[0] / $1[0] }
-    report("  speed-up             \(format3(median(ratios)))x on \(world.size) ranks (median of the rounds' ratios; "
+    report("  speed-up             \(format3(median(roundRatios)))x on \(world.size) ranks (median over \(rounds) rounds of their medians' ratio; "
         + "\(format3(single / parallelStep))x from the medians, \(format3(singleBest / parallelBest))x from the minima)")
     // Perfect scaling of forward and backward, a free reduction: what the replicated step leaves.
     let bound = single / (singleBackward / Double(world.size) + singleUpdate)

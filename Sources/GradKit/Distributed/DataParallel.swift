@@ -61,7 +61,9 @@ public final class DataParallel: DataParallelTraining {
     /// The processes, on a communicator of this object's own; its ``ProcessGroup/timeout``
     /// is the given group's when this object was made, and may be changed here.
     public let group: ProcessGroup
+    /// This process's number among ``size``; rank 0's state is the one every rank starts from.
     public var rank: Int { group.rank }
+    /// The number of processes training together.
     public var size: Int { group.size }
     /// Bytes after which a gradient bucket is closed (each holds whole parameters).
     public let bucketCapacity: Int

@@ -134,7 +134,7 @@ public final class Trainer {
     /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
     ///   the model, ``TrainingError`` for data that does not fit the loss, invalid options
     ///   or a log that cannot be written, ``GradientMonitor/NonFiniteGradientError`` under
-    ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks throw.
+    ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks and ``dataParallel`` throw.
     @discardableResult
     public func fit(_ train: Dataset, validation: Dataset? = nil) throws -> History {
         try validate(train, "training")

@@ -3,6 +3,7 @@
 //
 //   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--json] [--quick]
 //   swift run -c release --traits NativeOpenMP gradkit-bench
+//   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var filter: String?
 var json = false
 var quick = false
+var distributed = false
 nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
@@ -31,9 +33,11 @@ while let argument = arguments.first {
     case "--unsplit": Kernels.splitsSmallProducts = false
     case "--json": json = true
     case "--quick": quick = true
+    case "--distributed": distributed = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick] [--distributed]")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
+        print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")
@@ -58,7 +62,7 @@ func record(_ m: Measurement) {
     }
 }
 
-if !json {
+if !json && !distributed {
     print("gradkit-bench — \(Kernels.summary)")
     print("")
 }
@@ -513,6 +517,8 @@ func recurrentLayers() {
         }
     }
 }
+
+if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
 
 autogradOverhead()
 kernels()

@@ -99,7 +99,10 @@ enum Command: String, CaseIterable, Hashable {
 /// error as one line on standard error, and returns the exit status.
 func runTool(_ arguments: [String]) -> Int32 {
     let (status, error) = execute(arguments)
-    if let error { printError(error) }
+    if let error {
+        abortDistributedRun(error, status: status)  // in an MPI job: ends every rank, now
+        printError(error)
+    }
     return status
 }
 

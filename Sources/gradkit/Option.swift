@@ -101,6 +101,7 @@ enum Option: CaseIterable, Hashable {
     case optimizer, learningRate, momentum, dampening, nesterov, weightDecay, beta1, beta2, epsilon, amsgrad, alpha, centered
     case learningRateDecay, initialAccumulatorValue
     case clipNorm, clipValue, adaptiveClipping, schedule, epochs, batchSize, seed, earlyStopping, maxSkippedSteps, detectAnomaly
+    case distributed
     case checkpoint, resume, acceptChangedOptions, stopAfter, log, report, tensorboard, json, quiet, threads
     case start, end, steps, plotOutput
     case quick, labOutput, only
@@ -198,6 +199,9 @@ enum OptionTable {
               "after N steps in a row with NaN or infinite gradients the run has diverged: stop, exit 1 (default 10; 0: never stop)",
               commands: [.train], group: .optimization, onResume: .mayDiffer),
         .init(.detectAnomaly, "detect-anomaly", .flag, "anomaly mode: the first NaN or infinity ends training, naming the operation (slow)",
+              commands: [.train], group: .optimization, onResume: .mayDiffer),
+        .init(.distributed, "distributed", .flag,
+              "data-parallel on the processes mpirun starts (a build with the MPI trait; docs/distributed.md)",
               commands: [.train], group: .optimization, onResume: .mayDiffer),
     ]
 

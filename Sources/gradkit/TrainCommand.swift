@@ -5,7 +5,8 @@ import GradKit
 func trainCommand(_ arguments: ParsedArguments) throws {
     let clock = ContinuousClock()
     let started = clock.now
-    let configuration = try TrainConfiguration(arguments)
+    var configuration = try TrainConfiguration(arguments)
+    let distributedRun = configuration.plan.distributed ? try DistributedRun(joining: &configuration) : nil
     if let threads = configuration.outputs.threads { Kernels.threadCount = threads }
     try configuration.runFiles.check()
     // Held until the process ends: a second run writing the same checkpoint is refused.
@@ -13,6 +14,7 @@ func trainCommand(_ arguments: ParsedArguments) throws {
     defer { lock?.release() }
     let run = try TrainingRun(configuration, data: try configuration.data.load(seed: configuration.plan.seed))
     if let path = configuration.outputs.resume { try run.restore(from: path) }
+    try distributedRun?.attach(to: run.trainer)
     let fitStarted = clock.now
     let history = try run.fitRemaining()
     let result = run.result(history, trainingSeconds: fitStarted.duration(to: clock.now).seconds)

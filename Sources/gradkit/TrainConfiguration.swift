@@ -12,6 +12,8 @@ struct TrainingPlan {
     /// Nil: never stop for skipped steps (`--max-skipped-steps 0`).
     var maximumSkippedSteps: Int? = 10
     var detectsAnomalies = false
+    /// Data-parallel across the processes of an MPI job (`--distributed`).
+    var distributed = false
 
     init(_ a: ParsedArguments) throws(UsageError) {
         switch try a.oneOf([.clipNorm, .clipValue, .adaptiveClipping]) {
@@ -27,6 +29,7 @@ struct TrainingPlan {
         earlyStoppingPatience = a.integer(.earlyStopping)
         if let limit = a.integer(.maxSkippedSteps) { maximumSkippedSteps = limit == 0 ? nil : limit }
         detectsAnomalies = a.flag(.detectAnomaly)
+        distributed = a.flag(.distributed)
     }
 
     /// Canonical values for checkpoints.

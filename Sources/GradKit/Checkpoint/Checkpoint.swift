@@ -56,6 +56,19 @@ public struct Checkpoint: Sendable {
     /// Writes the checkpoint atomically.
     /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
     public func write(to path: String) throws {
+        let (tensors, metadata) = contents()
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// The bytes ``write(to:)`` writes, for sending a checkpoint elsewhere
+    /// than to a file (data-parallel ranks agree through them).
+    func encoded() -> [UInt8] {
+        let (tensors, metadata) = contents()
+        return SafeTensors.encode(tensors, metadata: metadata)
+    }
+
+    /// The safetensors tensors and metadata of the file.
+    private func contents() -> (tensors: [String: Tensor], metadata: [String: String]) {
         var tensors = model
         for (name, tensor) in bestModel ?? [:] { tensors[Checkpoint.bestModelPrefix + name] = tensor }
         var metadata: [String: String] = [
@@ -64,7 +77,7 @@ public struct Checkpoint: Sendable {
             "configuration": JSON.object(configuration.mapValues { .string($0) }).text,
         ]
         optimizer?.write(metadata: &metadata, tensors: &tensors, prefix: Checkpoint.optimizerPrefix)
-        try SafeTensors.write(tensors, metadata: metadata, to: path)
+        return (tensors, metadata)
     }
 
     /// Reads a checkpoint written by ``write(to:)``; a plain safetensors state
@@ -77,12 +90,24 @@ public struct Checkpoint: Sendable {
     /// - Throws: ``CheckpointError`` for malformed files and metadata.
     public static func read(from path: String) throws -> Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(path)
+        return try Checkpoint(tensors: tensors, metadata: metadata, file: path)
+    }
+
+    /// Decodes bytes made by ``encoded()``; `source` names them in errors.
+    /// - Throws: ``CheckpointError`` for malformed bytes and metadata.
+    init(decoding bytes: [UInt8], source: String) throws {
+        let (tensors, metadata) = try SafeTensors.decode(bytes, file: source)
+        try self.init(tensors: tensors, metadata: metadata, file: source)
+    }
+
+    /// The checkpoint held in a safetensors file's tensors and metadata.
+    private init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
         var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
-            if name.hasPrefix(optimizerPrefix) {
-                optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor
-            } else if name.hasPrefix(bestModelPrefix) {
-                best[String(name.dropFirst(bestModelPrefix.count))] = tensor
+            if name.hasPrefix(Checkpoint.optimizerPrefix) {
+                optimizerBuffers[String(name.dropFirst(Checkpoint.optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(Checkpoint.bestModelPrefix) {
+                best[String(name.dropFirst(Checkpoint.bestModelPrefix.count))] = tensor
             } else {
                 model[name] = tensor
             }
@@ -119,14 +144,13 @@ public struct Checkpoint: Sendable {
         let optimizer = try OptimizerState(metadata: metadata, buffers: optimizerBuffers, file: path)
         if optimizer == nil, let key = optimizerBuffers.keys.min() {
             throw CheckpointError.badMetadata(
-                file: path, key: "optimizer.kind", reason: "missing, yet tensor \((optimizerPrefix + key).quotedForMessage()) is optimizer state")
+                file: path, key: "optimizer.kind", reason: "missing, yet tensor \((Checkpoint.optimizerPrefix + key).quotedForMessage()) is optimizer state")
         }
-        var checkpoint = Checkpoint(
+        self.init(
             model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
             randomState: randomState, configuration: configuration)
-        checkpoint.bestModel = best.isEmpty ? nil : best
-        try checkpoint.validate(file: path)
-        return checkpoint
+        bestModel = best.isEmpty ? nil : best
+        try validate(file: path)
     }
 
     /// The optimizer tensors (names without ``optimizerPrefix``, e.g.

@@ -339,7 +339,7 @@ func optimizers() {
 /// bare, with only the monitor's non-finite guard, and with the monitor sampling
 /// every step. Identical models take turns, each step timed on its own, so that
 /// drift (the models' values change as they train, and with them the cost of
-/// subnormal arithmetic) hits all alike. Issue 6 asks sampling every step to cost
+/// subnormal arithmetic) hits all alike. The target: sampling every step costs
 /// at most 10% of a step.
 func trainingStep() {
     let name = "train step digits 64-128-10 b32"
@@ -410,7 +410,7 @@ func trainingStep() {
 
 // ------------------------------------------------------------------ end-to-end training steps
 
-/// The workloads of issue 8: a ReLU MLP; each step zeroes the gradients, runs
+/// The end-to-end workloads: a ReLU MLP; each step zeroes the gradients, runs
 /// forward, softmax cross-entropy on fixed random data, backward, global-norm
 /// clipping at 1 and an Adam step (fused: `step(clippingGradientNorm: 1)`,
 /// the same numbers as clipping then stepping).

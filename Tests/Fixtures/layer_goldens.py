@@ -30,7 +30,7 @@ def tensors(name, items):
     out.append("    ]")
 
 
-# The network: Linear, Tanh, Linear, Sigmoid, BatchNorm, Linear, ReLU, Linear.
+# A mixed network of every layer kind: Linear, Tanh, Linear, Sigmoid, BatchNorm, Linear, ReLU, Linear.
 model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 6), nn.Sigmoid(), nn.BatchNorm1d(6),
                       nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
 with torch.no_grad():  # non-trivial BatchNorm affine parameters and running statistics

@@ -7,14 +7,14 @@ private func stateDictionary(_ goldens: [String: (shape: [Int], values: [Float])
     goldens.mapValues { Tensor(shape: $0.shape, scalars: $0.values) }
 }
 
-/// PyTorch agreement for layers: 1e-4 relative (the issue's bound), with an
+/// PyTorch agreement for layers: 1e-4 relative (the bound GradKit promises for layers), with an
 /// absolute floor of 1e-6 for values near zero.
 private func expectTorchClose(_ actual: [Float], _ expected: [Float], _ context: String) {
     expectClose(actual, expected, relative: 1e-4, absolute: 1e-6, context)
 }
 
-/// The issue's network, built the way its PyTorch twin was.
-private func issueNetwork() -> Sequential {
+/// A network of every layer kind, built the way its PyTorch twin was.
+private func mixedNetwork() -> Sequential {
     Sequential([
         Linear(inputSize: 5, outputSize: 7), Tanh(), Linear(inputSize: 7, outputSize: 6), Sigmoid(),
         BatchNorm(featureCount: 6), Linear(inputSize: 6, outputSize: 4), ReLU(), Linear(inputSize: 4, outputSize: 3),
@@ -26,7 +26,7 @@ struct LayerTests {
     @Test("a network loaded with PyTorch weights by name reproduces PyTorch", arguments: KernelBackend.allCases)
     func pytorchNetwork(backend: KernelBackend) throws {
         try Kernels.withBackend(backend) {
-            let model = issueNetwork()
+            let model = mixedNetwork()
             let names = model.parameters.map(\.name) + model.buffers.map(\.name)
             #expect(Set(names) == Set(LayerGoldens.networkState.keys), "PyTorch's nn.Sequential names")
             #expect(model.parameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "5.weight", "5.bias", "7.weight", "7.bias"])
@@ -258,7 +258,7 @@ struct LayerTests {
 
     @Test("loading a bad state dictionary throws and changes nothing")
     func stateErrors() {
-        let model = issueNetwork()
+        let model = mixedNetwork()
         let before = model.stateDictionary()
         var missing = before
         missing["4.running_var"] = nil

@@ -137,16 +137,7 @@ extension SwiftKernels {
             }
             i &+= 32
         }
-        var j = 0
-        while i &+ j < n {
-            if j < 16 { low[j] += term(x[i &+ j]) } else { high[j &- 16] += term(x[i &+ j]) }
-            j &+= 1
-        }
-        let s16 = low + high
-        let s8 = s16.lowHalf + s16.highHalf
-        let s4 = s8.lowHalf + s8.highHalf
-        let s2 = s4.lowHalf + s4.highHalf
-        return s2[0] + s2[1]
+        return finishBlock(x, from: i, to: n, low: &low, high: &high, term)
     }
 
     static func normSegments(

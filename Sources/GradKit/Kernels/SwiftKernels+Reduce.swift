@@ -30,9 +30,20 @@ extension SwiftKernels {
             high += SIMD16<Double>(raw.loadUnaligned(fromByteOffset: (i &+ 16) &* 4, as: SIMD16<Float>.self))
             i &+= 32
         }
+        return finishBlock(x, from: i, to: n, low: &low, high: &high) { Double($0) }
+    }
+
+    /// The end of a canonical block reduction: the elements from `start` left over
+    /// after whole 32-element rounds go to lanes 0, 1, ... (`low` holds lanes 0-15,
+    /// `high` 16-31), then the 32 lanes are halved pairwise, as the C kernels do.
+    @inline(__always)
+    static func finishBlock(
+        _ x: ConstFloatPointer, from start: Int, to n: Int, low: inout SIMD16<Double>, high: inout SIMD16<Double>,
+        _ term: (Float) -> Double
+    ) -> Double {
         var j = 0
-        while i &+ j < n {
-            if j < 16 { low[j] += Double(x[i &+ j]) } else { high[j &- 16] += Double(x[i &+ j]) }
+        while start &+ j < n {
+            if j < 16 { low[j] += term(x[start &+ j]) } else { high[j &- 16] += term(x[start &+ j]) }
             j &+= 1
         }
         let s16 = low + high

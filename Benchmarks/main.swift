@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 //   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--json] [--quick]
+//   swift run -c release gradkit-bench --roofline [--threads N] [--json]   (Roofline.swift)
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 //   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
 #if canImport(Glibc)
@@ -14,6 +15,7 @@ var filter: String?
 var json = false
 var quick = false
 var distributed = false
+var roofline = false
 nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
@@ -34,10 +36,12 @@ while let argument = arguments.first {
     case "--json": json = true
     case "--quick": quick = true
     case "--distributed": distributed = true
+    case "--roofline": roofline = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick] [--distributed]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
         print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
+        print("  --roofline: each step workload's time against its FLOPs at this machine's best SGEMM rate")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")
@@ -436,28 +440,35 @@ func memoryUsage() -> (resident: Int, peak: Int) {
     return (resident, peak)
 }
 
+/// One training step of a ReLU MLP with layer sizes `sizes` on fixed random
+/// data of `batch` examples: zero the gradients, forward, softmax
+/// cross-entropy, backward, and an Adam step fused with global-norm clipping at 1.
+func makeTrainingStep(sizes: [Int], batch: Int) -> () -> Void {
+    manualSeed(1)
+    var layers: [any Layer] = []
+    for i in 0..<(sizes.count - 1) {
+        layers.append(Linear(inputSize: sizes[i], outputSize: sizes[i + 1]))
+        if i < sizes.count - 2 { layers.append(ReLU()) }
+    }
+    let model = Sequential(layers)
+    let optimizer = Adam(model.parameters, learningRate: 1e-3)
+    var generator = SeededGenerator(seed: 2)
+    let x = Tensor(randomNormal: [batch, sizes[0]], using: &generator)
+    let labels = (0..<batch).map { _ in Int.random(in: 0..<10, using: &generator) }
+    return {
+        optimizer.zeroGradients()
+        softmaxCrossEntropy(logits: model(x), labels: labels).backward()
+        optimizer.step(clippingGradientNorm: 1)
+    }
+}
+
 func endToEndSteps() {
     for workload in stepWorkloads {
         let name = "step " + workload.name
         guard selected(name) else { continue }
         for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
             Kernels.withBackend(backend) {
-                manualSeed(1)
-                var layers: [any Layer] = []
-                for i in 0..<(workload.sizes.count - 1) {
-                    layers.append(Linear(inputSize: workload.sizes[i], outputSize: workload.sizes[i + 1]))
-                    if i < workload.sizes.count - 2 { layers.append(ReLU()) }
-                }
-                let model = Sequential(layers)
-                let optimizer = Adam(model.parameters, learningRate: 1e-3)
-                var generator = SeededGenerator(seed: 2)
-                let x = Tensor(randomNormal: [workload.batch, workload.sizes[0]], using: &generator)
-                let labels = (0..<workload.batch).map { _ in Int.random(in: 0..<10, using: &generator) }
-                func step() {
-                    optimizer.zeroGradients()
-                    softmaxCrossEntropy(logits: model(x), labels: labels).backward()
-                    optimizer.step(clippingGradientNorm: 1)
-                }
+                let step = makeTrainingStep(sizes: workload.sizes, batch: workload.batch)
                 let t = time(budget: backend == .swift ? options.budget / 2 : options.budget, step)
                 record(.init(name: name, variant: backend.rawValue, median: t.median, minimum: t.minimum, unit: .operations, work: 1))
                 // Steady state allocates nothing new: resident memory after 10% of the steps and at the end.
@@ -519,6 +530,10 @@ func recurrentLayers() {
 }
 
 if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
+if roofline {
+    runRoofline()
+    exit(0)
+}
 
 autogradOverhead()
 kernels()

@@ -8,12 +8,15 @@
 /// see ``Initializer`` for the alternatives. Inputs of shape `[..., inputSize]`
 /// are accepted; leading axes are batch axes.
 public final class Linear: HookedLayer {
+    /// The features per input (the input's last axis).
     public let inputSize: Int
+    /// The features per output.
     public let outputSize: Int
     /// Shape `[outputSize, inputSize]`, named `"weight"`.
     public let weight: Parameter
     /// Shape `[outputSize]`, named `"bias"`; nil without a bias.
     public let bias: Parameter?
+    /// Has no effect: a linear layer behaves the same in training and evaluation.
     public var isTraining = true
     let forwardHooks = ForwardHooks()
 
@@ -61,7 +64,10 @@ public final class Linear: HookedLayer {
             "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
     }
 
+    /// `weight`, then `bias` when present.
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    /// `weight`: the monitor judges the layer by it.
     public var monitoredWeights: [Parameter] { [weight] }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

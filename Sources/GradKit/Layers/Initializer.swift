@@ -3,7 +3,7 @@
 /// The nonlinearity a layer feeds, for the gain of an initializer
 /// (PyTorch's `nn.init.calculate_gain`).
 public enum Nonlinearity: Sendable, Equatable {
-    /// No nonlinearity (gain 1); also what a convolution or a linear output layer feeds.
+    /// No nonlinearity (gain 1): a layer whose output is used as it is.
     case linear
     /// The logistic sigmoid (gain 1).
     case sigmoid

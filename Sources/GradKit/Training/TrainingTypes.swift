@@ -208,7 +208,7 @@ public struct StepRecord: Sendable, Equatable {
     public var epoch: Int
     /// The step's number over the whole run (0-based, across resumed runs).
     public var step: Int
-    /// The batch's loss (not finite when the step was skipped for it).
+    /// The batch's loss (NaN or infinite when that is why the step was skipped).
     public var loss: Float
     /// The global gradient norm before clipping.
     public var gradientNorm: Float

@@ -1,7 +1,8 @@
 // GradKit — documentation coverage of a module's symbol graph. SPDX-License-Identifier: MIT
 //
 // Usage: swift Scripts/DocumentationCoverage.swift GRAPH.symbols.json
-// Counts the public declarations in the graph and lists those without a doc comment of their own.
+// Counts the public declarations in the graph and lists those without a doc comment of their own
+// that opens with a summary (a comment holding only "- Precondition:" has no summary).
 // Members the compiler synthesized into a type from a protocol's default implementation (their
 // identifier contains "::SYNTHESIZED::") are skipped: they are documented where they are declared
 // (GradKit's own extensions are checked there; the standard library's are not ours). Everything
@@ -37,8 +38,10 @@ for symbol in symbols {
     guard access == "public" || access == "open" else { continue }
     counted += 1
     let lines = ((symbol["docComment"] as? [String: Any])?["lines"] as? [[String: Any]]) ?? []
-    let text = lines.compactMap { $0["text"] as? String }.joined()
-    if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+    // The first non-blank line is the summary; a comment that opens with a callout
+    // ("- Precondition:", "- Parameters:") has none, and DocC shows no abstract for it.
+    let first = lines.compactMap { ($0["text"] as? String)?.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty }
+    if first == nil || first!.hasPrefix("- ") {
         let kind = (symbol["kind"] as? [String: Any])?["identifier"] as? String ?? "?"
         let name = (symbol["pathComponents"] as? [String])?.joined(separator: ".") ?? identifier
         let location = symbol["location"] as? [String: Any]

@@ -15,12 +15,12 @@ public final class Dropout: HookedLayer {
     private var generator: SeededGenerator
     let forwardHooks = ForwardHooks()
 
-    /// - Precondition: `0 <= probability <= 1`.
     /// A dropout layer.
     ///
     /// - Parameters:
     ///   - probability: the probability of zeroing an element (PyTorch's `p`, default 0.5).
     ///   - seed: seeds the layer's own mask generator; nil draws one from the shared generator (``manualSeed(_:)``).
+    /// - Precondition: `0 <= probability <= 1`.
     public init(probability: Float = 0.5, seed: UInt64? = nil) {
         precondition(
             probability >= 0 && probability <= 1, "Dropout: probability has to be between 0 and 1, but got \(probability)")

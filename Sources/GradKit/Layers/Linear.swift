@@ -20,6 +20,14 @@ public final class Linear: HookedLayer {
     public var isTraining = true
     let forwardHooks = ForwardHooks()
 
+    /// A fully connected layer from `inputSize` to `outputSize` features.
+    ///
+    /// - Parameters:
+    ///   - inputSize: the features per input.
+    ///   - outputSize: the features per output.
+    ///   - bias: whether to learn `bias` (default true).
+    ///   - weightInitializer: how `weight` starts (default PyTorch's U(-1/√inputSize, 1/√inputSize)).
+    ///   - biasInitializer: how `bias` starts (default the same uniform).
     /// - Precondition: positive sizes.
     public init(
         inputSize: Int, outputSize: Int, bias: Bool = true, weightInitializer: Initializer = .pytorchDefault,
@@ -38,6 +46,7 @@ public final class Linear: HookedLayer {
         self.bias = b.map { Parameter($0, name: "bias") }
     }
 
+    /// `x Wᵀ + b` over the last axis of `input`; runs the forward hooks.
     /// - Precondition: the input's last dimension is ``inputSize``.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         checkWidth(input)

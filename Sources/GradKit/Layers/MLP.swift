@@ -112,6 +112,7 @@ public final class MLP: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Applies the ``network``.
     /// - Precondition: inputs `[..., sizes[0]]`.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
 

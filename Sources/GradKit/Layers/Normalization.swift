@@ -64,6 +64,7 @@ public final class BatchNorm: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Normalizes `input` per feature (with the batch's statistics in training, the running ones in evaluation) and runs the forward hooks.
     /// - Precondition: input `[batch, featureCount]` or `[batch, featureCount, length]`,
     ///   and more than one value per feature in training.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
@@ -151,6 +152,7 @@ public final class LayerNorm: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Normalizes each example over its trailing ``normalizedShape`` and runs the forward hooks.
     /// - Precondition: the input ends in ``normalizedShape``.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
 

@@ -34,6 +34,7 @@ public final class Residual: HookedLayer {
     let forwardHooks = ForwardHooks()
     private lazy var bodyRunsOwnHooks = body.runsOwnForwardHooks
 
+    /// `projection(x) + body(x)`, or `x + body(x)` without a projection; runs the forward hooks.
     /// - Precondition: without a projection, the body keeps the input's shape.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
 

@@ -11,11 +11,17 @@ import Runtime
 /// ```
 public struct AnomalyError: Error, Equatable, CustomStringConvertible {
     /// The pass in which the value appeared.
-    public enum Direction: String, Sendable { case forward, backward }
+    public enum Direction: String, Sendable {
+        /// The operation's output held the value.
+        case forward
+        /// The gradient the operation's pullback sent to an input held the value.
+        case backward
+    }
 
     /// The operation's name as GradKit spells it (`"log()"`, `"sqrt()"`,
     /// `"matmul(_:)"`, `"+"`, `"linear(_:weight:bias:)"`).
     public let operation: String
+    /// Whether the value appeared in the forward or the backward pass.
     public let direction: Direction
     /// `File.swift:line` of the first frame outside GradKit that led to the
     /// operation; nil when the program has no debug information (build with `-g`,
@@ -24,6 +30,7 @@ public struct AnomalyError: Error, Equatable, CustomStringConvertible {
     /// The offending value: NaN, +∞ or −∞.
     public let value: Float
 
+    /// `NaN in the backward of sqrt(), recorded at Model.swift:42`; "output" instead of "backward" for the forward pass, and "(call site unknown: no debug information)" without a call site.
     public var description: String {
         let what = value.isNaN ? "NaN" : (value > 0 ? "infinity" : "-infinity")
         let pass = direction == .forward ? "output" : "backward"

@@ -18,6 +18,7 @@ public struct GradientCheckResult: Sendable, CustomStringConvertible {
         /// True when the function has a kink at this point in this direction.
         public var isNonSmooth: Bool
 
+        /// `input I[E] -> output[O]: analytic A, numeric N`, marked when the point is non-smooth.
         public var description: String {
             "input \(input)[\(element)] -> output[\(output)]: analytic \(analytic), numeric \(numeric)"
                 + (isNonSmooth ? " (non-smooth point)" : "")
@@ -37,6 +38,7 @@ public struct GradientCheckResult: Sendable, CustomStringConvertible {
     /// True when every entry agrees within tolerance.
     public var passed: Bool { mismatches.isEmpty }
 
+    /// A verdict line with the counts and the worst error-to-tolerance ratio, then up to 10 mismatches.
     public var description: String {
         let head = passed ? "gradient check passed" : "gradient check FAILED (\(mismatches.count) entries)"
         var text = "\(head): \(checkedCount) entries, \(nonSmoothCount) non-smooth, worst error/tolerance \(worstErrorRatio)"

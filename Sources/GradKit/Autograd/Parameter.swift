@@ -222,5 +222,6 @@ public final class Parameter {
 }
 
 extension Parameter: CustomStringConvertible {
+    /// `Parameter('0.weight', shape: [128, 64])`, or `unnamed` for a parameter without a name.
     public var description: String { "Parameter(\(name.isEmpty ? "unnamed" : "'\(name)'"), shape: \(shape))" }
 }

@@ -16,8 +16,9 @@ public struct Checkpoint: Sendable {
     public var model: [String: Tensor]
     /// The optimizer's state, if any.
     public var optimizer: OptimizerState?
-    /// Optimizer steps taken and epochs completed when the checkpoint was made.
+    /// Optimizer steps taken when the checkpoint was made.
     public var step: Int
+    /// Epochs completed when the checkpoint was made.
     public var epoch: Int
     /// Generator states by role ("shuffle", "dropout:<layer>", ...).
     public var randomState: [String: [UInt64]]
@@ -26,6 +27,15 @@ public struct Checkpoint: Sendable {
     /// The best weights early stopping has seen, by name (restored when the run stops).
     public var bestModel: [String: Tensor]?
 
+    /// A checkpoint of the given parts; early stopping's ``bestModel`` is set separately.
+    ///
+    /// - Parameters:
+    ///   - model: parameters and buffers by name (``Layer/stateDictionary()``).
+    ///   - optimizer: the optimizer's state (``Optimizer/exportState()``), if any.
+    ///   - step: optimizer steps taken.
+    ///   - epoch: epochs completed.
+    ///   - randomState: generator states by role ("shuffle", "dropout:<layer>", ...).
+    ///   - configuration: free-form settings, stored as metadata.
     public init(
         model: [String: Tensor], optimizer: OptimizerState? = nil, step: Int = 0, epoch: Int = 0,
         randomState: [String: [UInt64]] = [:], configuration: [String: String] = [:]

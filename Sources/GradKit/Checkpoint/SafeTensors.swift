@@ -25,6 +25,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// The file could not be written.
     case writeFailed(file: String, reason: String)
 
+    /// One line naming the file (and the tensor, byte offset or metadata key) and what was wrong.
     public var description: String {
         switch self {
         case .unreadable(let file, let reason): "\(Self.shown(file)): cannot read: \(reason)"
@@ -53,7 +54,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 ///
 /// Reading trusts nothing in the file. The header length is checked against
 /// the file size and a 100 MB cap before the header is read; the whole header
-/// is validated (see ``layout(fileSize:file:read:)``) before any tensor data
+/// is validated (see `layout(fileSize:file:read:)`) before any tensor data
 /// is read; then each tensor's bytes go straight into its Float storage, so
 /// reading takes the memory of the resulting tensors plus a small constant.
 public enum SafeTensors {
@@ -121,7 +122,7 @@ public enum SafeTensors {
         return out
     }
 
-    /// Writes a file atomically (see ``FileIO/writeAtomically(to:contents:)``),
+    /// Writes a file atomically (see `FileIO.writeAtomically(to:contents:)`),
     /// streaming each tensor's memory to the file without a copy of the whole.
     /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
@@ -279,7 +280,7 @@ public enum SafeTensors {
         return Layout(entries: entries, metadata: metadata, dataStart: dataStart)
     }
 
-    /// One header entry checked on its own (rule 3 of ``layout(fileSize:file:read:)``).
+    /// One header entry checked on its own (rule 3 of `layout(fileSize:file:read:)`).
     private static func entry(_ name: String, _ value: JSON, dataStart: Int, dataSize: Int, file: String) throws -> Entry {
         func malformed(_ offset: Int, _ reason: String) -> CheckpointError {
             .malformed(file: file, offset: offset, reason: "tensor \(name.quotedForMessage()) \(reason)")

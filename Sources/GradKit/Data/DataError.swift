@@ -31,6 +31,7 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     /// An argument that cannot work (an empty split, a batch size of 0, ...).
     case invalidArgument(String)
 
+    /// One line saying where (file, byte offset, row and column, or example) and what was wrong.
     public var description: String {
         switch self {
         case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"

@@ -13,6 +13,7 @@ public enum KernelBackend: String, Sendable, CaseIterable, CustomStringConvertib
     /// The pure-Swift twins: single-threaded, written for clarity first.
     case swift
 
+    /// The raw value: `"c"` or `"swift"`.
     public var description: String { rawValue }
 }
 
@@ -92,10 +93,17 @@ public enum Kernels {
 
     /// The instruction-set levels the C kernels have code paths for.
     public enum InstructionSet: Int, Sendable, Comparable, CustomStringConvertible {
-        case portable = 0, avx2 = 1, avx512 = 2
+        /// Code for the baseline instruction set (on x86-64, SSE2).
+        case portable = 0
+        /// AVX2 with fused multiply-add.
+        case avx2 = 1
+        /// AVX-512 F, BW, DQ and VL, with FMA.
+        case avx512 = 2
 
+        /// Orders the levels by capability: `portable < avx2 < avx512`.
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
+        /// `"portable"`, `"AVX2+FMA"` or `"AVX-512"`.
         public var description: String {
             switch self {
             case .portable: "portable"

@@ -10,10 +10,16 @@
 public final class Dropout: HookedLayer {
     /// The probability of zeroing an element.
     public let probability: Float
+    /// Training mode: drop elements; in evaluation the layer is the identity.
     public var isTraining = true
     private var generator: SeededGenerator
     let forwardHooks = ForwardHooks()
 
+    /// A dropout layer.
+    ///
+    /// - Parameters:
+    ///   - probability: the probability of zeroing an element (PyTorch's `p`, default 0.5).
+    ///   - seed: seeds the layer's own mask generator; nil draws one from the shared generator (``manualSeed(_:)``).
     /// - Precondition: `0 <= probability <= 1`.
     public init(probability: Float = 0.5, seed: UInt64? = nil) {
         precondition(
@@ -22,6 +28,7 @@ public final class Dropout: HookedLayer {
         self.generator = SeededGenerator(seed: seed ?? SharedRandom.with { $0.next() })
     }
 
+    /// In training, zeroes each element with probability ``probability`` and scales the rest by `1 / (1 - probability)`; in evaluation returns `input`. Runs the forward hooks.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         guard isTraining, probability > 0 else { return forwardHooks.run(self, input, input) }
         let mask = Tensor(uninitializedShape: input.shape)
@@ -36,6 +43,7 @@ public final class Dropout: HookedLayer {
         return forwardHooks.run(self, input, input * mask)
     }
 
+    /// None: dropout has no parameters.
     public var parameters: [Parameter] { [] }
 
     /// The generator state, for checkpoints.

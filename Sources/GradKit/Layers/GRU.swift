@@ -36,6 +36,7 @@ public final class GRU: HookedLayer {
     public let biasInputHidden: Parameter?
     /// `bias_hh_l0`, `[3·hiddenSize]`, or nil without bias.
     public let biasHiddenHidden: Parameter?
+    /// Has no effect: the layer behaves the same in training and evaluation.
     public var isTraining = true
 
     /// What calling the layer returns: every step's hidden state
@@ -114,8 +115,10 @@ public final class GRU: HookedLayer {
         return (result.outputs, result.hidden)
     }
 
+    /// `W_ih`, `W_hh`, then the biases when present: PyTorch's order.
     public var parameters: [Parameter] {
         [weightInputHidden, weightHiddenHidden] + [biasInputHidden, biasHiddenHidden].compactMap { $0 }
     }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

@@ -3,8 +3,17 @@
 /// The nonlinearity a layer feeds, for the gain of an initializer
 /// (PyTorch's `nn.init.calculate_gain`).
 public enum Nonlinearity: Sendable, Equatable {
-    case linear, sigmoid, tanh, relu
+    /// No nonlinearity (gain 1): a layer whose output is used as it is.
+    case linear
+    /// The logistic sigmoid (gain 1).
+    case sigmoid
+    /// The hyperbolic tangent (gain 5/3).
+    case tanh
+    /// ReLU (gain √2).
+    case relu
+    /// Leaky ReLU with the given slope for x ≤ 0 (gain √(2 / (1 + slope²))).
     case leakyRelu(negativeSlope: Float = 0.01)
+    /// SELU (gain 3/4, PyTorch's value for self-normalizing networks).
     case selu
 
     /// PyTorch's gain: linear and sigmoid 1, tanh 5/3, ReLU √2,
@@ -22,7 +31,12 @@ public enum Nonlinearity: Sendable, Equatable {
 
 /// Whether a He/Kaiming initializer preserves the variance of the forward pass
 /// (fan-in) or of the backward pass (fan-out).
-public enum FanMode: Sendable { case fanIn, fanOut }
+public enum FanMode: Sendable {
+    /// Scale by the inputs per output unit: the forward pass keeps its variance (PyTorch's `mode="fan_in"`, the default).
+    case fanIn
+    /// Scale by the outputs per input unit: the backward pass keeps its variance (PyTorch's `mode="fan_out"`).
+    case fanOut
+}
 
 /// How a weight (or bias) tensor starts. For a weight of shape `[out, in, ...]`,
 /// fan-in = in · receptive field and fan-out = out · receptive field, as PyTorch.

@@ -32,6 +32,11 @@ public final class LSTM: HookedLayer {
         /// The cell state c.
         public var cell: Tensor
 
+        /// A state from its two parts.
+        ///
+        /// - Parameters:
+        ///   - hidden: h, `[batch, hiddenSize]`.
+        ///   - cell: c, `[batch, hiddenSize]`.
         public init(hidden: Tensor, cell: Tensor) {
             self.hidden = hidden
             self.cell = cell
@@ -50,6 +55,7 @@ public final class LSTM: HookedLayer {
     public let biasInputHidden: Parameter?
     /// `bias_hh_l0`, `[4·hiddenSize]`, or nil without bias.
     public let biasHiddenHidden: Parameter?
+    /// Has no effect: the layer behaves the same in training and evaluation.
     public var isTraining = true
 
     /// What calling the layer returns: every step's hidden state
@@ -131,8 +137,10 @@ public final class LSTM: HookedLayer {
         return (result.outputs, State(hidden: result.hidden, cell: result.cell!))
     }
 
+    /// `W_ih`, `W_hh`, then the biases when present: PyTorch's order.
     public var parameters: [Parameter] {
         [weightInputHidden, weightHiddenHidden] + [biasInputHidden, biasHiddenHidden].compactMap { $0 }
     }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

@@ -9,10 +9,12 @@ func containerDescription(_ name: String, _ children: [(name: String, layer: any
 }
 
 extension Linear: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `Linear(inputSize: 64, outputSize: 10)`.
     public var description: String { "Linear(inputSize: \(inputSize), outputSize: \(outputSize)\(bias == nil ? ", bias: false" : ""))" }
 }
 
 extension ActivationLayer: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `LeakyReLU(negativeSlope: 0.01)` or `ReLU()`.
     public var description: String {
         switch self {
         case let layer as LeakyReLU: "LeakyReLU(negativeSlope: \(layer.negativeSlope))"
@@ -26,44 +28,54 @@ extension ActivationLayer: CustomStringConvertible {
 }
 
 extension Dropout: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `Dropout(probability: 0.5)`.
     public var description: String { "Dropout(probability: \(probability))" }
 }
 
 extension BatchNorm: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `BatchNorm(featureCount: 128)`.
     public var description: String { "BatchNorm(featureCount: \(featureCount))" }
 }
 
 extension LayerNorm: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `LayerNorm(normalizedShape: [128])`.
     public var description: String { "LayerNorm(normalizedShape: \(normalizedShape))" }
 }
 
 extension RNN: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `RNN(inputSize: 8, hiddenSize: 32, nonlinearity: .tanh)`.
     public var description: String { "RNN(inputSize: \(inputSize), hiddenSize: \(hiddenSize), nonlinearity: .\(nonlinearity))" }
 }
 
 extension Perceptron: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `Perceptron(inputSize: 2)`.
     public var description: String { "Perceptron(inputSize: \(inputSize))" }
 }
 
 extension Sequential: CustomStringConvertible {
+    /// `Sequential(` then each child as `  (name): description`, indented, then `)`: PyTorch's module representation.
     public var description: String { containerDescription("Sequential", namedChildren) }
 }
 
 extension Residual: CustomStringConvertible {
+    /// `Residual(` then `(body)` and `(projection)` indented, then `)`: PyTorch's module representation.
     public var description: String { containerDescription("Residual", namedChildren) }
 }
 
 extension MLP: CustomStringConvertible {
+    /// `MLP(` then each layer as `  (name): description`, indented, then `)`: PyTorch's module representation.
     public var description: String { containerDescription("MLP", namedChildren) }
 }
 
 extension LSTM: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `LSTM(inputSize: 8, hiddenSize: 32)`.
     public var description: String {
         "LSTM(inputSize: \(inputSize), hiddenSize: \(hiddenSize)\(biasInputHidden == nil ? ", bias: false" : ""))"
     }
 }
 
 extension GRU: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `GRU(inputSize: 8, hiddenSize: 32)`.
     public var description: String {
         "GRU(inputSize: \(inputSize), hiddenSize: \(hiddenSize)\(biasInputHidden == nil ? ", bias: false" : ""))"
     }

@@ -49,11 +49,17 @@ public protocol Layer: AnyObject {
 }
 
 extension Layer {
+    /// By default the buffers of the children, in order.
     public var buffers: [Buffer] { children.flatMap(\.buffers) }
+    /// By default none: a layer without sublayers.
     public var children: [any Layer] { [] }
+    /// By default the children named by their indices (`"0"`, `"1"`, ...).
     public var namedChildren: [(name: String, layer: any Layer)] { children.enumerated().map { ("\($0.offset)", $0.element) } }
+    /// By default nil: any width.
     public var inputWidth: Int? { nil }
+    /// By default, for a layer without children, its parameters of rank 2 or more; for a container, none.
     public var monitoredWeights: [Parameter] { children.isEmpty ? parameters.filter { $0.shape.count >= 2 } : [] }
+    /// By default nil: the layer applies no activation the monitor measures.
     public var activationFunction: Activation? { nil }
 
     /// The number of trainable scalars.
@@ -85,6 +91,11 @@ public final class Buffer {
     /// The current value.
     public var value: Tensor
 
+    /// A buffer holding `value` under the dotted `name`.
+    ///
+    /// - Parameters:
+    ///   - value: the initial value.
+    ///   - name: the name within its layer (`"running_mean"`); containers prefix their path.
     public init(_ value: Tensor, name: String) {
         self.value = value
         self.name = name
@@ -97,8 +108,10 @@ public enum LayerStateError: Error, Equatable, CustomStringConvertible {
     case missing([String])
     /// Names the dictionary has and the model lacks.
     case unexpected([String])
+    /// An entry's shape differs from the model's; `name` is the dotted name.
     case shapeMismatch(name: String, expected: [Int], found: [Int])
 
+    /// A one-line message naming the entries at fault.
     public var description: String {
         switch self {
         case .missing(let names): "state dictionary lacks \(names.joined(separator: ", "))"
@@ -159,6 +172,7 @@ public final class Sequential: HookedLayer {
     /// The layers, in order.
     public let layers: [any Layer]
 
+    /// Training mode; setting it sets every layer's.
     public var isTraining = true {
         didSet { for layer in layers { layer.isTraining = isTraining } }
     }
@@ -171,6 +185,9 @@ public final class Sequential: HookedLayer {
     /// For each layer: whether it runs its own forward hooks.
     private let runsOwnHooks: [Bool]
 
+    /// Layers applied in the order given; each is renamed with its index as prefix (`"0.weight"`).
+    ///
+    /// - Parameter layers: the layers; each must not belong to another container.
     public init(_ layers: [any Layer]) {
         self.layers = layers
         fusesReLU = layers.indices.map { i in i + 1 < layers.count && layers[i] is Linear && layers[i + 1] is ReLU }
@@ -178,6 +195,9 @@ public final class Sequential: HookedLayer {
         for (index, layer) in layers.enumerated() { layer.prefixNames(with: "\(index).") }
     }
 
+    /// Layers listed in a result-builder block, applied in order (`if`, `if`/`else` and `for` work).
+    ///
+    /// - Parameter build: the block listing the layers.
     public convenience init(@LayerBuilder _ build: () -> [any Layer]) {
         self.init(build())
     }
@@ -206,20 +226,31 @@ public final class Sequential: HookedLayer {
         layers.indices.reduce(input) { layers[$1].apply($0, runsOwnHooks: runsOwnHooks[$1]) }
     }
 
+    /// Every layer's parameters, in order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Every layer's buffers, in order.
     public var buffers: [Buffer] { layers.flatMap(\.buffers) }
+    /// The layers, named by their indices.
     public var children: [any Layer] { layers }
+    /// The input width of the first layer that fixes one, or nil.
     public var inputWidth: Int? { layers.lazy.compactMap(\.inputWidth).first }
 }
 
 /// Builds the layer list of a ``Sequential``.
 @resultBuilder
 public enum LayerBuilder {
+    /// A single layer.
     public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    /// An array of layers, spliced in.
     public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
+    /// The layers of a block, in order.
     public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    /// The layers of an `if` without `else`, when it ran; none otherwise.
     public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    /// The layers of an `if` branch.
     public static func buildEither(first part: [any Layer]) -> [any Layer] { part }
+    /// The layers of an `else` branch.
     public static func buildEither(second part: [any Layer]) -> [any Layer] { part }
+    /// The layers of every iteration of a `for` loop, in order.
     public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
 }

@@ -36,6 +36,7 @@ public struct ModelSummary: Sendable, CustomStringConvertible {
     /// Frozen scalars in the whole model.
     public var frozenParameters: Int { rows.reduce(0) { $0 + $1.frozenParameters } }
 
+    /// The table in Keras' `model.summary()` layout: the input shape (when known), one row per layer (path, type, output shape, parameters), then the total with its size at 4 bytes a scalar, trainable and frozen.
     public var description: String {
         let header = ["Layer", "Type", "Output shape", "Parameters"]
         let cells = rows.map { row in

@@ -8,15 +8,26 @@
 /// see ``Initializer`` for the alternatives. Inputs of shape `[..., inputSize]`
 /// are accepted; leading axes are batch axes.
 public final class Linear: HookedLayer {
+    /// The features per input (the input's last axis).
     public let inputSize: Int
+    /// The features per output.
     public let outputSize: Int
     /// Shape `[outputSize, inputSize]`, named `"weight"`.
     public let weight: Parameter
     /// Shape `[outputSize]`, named `"bias"`; nil without a bias.
     public let bias: Parameter?
+    /// Has no effect: a linear layer behaves the same in training and evaluation.
     public var isTraining = true
     let forwardHooks = ForwardHooks()
 
+    /// A fully connected layer from `inputSize` to `outputSize` features.
+    ///
+    /// - Parameters:
+    ///   - inputSize: the features per input.
+    ///   - outputSize: the features per output.
+    ///   - bias: whether to learn `bias` (default true).
+    ///   - weightInitializer: how `weight` starts (default PyTorch's U(-1/√inputSize, 1/√inputSize)).
+    ///   - biasInitializer: how `bias` starts (default the same uniform).
     /// - Precondition: positive sizes.
     public init(
         inputSize: Int, outputSize: Int, bias: Bool = true, weightInitializer: Initializer = .pytorchDefault,
@@ -35,6 +46,7 @@ public final class Linear: HookedLayer {
         self.bias = b.map { Parameter($0, name: "bias") }
     }
 
+    /// `x Wᵀ + b` over the last axis of `input`; runs the forward hooks.
     /// - Precondition: the input's last dimension is ``inputSize``.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         checkWidth(input)
@@ -61,7 +73,10 @@ public final class Linear: HookedLayer {
             "Linear(inputSize: \(inputSize), outputSize: \(outputSize)): input of shape \(input.shape) does not have \(inputSize) features")
     }
 
+    /// `weight`, then `bias` when present.
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    /// `weight`: the monitor judges the layer by it.
     public var monitoredWeights: [Parameter] { [weight] }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

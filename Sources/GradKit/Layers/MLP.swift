@@ -2,8 +2,19 @@
 
 /// The nonlinearity between the layers of an ``MLP``.
 public enum Activation: Sendable, Equatable {
-    case sigmoid, tanh, relu, gelu, softplus
+    /// ``Sigmoid``.
+    case sigmoid
+    /// ``Tanh``.
+    case tanh
+    /// ``ReLU``.
+    case relu
+    /// ``GELU``, exact.
+    case gelu
+    /// ``Softplus`` with β 1 and threshold 20.
+    case softplus
+    /// ``LeakyReLU`` with the given slope for x ≤ 0.
     case leakyRelu(negativeSlope: Float = 0.01)
+    /// ``ELU`` with the given scale of the negative branch.
     case elu(alpha: Float = 1)
 
     /// A fresh layer computing it.
@@ -40,18 +51,28 @@ public enum Activation: Sendable, Equatable {
 /// wrapped in ``Residual``. The layers live in a ``Sequential``, so parameter
 /// names are PyTorch's for the same `nn.Sequential` (`"0.weight"`, ...).
 public final class MLP: HookedLayer {
+    /// The widths from the input to the output layer (`[64, 128, 10]`).
     public let sizes: [Int]
+    /// The layers, in a ``Sequential`` whose children name the parameters.
     public let network: Sequential
 
+    /// Training mode, forwarded to ``network``.
     public var isTraining: Bool {
         get { network.isTraining }
         set { network.isTraining = newValue }
     }
 
+    /// A network of ``Linear`` layers with the given widths.
+    ///
     /// - Parameters:
+    ///   - sizes: the widths from the input to the output (`[64, 128, 10]`); at least two, all positive.
+    ///   - activation: the nonlinearity after each hidden layer (default ReLU).
     ///   - initializer: for every weight; nil keeps PyTorch's default. Biases
     ///     keep PyTorch's default unless the initializer is ``Initializer/zeros``
     ///     or a constant.
+    ///   - batchNorm: put a ``BatchNorm`` after each hidden ``Linear`` (default false).
+    ///   - dropout: the probability of a ``Dropout`` after each hidden activation; 0 (the default) adds none.
+    ///   - residual: wrap each hidden block whose input and output widths agree in a ``Residual``.
     /// - Precondition: at least two sizes, all positive; `0 <= dropout < 1`.
     public init(
         sizes: [Int], activation: Activation = .relu, initializer: Initializer? = nil, batchNorm: Bool = false,
@@ -91,6 +112,7 @@ public final class MLP: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Applies the ``network``.
     /// - Precondition: inputs `[..., sizes[0]]`.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
 
@@ -101,10 +123,14 @@ public final class MLP: HookedLayer {
         return network(input)
     }
 
+    /// The network's parameters, in order.
     public var parameters: [Parameter] { network.parameters }
+    /// The network's buffers (its batch normalizations').
     public var buffers: [Buffer] { network.buffers }
+    /// The ``network``.
     public var children: [any Layer] { [network] }
     /// The network's layers, named as their parameters are (no extra prefix).
     public var namedChildren: [(name: String, layer: any Layer)] { network.namedChildren }
+    /// `sizes[0]`.
     public var inputWidth: Int? { sizes[0] }
 }

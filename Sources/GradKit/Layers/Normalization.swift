@@ -16,19 +16,36 @@
 /// affine weight (ones) and bias (zeros), running statistics tracked.
 /// Buffers: `running_mean`, `running_var`, `num_batches_tracked`.
 public final class BatchNorm: HookedLayer {
+    /// The number of features (the size of axis 1 of the input).
     public let featureCount: Int
+    /// Added to the variance before the square root (PyTorch's `eps`).
     public let epsilon: Float
+    /// The weight of the newest batch in the running statistics; nil for the cumulative average over every batch (PyTorch's `momentum=None`).
     public let momentum: Float?
     /// Shape `[featureCount]`, named `"weight"` (nil when not affine).
     public let weight: Parameter?
     /// Shape `[featureCount]`, named `"bias"` (nil when not affine).
     public let bias: Parameter?
+    /// Buffer `running_mean`, shape `[featureCount]`: the running mean, used in evaluation.
     public let runningMean: Buffer
+    /// Buffer `running_var`, shape `[featureCount]`: the running unbiased variance, used in evaluation.
     public let runningVariance: Buffer
+    /// Buffer `num_batches_tracked`, a scalar: training batches seen, for the cumulative average.
     public let batchesTracked: Buffer
+    /// Whether running statistics are updated and used in evaluation; when false, evaluation normalizes with the batch's statistics too (PyTorch's `track_running_stats`).
     public let tracksRunningStatistics: Bool
+    /// Training mode: normalize with the batch's statistics and update the running ones.
     public var isTraining = true
 
+    /// A batch normalization with PyTorch's defaults.
+    ///
+    /// - Parameters:
+    ///   - featureCount: the features per example (axis 1 of the input).
+    ///   - epsilon: added to the variance (default 1e-5).
+    ///   - momentum: the newest batch's weight in the running statistics (default 0.1; nil: cumulative average).
+    ///   - affine: whether to learn `weight` (ones) and `bias` (zeros) (default true).
+    ///   - tracksRunningStatistics: whether to keep running statistics for evaluation (default true).
+    /// - Precondition: `featureCount > 0`.
     public init(
         featureCount: Int, epsilon: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true,
         tracksRunningStatistics: Bool = true
@@ -47,6 +64,7 @@ public final class BatchNorm: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Normalizes `input` per feature (with the batch's statistics in training, the running ones in evaluation) and runs the forward hooks.
     /// - Precondition: input `[batch, featureCount]` or `[batch, featureCount, length]`,
     ///   and more than one value per feature in training.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
@@ -87,8 +105,11 @@ public final class BatchNorm: HookedLayer {
         }
     }
 
+    /// `weight` and `bias`, when affine.
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
+    /// `running_mean`, `running_var` and `num_batches_tracked`.
     public var buffers: [Buffer] { [runningMean, runningVariance, batchesTracked] }
+    /// ``featureCount``.
     public var inputWidth: Int? { featureCount }
 }
 
@@ -97,14 +118,23 @@ public final class BatchNorm: HookedLayer {
 /// `y = (x - mean) / √(var + epsilon) · weight + bias` (biased variance), the
 /// same in training and evaluation.
 public final class LayerNorm: HookedLayer {
+    /// The trailing shape each example is normalized over.
     public let normalizedShape: [Int]
+    /// Added to the variance before the square root (PyTorch's `eps`).
     public let epsilon: Float
     /// Shape `normalizedShape`, named `"weight"` (nil without affine parameters).
     public let weight: Parameter?
     /// Shape `normalizedShape`, named `"bias"` (nil without affine parameters).
     public let bias: Parameter?
+    /// Has no effect: layer normalization is the same in training and evaluation.
     public var isTraining = true
 
+    /// A layer normalization over the trailing `normalizedShape`.
+    ///
+    /// - Parameters:
+    ///   - normalizedShape: the trailing axes' sizes; non-empty and positive.
+    ///   - epsilon: added to the variance (default 1e-5).
+    ///   - elementwiseAffine: whether to learn `weight` (ones) and `bias` (zeros) (default true).
     public init(normalizedShape: [Int], epsilon: Float = 1e-5, elementwiseAffine: Bool = true) {
         precondition(
             !normalizedShape.isEmpty && normalizedShape.allSatisfy { $0 > 0 },
@@ -122,6 +152,7 @@ public final class LayerNorm: HookedLayer {
 
     let forwardHooks = ForwardHooks()
 
+    /// Normalizes each example over its trailing ``normalizedShape`` and runs the forward hooks.
     /// - Precondition: the input ends in ``normalizedShape``.
     public func callAsFunction(_ input: Tensor) -> Tensor { forwardHooks.run(self, input, forward(input)) }
 
@@ -137,5 +168,6 @@ public final class LayerNorm: HookedLayer {
         return normalized * weight.value + bias.value
     }
 
+    /// `weight` and `bias`, when affine.
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
 }

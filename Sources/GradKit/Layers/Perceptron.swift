@@ -15,13 +15,18 @@
 /// still makes mistakes, which ``learn(features:labels:learningRate:maximumEpochs:)``
 /// reports. A hidden layer trained by back-propagation (``MLP``) solves XOR.
 public final class Perceptron: HookedLayer {
+    /// The features per example.
     public let inputSize: Int
     /// Shape `[inputSize]`, named `"weight"`; starts at zero.
     public let weight: Parameter
     /// Shape `[1]`, named `"bias"`; starts at zero.
     public let bias: Parameter
+    /// Has no effect: the perceptron behaves the same in training and evaluation.
     public var isTraining = true
 
+    /// A perceptron with zero weight and bias.
+    ///
+    /// - Parameter inputSize: the features per example; positive.
     public init(inputSize: Int) {
         precondition(inputSize > 0, "Perceptron: inputSize must be positive, got \(inputSize)")
         self.inputSize = inputSize
@@ -58,6 +63,9 @@ public final class Perceptron: HookedLayer {
     /// - Parameters:
     ///   - features: `[count, inputSize]`.
     ///   - labels: `count` labels, each 0 or 1.
+    ///   - learningRate: the step of each correction (default 1; on zero-initialized weights any positive value makes the same mistakes).
+    ///   - maximumEpochs: passes over the examples at most (default 100).
+    /// - Returns: whether it converged and the mistakes of each epoch.
     /// - Precondition: matching sizes and labels in {0, 1}.
     @discardableResult
     public func learn(features: Tensor, labels: [Int], learningRate: Float = 1, maximumEpochs: Int = 100) -> Training {
@@ -95,7 +103,10 @@ public final class Perceptron: HookedLayer {
         return Training(converged: converged, mistakesPerEpoch: mistakes)
     }
 
+    /// `weight`, then `bias`.
     public var parameters: [Parameter] { [weight, bias] }
+    /// `weight`.
     public var monitoredWeights: [Parameter] { [weight] }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

@@ -15,17 +15,40 @@
 /// `bias_ih_l0`, `bias_hh_l0` `[hidden]`.
 public final class RNN: HookedLayer {
     /// The recurrent nonlinearity.
-    public enum Nonlinearity: Sendable { case tanh, relu }
+    public enum Nonlinearity: Sendable {
+        /// The hyperbolic tangent (PyTorch's default).
+        case tanh
+        /// `max(x, 0)`.
+        case relu
+    }
 
+    /// The features per time step of the input (its last axis).
     public let inputSize: Int
+    /// The size of the hidden state and of each step's output.
     public let hiddenSize: Int
+    /// The recurrent nonlinearity.
     public let nonlinearity: Nonlinearity
+    /// `W_ih`, shape `[hiddenSize, inputSize]`, named `"weight_ih_l0"`.
     public let weightInputHidden: Parameter
+    /// `W_hh`, shape `[hiddenSize, hiddenSize]`, named `"weight_hh_l0"`: the matrix whose powers explode or vanish.
     public let weightHiddenHidden: Parameter
+    /// `b_ih`, shape `[hiddenSize]`, named `"bias_ih_l0"` (nil without bias).
     public let biasInputHidden: Parameter?
+    /// `b_hh`, shape `[hiddenSize]`, named `"bias_hh_l0"` (nil without bias).
     public let biasHiddenHidden: Parameter?
+    /// Has no effect: the layer behaves the same in training and evaluation.
     public var isTraining = true
 
+    /// An Elman layer with PyTorch's initialization unless initializers are given.
+    ///
+    /// - Parameters:
+    ///   - inputSize: the features per time step.
+    ///   - hiddenSize: the size of the hidden state.
+    ///   - nonlinearity: tanh (default) or ReLU.
+    ///   - bias: whether to learn `b_ih` and `b_hh` (default true).
+    ///   - initializer: how `W_ih` starts (default: U(-1/√hiddenSize, 1/√hiddenSize), as PyTorch).
+    ///   - recurrentInitializer: how `W_hh` starts (default: the same uniform; ``Initializer/orthogonal(gain:)`` is the usual cure for exploding gradients).
+    /// - Precondition: both sizes are positive.
     public init(
         inputSize: Int, hiddenSize: Int, nonlinearity: Nonlinearity = .tanh, bias: Bool = true,
         initializer: Initializer? = nil, recurrentInitializer: Initializer? = nil
@@ -99,8 +122,10 @@ public final class RNN: HookedLayer {
         return (keepingOutputs ? Tensor(stacking: outputs, alongAxis: 1) : nil, state)
     }
 
+    /// `W_ih`, `W_hh`, then the biases when present: PyTorch's order.
     public var parameters: [Parameter] {
         [weightInputHidden, weightHiddenHidden] + [biasInputHidden, biasHiddenHidden].compactMap { $0 }
     }
+    /// ``inputSize``.
     public var inputWidth: Int? { inputSize }
 }

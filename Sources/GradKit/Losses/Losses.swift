@@ -45,6 +45,7 @@ public func huber(predicted: Tensor, expected: Tensor, delta: Float = 1, reducti
 /// - Parameters:
 ///   - logits: any shape.
 ///   - labels: targets in [0, 1], same shape.
+///   - reduction: mean (default), sum or none (one loss per element).
 /// - Precondition: equal shapes.
 public func binaryCrossEntropy(logits: Tensor, labels: Tensor, reduction: Reduction = .mean) -> Tensor {
     checkSameShape(logits, labels, "binaryCrossEntropy(logits:labels:)", ("logits", "labels"))

@@ -22,6 +22,7 @@ public enum Reduction: Sendable {
 /// - Parameters:
 ///   - logits: unnormalized scores, shape `[N, classes]`.
 ///   - labels: `N` class indices in `0..<classes`.
+///   - reduction: mean (default), sum or none (one loss per row).
 /// - Returns: rank 0 for mean and sum (mean: NaN when N is 0), `[N]` for none.
 /// - Precondition: the shapes agree and every label is in range.
 public func softmaxCrossEntropy(logits: Tensor, labels: [Int], reduction: Reduction = .mean) -> Tensor {

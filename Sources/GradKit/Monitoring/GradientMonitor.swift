@@ -60,14 +60,14 @@ import Glibc
 /// dead, saturated, vanishing (a cause before its symptom: dead ReLUs make the
 /// gradients below them vanish); the evidence lists them all.
 ///
-/// **Non-finite guard**: ``inspectGradients(loss:)`` names the first parameter
+/// **Non-finite guard**: ``GradientMonitor/inspectGradients(loss:learningRate:)`` names the first parameter
 /// (in model order) whose gradient holds NaN or ±∞ and, by policy, asks to
 /// skip the step (parameters and optimizer state stay exactly as they were),
 /// to stop, or throws. Consecutive skips are counted.
 public final class GradientMonitor {
     /// The model observed.
     public let model: any Layer
-    /// What ``inspectGradients(loss:)`` does about a non-finite gradient.
+    /// What ``GradientMonitor/inspectGradients(loss:learningRate:)`` does about a non-finite gradient.
     public let policy: NonFinitePolicy
     /// The limits behind the verdicts; may be changed at any time.
     public var thresholds: Thresholds
@@ -150,13 +150,15 @@ public final class GradientMonitor {
     private let monitoredWeights: [Int]
 
     /// The global Euclidean norm of the gradients at the last
-    /// ``inspectGradients(loss:)`` (NaN or +∞ when they were not finite).
+    /// ``GradientMonitor/inspectGradients(loss:learningRate:)`` (NaN or +∞ when they were not finite).
     public private(set) var lastGradientNorm: Float = .nan
 
     /// Watches `model`: its layers with ``Layer/monitoredWeights`` are judged,
     /// each with the activation layer that follows it.
     /// - Parameters:
+    ///   - model: the model to watch.
     ///   - policy: what a non-finite gradient does (default: skip the step).
+    ///   - thresholds: the limits behind the verdicts (default ``Thresholds/init()``).
     ///   - sampleEvery: statistics every this many steps (the guard runs every step).
     ///   - window: sampled steps the verdicts average over.
     ///   - maximumHistoryLength: entries of ``gradientNormHistory`` kept per layer (at least 2).

@@ -16,6 +16,7 @@ public struct RunLogError: Error, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// `PATH, line N: REASON`, with the parts that are known.
     public var description: String {
         let place = [path, line.map { "line \($0)" }].compactMap { $0 }.joined(separator: ", ")
         return place.isEmpty ? reason : "\(place): \(reason)"

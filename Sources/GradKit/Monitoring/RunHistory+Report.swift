@@ -7,8 +7,10 @@ import Glibc
 public enum ReportError: Error, Equatable, CustomStringConvertible {
     /// The output directory path is empty.
     case emptyPath
+    /// A file or directory of the report could not be written.
     case cannotWrite(path: String, reason: String)
 
+    /// One line naming the path at fault and the reason.
     public var description: String {
         switch self {
         case .emptyPath: "report: the output directory path is empty"

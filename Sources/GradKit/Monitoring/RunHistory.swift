@@ -66,8 +66,9 @@ public struct RunHistory: Sendable {
         public var deadFraction: Float?
         /// The fraction of the following sigmoid's or tanh's outputs that are saturated.
         public var saturatedFraction: Float?
-        /// Mean and standard deviation of the following activation's input.
+        /// The mean of the following activation's input.
         public var preactivationMean: Float?
+        /// The standard deviation of the following activation's input.
         public var preactivationStandardDeviation: Float?
         /// The verdict at this step, when it was judged (a log records it at
         /// every sampled step; the monitor judges when asked).

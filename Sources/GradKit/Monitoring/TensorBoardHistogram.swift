@@ -12,13 +12,15 @@
 /// from the first to the last non-empty one are kept, plus an empty bucket
 /// before them whose right edge is the first kept bucket's left edge.
 public struct TensorBoardHistogram: Sendable, Equatable {
-    /// The smallest and largest value.
+    /// The smallest value.
     public var minimum: Double
+    /// The largest value.
     public var maximum: Double
     /// How many values.
     public var count: Double
-    /// Σv and Σv².
+    /// Σv.
     public var sum: Double
+    /// Σv².
     public var sumOfSquares: Double
     /// Each kept bucket's right edge, increasing.
     public var bucketLimits: [Double]

@@ -63,7 +63,11 @@ public final class TensorBoardWriter {
     deinit { try? close() }
 
     /// Adds a scalar (TensorBoard's Scalars tab).
-    /// - Parameter wallTime: seconds since 1970 (default: now).
+    /// - Parameters:
+    ///   - tag: the series' name (`"loss"`, `"epoch/accuracy"`); a slash groups series in TensorBoard.
+    ///   - value: the value at `step`.
+    ///   - step: the x coordinate, usually the optimizer step.
+    ///   - wallTime: seconds since 1970 (default: now).
     public func addScalar(_ tag: String, _ value: Float, step: Int, wallTime: Double? = nil) {
         add(TensorBoardEvent.scalarValue(tag: tag, value), step: step, wallTime: wallTime)
     }
@@ -160,11 +164,14 @@ public final class TensorBoardWriter {
 public enum TensorBoardError: Error, Equatable, CustomStringConvertible {
     /// The directory path is empty.
     case emptyPath
+    /// The log directory could not be created.
     case cannotCreate(path: String, reason: String)
+    /// The event file could not be written.
     case cannotWrite(path: String, reason: String)
     /// Events were added after ``TensorBoardWriter/close()``.
     case closed(path: String)
 
+    /// One line naming the path at fault and the reason.
     public var description: String {
         switch self {
         case .emptyPath: "TensorBoard: the log directory path is empty"

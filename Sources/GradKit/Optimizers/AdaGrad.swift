@@ -50,9 +50,17 @@ public final class AdaGrad: Optimizer {
     /// Ascend instead of descend.
     public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
 
+    /// An AdaGrad optimizer over `parameters`, with PyTorch's defaults.
+    ///
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
+    ///   - learningRate: the step size (`lr`), >= 0.
+    ///   - learningRateDecay: the decay of the step size per step (`lr_decay`), >= 0.
+    ///   - weightDecay: the L2 penalty coefficient added to the gradient, >= 0.
+    ///   - initialAccumulatorValue: the squared-gradient sum's starting value, >= 0; fixed at creation.
+    ///   - epsilon: added to the denominator outside the square root, >= 0.
+    ///   - maximize: ascend the objective instead of descending it.
     /// - Precondition: every value in its range (``hyperparameterSpecifications``);
     ///   at least one group; each parameter in one group, once; every
     ///   group's values are this optimizer's and in range.

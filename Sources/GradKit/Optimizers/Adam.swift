@@ -61,9 +61,18 @@ public class Adam: Optimizer {
     /// Whether weight decay is decoupled (AdamW) or added to the gradient (Adam).
     var decoupledWeightDecay: Bool { false }
 
+    /// An Adam optimizer over `parameters`, with PyTorch's defaults.
+    ///
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
+    ///   - learningRate: the step size (`lr`), >= 0.
+    ///   - beta1: the decay rate of the first moment, in [0, 1).
+    ///   - beta2: the decay rate of the second moment, in [0, 1).
+    ///   - epsilon: added to the denominator outside the square root, >= 0.
+    ///   - weightDecay: the coupled L2 penalty coefficient added to the gradient, >= 0.
+    ///   - amsgrad: divide by the running maximum of the second moment (AMSGrad); fixed at creation.
+    ///   - maximize: ascend the objective instead of descending it.
     /// - Precondition: every value in its range (``hyperparameterSpecifications``);
     ///   at least one group; each parameter in one group, once; every
     ///   group's values are this optimizer's and in range.
@@ -119,6 +128,18 @@ public final class AdamW: Adam {
 
     override var decoupledWeightDecay: Bool { true }
 
+    /// An AdamW optimizer over `parameters`, with PyTorch's defaults.
+    ///
+    /// - Parameters:
+    ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
+    ///     unset values take the arguments below.
+    ///   - learningRate: the step size (`lr`), >= 0.
+    ///   - beta1: the decay rate of the first moment, in [0, 1).
+    ///   - beta2: the decay rate of the second moment, in [0, 1).
+    ///   - epsilon: added to the denominator outside the square root, >= 0.
+    ///   - weightDecay: the decoupled decay: each step first scales p by `1 - learningRate * weightDecay`; >= 0.
+    ///   - amsgrad: divide by the running maximum of the second moment (AMSGrad); fixed at creation.
+    ///   - maximize: ascend the objective instead of descending it.
     /// - Precondition: as ``Adam``.
     public override init<Element: ParameterOrGroup>(
         _ parameters: [Element], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,

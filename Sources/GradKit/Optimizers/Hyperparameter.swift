@@ -6,8 +6,34 @@
 /// Adam's `betas` pair is split into `beta1` and `beta2`, in Swift and in
 /// exported state alike. Flags are stored and exported as 0 (false) or 1 (true).
 public enum Hyperparameter: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case learningRate, weightDecay, momentum, dampening, nesterov, beta1, beta2, epsilon, amsgrad, alpha, centered
-    case learningRateDecay, initialAccumulatorValue, maximize
+    /// The step size (PyTorch's `lr`); every optimizer has it.
+    case learningRate
+    /// The L2 penalty added to the gradient, or AdamW's decoupled decay (PyTorch's `weight_decay`).
+    case weightDecay
+    /// The momentum factor of SGD and RMSprop (PyTorch's `momentum`).
+    case momentum
+    /// SGD's dampening of the gradient added to the momentum buffer (PyTorch's `dampening`).
+    case dampening
+    /// SGD's Nesterov momentum flag (PyTorch's `nesterov`).
+    case nesterov
+    /// Adam's decay rate of the first moment (PyTorch's `betas[0]`).
+    case beta1
+    /// Adam's decay rate of the second moment (PyTorch's `betas[1]`).
+    case beta2
+    /// The term added to the denominator for numerical stability (PyTorch's `eps`).
+    case epsilon
+    /// Adam's AMSGrad flag: divide by the running maximum of the second moment (PyTorch's `amsgrad`).
+    case amsgrad
+    /// RMSprop's smoothing constant of the squared-gradient average (PyTorch's `alpha`).
+    case alpha
+    /// RMSprop's flag to divide by an estimate of the gradient's variance (PyTorch's `centered`).
+    case centered
+    /// AdaGrad's learning-rate decay per step (PyTorch's `lr_decay`).
+    case learningRateDecay
+    /// AdaGrad's starting value of the squared-gradient sum (PyTorch's `initial_accumulator_value`).
+    case initialAccumulatorValue
+    /// The flag to ascend the objective instead of descending it (PyTorch's `maximize`).
+    case maximize
 
     private var declaration: (name: String, key: String, isFlag: Bool) {
         switch self {
@@ -34,6 +60,7 @@ public enum Hyperparameter: Int, CaseIterable, Sendable, CustomStringConvertible
     public var pytorchKey: String { declaration.key }
     /// Whether the value is a Bool (stored as 0 or 1).
     public var isFlag: Bool { declaration.isFlag }
+    /// The Swift spelling, as ``name``.
     public var description: String { name }
 
     /// The hyperparameter with PyTorch key `key`, if any.
@@ -59,8 +86,11 @@ public enum Hyperparameter: Int, CaseIterable, Sendable, CustomStringConvertible
 /// `upperBound` (included when `includesUpperBound`; none when nil). Infinity
 /// and NaN are never accepted, whatever the bounds.
 public struct HyperparameterRange: Sendable, Equatable, CustomStringConvertible {
+    /// The smallest accepted value (always included).
     public let lowerBound: Float
+    /// The upper bound, or nil for none.
     public let upperBound: Float?
+    /// Whether `upperBound` itself is accepted.
     public let includesUpperBound: Bool
 
     /// Every finite value >= `lowerBound`.
@@ -99,6 +129,7 @@ public struct HyperparameterRange: Sendable, Equatable, CustomStringConvertible 
 /// is set, exported state, the checks of restored state, and every message
 /// about a bad value. Read it through, e.g., ``Optimizer/hyperparameterSpecifications``.
 public struct HyperparameterSpecification: Sendable {
+    /// Which hyperparameter the row is about.
     public let hyperparameter: Hyperparameter
     /// The initializer's default (flags: 0 or 1).
     public let defaultValue: Float

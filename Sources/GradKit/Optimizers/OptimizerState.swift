@@ -5,18 +5,25 @@
 /// A hyperparameter's `name` is its PyTorch key ("lr", "beta1"); when the
 /// state has several groups it names the group too ("lr of group 1").
 public enum OptimizerStateError: Error, Equatable, CustomStringConvertible {
+    /// The state is another optimizer's (``OptimizerState/kind`` names it, such as `"Adam"`).
     case wrongOptimizer(expected: String, found: String)
+    /// The state holds a different number of parameters than the optimizer.
     case parameterCountMismatch(expected: Int, found: Int)
+    /// The state holds a different number of parameter groups than the optimizer.
     case groupCountMismatch(expected: Int, found: Int)
     /// Group `group` holds other parameters (indices into the optimizer's list).
     case groupMismatch(group: Int, expected: [Int], found: [Int])
+    /// A parameter that has taken steps lacks a state buffer the optimizer needs (`"exp_avg"`).
     case missingBuffer(parameter: String, buffer: String)
+    /// A state buffer's shape differs from its parameter's.
     case shapeMismatch(parameter: String, buffer: String, expected: [Int], found: [Int])
     /// Out of range for the optimizer's table, not finite as a Float, or a
     /// flag other than 0 and 1.
     case invalidValue(name: String, value: Double)
+    /// A hyperparameter key the optimizer does not have (`name` as in ``invalidValue(name:value:)``).
     case unknownHyperparameter(name: String)
 
+    /// A one-line message naming the parameter, buffer or hyperparameter at fault.
     public var description: String {
         switch self {
         case .wrongOptimizer(let expected, let found):
@@ -61,6 +68,11 @@ public struct OptimizerState: Sendable, Equatable {
         /// ...; ``Hyperparameter/pytorchKey``); flags are 0 or 1.
         public var hyperparameters: [String: Double]
 
+        /// A group from its parameters' indices and its hyperparameters by PyTorch key.
+        ///
+        /// - Parameters:
+        ///   - parameterIndices: indices into ``OptimizerState/parameters``.
+        ///   - hyperparameters: values by ``Hyperparameter/pytorchKey``; flags are 0 or 1.
         public init(parameterIndices: [Int], hyperparameters: [String: Double]) {
             self.parameterIndices = parameterIndices
             self.hyperparameters = hyperparameters
@@ -76,6 +88,12 @@ public struct OptimizerState: Sendable, Equatable {
         /// State buffers by PyTorch's names ("exp_avg", "sum", ...); empty before the first update.
         public var buffers: [String: Tensor]
 
+        /// One parameter's state.
+        ///
+        /// - Parameters:
+        ///   - name: the parameter's name.
+        ///   - step: steps in which the parameter had a gradient.
+        ///   - buffers: state buffers by PyTorch's names ("exp_avg", "sum", ...).
         public init(name: String, step: Int, buffers: [String: Tensor]) {
             self.name = name
             self.step = step
@@ -83,6 +101,13 @@ public struct OptimizerState: Sendable, Equatable {
         }
     }
 
+    /// State with explicit parameter groups, as ``Optimizer/exportState()`` makes it.
+    ///
+    /// - Parameters:
+    ///   - kind: the optimizer's type name, such as `"Adam"`.
+    ///   - groups: the parameter groups, in the optimizer's order.
+    ///   - stepCount: optimizer steps taken.
+    ///   - parameters: each parameter's state, in the optimizer's order.
     public init(kind: String, groups: [GroupState], stepCount: Int, parameters: [ParameterState]) {
         self.kind = kind
         self.groups = groups

@@ -52,9 +52,18 @@ public final class RMSprop: Optimizer {
     /// Ascend instead of descend.
     public var maximize: Bool { get { flag(.maximize) } set { setInEveryGroup(.maximize, newValue) } }
 
+    /// An RMSprop optimizer over `parameters`, with PyTorch's defaults.
+    ///
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
+    ///   - learningRate: the step size (`lr`), >= 0.
+    ///   - alpha: the smoothing constant of the squared-gradient average, in [0, 1).
+    ///   - epsilon: added to the denominator outside the square root, >= 0.
+    ///   - weightDecay: the L2 penalty coefficient added to the gradient, >= 0.
+    ///   - momentum: the momentum factor, in [0, 1]; 0 turns momentum off.
+    ///   - centered: divide by an estimate of the gradient's standard deviation (Graves); fixed at creation.
+    ///   - maximize: ascend the objective instead of descending it.
     /// - Precondition: every value in its range (``hyperparameterSpecifications``);
     ///   at least one group; each parameter in one group, once; every
     ///   group's values are this optimizer's and in range.

@@ -56,9 +56,17 @@ public final class SGD: Optimizer {
 
     private lazy var momentumStarted = Array(repeating: false, count: parameters.count)
 
+    /// An SGD optimizer over `parameters`, with PyTorch's defaults.
+    ///
     /// - Parameters:
     ///   - parameters: the parameters (one group), or ``ParameterGroup``s whose
     ///     unset values take the arguments below.
+    ///   - learningRate: the step size (`lr`), >= 0.
+    ///   - momentum: the momentum factor, in [0, 1]; 0 turns momentum off.
+    ///   - dampening: the fraction of the gradient held back from the momentum buffer, in [0, 1].
+    ///   - weightDecay: the L2 penalty coefficient added to the gradient, >= 0.
+    ///   - nesterov: use Nesterov momentum.
+    ///   - maximize: ascend the objective instead of descending it.
     /// - Precondition: every value in its range (``hyperparameterSpecifications``);
     ///   Nesterov momentum requires momentum > 0 and dampening 0 (PyTorch's check);
     ///   at least one group; each parameter in one group, once; every

@@ -23,6 +23,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The next 64 random bits (xoshiro256**).
     public mutating func next() -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
@@ -45,6 +46,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         state = (words[0], words[1], words[2], words[3])
     }
 
+    /// Whether both generators are in the same state, so they produce the same numbers from here on.
     public static func == (lhs: SeededGenerator, rhs: SeededGenerator) -> Bool { lhs.stateWords == rhs.stateWords }
 
     @inline(__always)

@@ -22,7 +22,9 @@ import Glibc
 public struct LearningRateFinder {
     /// What the test measured.
     public struct Result: Sendable {
+        /// The rate of each step taken, rising exponentially from ``LearningRateFinder/start``.
         public var learningRates: [Float]
+        /// The raw loss of each step taken.
         public var losses: [Float]
         /// The losses under a centered moving average (over ±5% of the steps):
         /// what the suggestion is read from.
@@ -35,14 +37,31 @@ public struct LearningRateFinder {
         public var stoppedEarly: String?
     }
 
+    /// The first learning rate (default 1e-6).
     public var start: Float
+    /// The last learning rate, reached at the final step (default 10).
     public var end: Float
+    /// Steps from `start` to `end` at most (default 100).
     public var steps: Int
+    /// β of the bias-corrected exponential average that detects divergence (default 0.98).
     public var smoothing: Float
+    /// The test stops once the running loss exceeds this multiple of its minimum (default 4).
     public var divergenceFactor: Float
+    /// Examples per training batch (default 32).
     public var batchSize: Int
+    /// Seeds the shuffling of the batches (default 0).
     public var seed: UInt64
 
+    /// A range test with fastai's defaults: 100 steps from 1e-6 to 10, β 0.98, stop at 4 times the minimum.
+    ///
+    /// - Parameters:
+    ///   - start: the first learning rate.
+    ///   - end: the last learning rate.
+    ///   - steps: steps from `start` to `end` at most.
+    ///   - smoothing: β of the running loss that detects divergence.
+    ///   - divergenceFactor: the multiple of the minimum running loss that stops the test.
+    ///   - batchSize: examples per batch.
+    ///   - seed: seeds the shuffling of the batches.
     /// - Precondition: `0 < start < end`, `steps >= 3`, `0 <= smoothing < 1`, `divergenceFactor > 1`, `batchSize > 0`.
     public init(start: Float = 1e-6, end: Float = 10, steps: Int = 100, smoothing: Float = 0.98, divergenceFactor: Float = 4,
                 batchSize: Int = 32, seed: UInt64 = 0) {

@@ -47,8 +47,9 @@ public final class Trainer {
     /// records, so their decisions agree.
     public var dataParallel: (any DataParallelTraining)?
 
-    /// Epochs and steps completed (across resumed runs).
+    /// Epochs completed (across resumed runs).
     public private(set) var completedEpochs = 0
+    /// Optimizer steps completed, skipped steps included (across resumed runs).
     public private(set) var completedSteps = 0
     /// Why the run ended for good (early stopping), if it did: a later
     /// ``fit(_:validation:)`` then trains nothing. Kept in checkpoints.
@@ -66,7 +67,14 @@ public final class Trainer {
     private var stopRequested: String?
     private var diverged = false
 
-    /// - Parameter monitor: a monitor of `model` (default: one that samples every step and skips non-finite steps).
+    /// A trainer of `model` by `optimizer` on `loss`.
+    ///
+    /// - Parameters:
+    ///   - model: the model; its parameters must be the ones `optimizer` updates.
+    ///   - optimizer: the optimizer stepped after each batch.
+    ///   - loss: the objective and what it reads from a batch.
+    ///   - options: epochs, batch size, clipping, schedule and the rest (``TrainingOptions``).
+    ///   - monitor: a monitor of `model` (default: one that samples every step and skips non-finite steps).
     public init(
         model: any Layer, optimizer: Optimizer, loss: LossFunction, options: TrainingOptions = TrainingOptions(),
         monitor: GradientMonitor? = nil

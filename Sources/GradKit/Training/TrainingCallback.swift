@@ -24,9 +24,13 @@ public protocol TrainingCallback: AnyObject {
 }
 
 extension TrainingCallback {
+    /// Does nothing.
     public func trainingWillBegin(_ trainer: Trainer) throws {}
+    /// Does nothing.
     public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {}
+    /// Does nothing.
     public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {}
+    /// Does nothing.
     public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {}
 }
 
@@ -47,10 +51,16 @@ public final class JSONLinesLogger: TrainingCallback {
     private var descriptor: Int32 = -1
     private var pending: [UInt8] = []
 
+    /// A logger that appends to the file at `path` once training begins.
+    ///
+    /// - Parameter path: the JSON-lines file; created if missing, appended to if present.
     public init(path: String) { self.path = path }
 
     deinit { if descriptor >= 0 { close(descriptor) } }
 
+    /// Opens the file for appending.
+    ///
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when the path is empty, cannot be opened or is not a regular file.
     public func trainingWillBegin(_ trainer: Trainer) throws {
         guard !path.isEmpty else { throw TrainingError.cannotWrite(path: path, reason: "the log path is empty") }
         if descriptor >= 0 { return }
@@ -64,6 +74,9 @@ public final class JSONLinesLogger: TrainingCallback {
         descriptor = fd
     }
 
+    /// Gathers the step's line and, on a sampled step, the monitor's `layers` line; writes once 64 KiB have gathered.
+    ///
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when a write fails.
     public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {
         append([
             "type": .string("step"), "epoch": .number(Double(record.epoch)), "step": .number(Double(record.step)),
@@ -75,6 +88,9 @@ public final class JSONLinesLogger: TrainingCallback {
         if pending.count >= 1 << 16 { try flush() }
     }
 
+    /// Gathers the epoch's line and writes every gathered line.
+    ///
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when the write fails.
     public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {
         append([
             "type": .string("epoch"), "epoch": .number(Double(record.epoch)), "loss": .number(Double(record.loss)),
@@ -87,6 +103,9 @@ public final class JSONLinesLogger: TrainingCallback {
         try flush()
     }
 
+    /// Writes what is left and closes the file.
+    ///
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when the write fails.
     public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
         defer {
             if descriptor >= 0 { close(descriptor) }
@@ -134,17 +153,27 @@ public final class TensorBoardLogger: TrainingCallback {
     /// The writer, once training has begun.
     public private(set) var writer: TensorBoardWriter?
 
+    /// A logger that writes its event file in `directory` once training begins.
+    ///
+    /// - Parameter directory: the run's log directory (TensorBoard's `--logdir` or a subdirectory of it); created if missing.
     public init(directory: String) { self.directory = directory }
 
+    /// Creates the directory and the event file, and has the monitor capture gradient histograms.
+    ///
+    /// - Throws: ``TensorBoardError`` when the directory or file cannot be created.
     public func trainingWillBegin(_ trainer: Trainer) throws {
         if writer == nil { writer = try TensorBoardWriter(directory: directory) }
         trainer.monitor.capturesGradientHistograms = true
     }
 
+    /// Adds the step's `loss` and `learning_rate` and, on a sampled step, the per-layer norms and histograms.
     public func stepDidEnd(_ trainer: Trainer, _ record: StepRecord) throws {
         writer?.addSampledStep(of: trainer.monitor, step: record.step, loss: record.loss, learningRate: record.learningRate)
     }
 
+    /// Adds `epoch/loss`, `epoch/accuracy`, `epoch/validation_loss` and `epoch/validation_accuracy` (those the record has) at ``Trainer/completedSteps``, then flushes.
+    ///
+    /// - Throws: ``TensorBoardError`` when the write fails.
     public func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {
         guard let writer else { return }
         let step = trainer.completedSteps
@@ -155,6 +184,9 @@ public final class TensorBoardLogger: TrainingCallback {
         try writer.flush()
     }
 
+    /// Closes the event file.
+    ///
+    /// - Throws: ``TensorBoardError`` when the final write fails.
     public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
         try writer?.close()
         writer = nil
@@ -169,8 +201,14 @@ public final class ReportWriter: TrainingCallback {
     /// The directory the report is written in.
     public let directory: String
 
+    /// A writer that puts the report in `directory` when training ends.
+    ///
+    /// - Parameter directory: the report's directory; created (with its parents) when training begins.
     public init(directory: String) { self.directory = directory }
 
+    /// Creates the directory, so an unwritable path fails before the first step.
+    ///
+    /// - Throws: ``TrainingError/cannotWrite(path:reason:)`` when the path is empty or the directory cannot be created.
     public func trainingWillBegin(_ trainer: Trainer) throws {
         guard !directory.isEmpty else { throw TrainingError.cannotWrite(path: directory, reason: "the report directory is empty") }
         if case .failure(let error) = FileIO.createDirectories(directory) {
@@ -178,6 +216,9 @@ public final class ReportWriter: TrainingCallback {
         }
     }
 
+    /// Writes the report (``GradientMonitor/writeReport(to:)``).
+    ///
+    /// - Throws: ``ReportError`` when a file cannot be written.
     public func trainingDidEnd(_ trainer: Trainer, _ history: History) throws {
         try trainer.monitor.writeReport(to: directory)
     }

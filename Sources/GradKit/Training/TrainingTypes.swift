@@ -76,11 +76,19 @@ public enum GradientClipping: Sendable, Equatable {
 /// validation set, else the training loss) has not improved by more than
 /// `minimumDelta` for `patience` epochs, as Keras' `EarlyStopping`.
 public struct EarlyStopping: Sendable {
+    /// Epochs without an improvement before training stops (Keras' `patience`).
     public var patience: Int
+    /// The smallest decrease of the monitored loss that counts as an improvement (Keras' `min_delta`).
     public var minimumDelta: Float
     /// Put back the weights of the best epoch when stopping.
     public var restoresBestWeights: Bool
 
+    /// Early stopping with Keras' semantics.
+    ///
+    /// - Parameters:
+    ///   - patience: epochs without an improvement tolerated (default 5).
+    ///   - minimumDelta: the smallest decrease that counts as an improvement (default 0).
+    ///   - restoresBestWeights: put back the best epoch's weights when stopping (default true).
     public init(patience: Int = 5, minimumDelta: Float = 0, restoresBestWeights: Bool = true) {
         self.patience = patience
         self.minimumDelta = minimumDelta
@@ -92,8 +100,11 @@ public struct EarlyStopping: Sendable {
 public enum ProgressStyle: Sendable {
     /// A live bar (ETA, loss, gradient norm) on a terminal, one plain line per epoch otherwise.
     case automatic
+    /// A live bar, even when standard output is not a terminal.
     case bar
+    /// One plain line per epoch.
     case lines
+    /// Nothing on standard output.
     case silent
 }
 
@@ -103,11 +114,23 @@ public enum ProgressStyle: Sendable {
 /// first epoch).
 public struct ScheduledLearningRate: Sendable {
     /// What the schedule's step counts.
-    public enum Unit: Sendable, Equatable { case epoch, step }
+    public enum Unit: Sendable, Equatable {
+        /// One schedule step per epoch.
+        case epoch
+        /// One schedule step per optimizer step (batch).
+        case step
+    }
 
+    /// The learning rate per schedule step.
     public var schedule: any LearningRateSchedule
+    /// What one schedule step is.
     public var unit: Unit
 
+    /// A schedule whose steps count `unit`s.
+    ///
+    /// - Parameters:
+    ///   - schedule: the learning rate per schedule step.
+    ///   - unit: epochs or optimizer steps.
     public init(_ schedule: any LearningRateSchedule, unit: Unit) {
         self.schedule = schedule
         self.unit = unit
@@ -154,6 +177,10 @@ public struct TrainingOptions: Sendable {
     /// operation. Slow: for finding a fault.
     public var detectsAnomalies: Bool
 
+    /// Options with these defaults: 10 epochs of 32 examples, seed 0, shuffled, the last
+    /// short batch kept, no clipping, schedule or early stopping, automatic progress, no log,
+    /// stop after 10 skipped steps in a row, anomaly mode off. Each parameter sets the
+    /// property of the same name.
     public init(
         epochs: Int = 10, batchSize: Int = 32, seed: UInt64 = 0, shuffle: Bool = true, dropsLastBatch: Bool = false,
         clipping: GradientClipping? = nil, schedule: ScheduledLearningRate? = nil, earlyStopping: EarlyStopping? = nil,
@@ -181,9 +208,11 @@ public struct StepRecord: Sendable, Equatable {
     public var epoch: Int
     /// The step's number over the whole run (0-based, across resumed runs).
     public var step: Int
+    /// The batch's loss (NaN or infinite when that is why the step was skipped).
     public var loss: Float
     /// The global gradient norm before clipping.
     public var gradientNorm: Float
+    /// The first parameter group's learning rate for this step.
     public var learningRate: Float
     /// The step was skipped by the non-finite guard.
     public var skipped: Bool
@@ -200,16 +229,25 @@ public struct EpochRecord: Sendable, Equatable {
     public var loss: Float
     /// Training accuracy over the examples the epoch's batches held (classification only).
     public var accuracy: Float?
+    /// The mean loss on the validation set, if one was given.
     public var validationLoss: Float?
+    /// The accuracy (0...1) on the validation set, if one was given and the loss has labels.
     public var validationAccuracy: Float?
+    /// The first parameter group's learning rate at the end of the epoch.
     public var learningRate: Float
     /// Steps of the epoch skipped for NaN or infinite gradients.
     public var skippedSteps: Int
+    /// Wall-clock time of the epoch, validation included, in seconds.
     public var seconds: Double
 }
 
 /// What ``Trainer/onEpoch`` answers.
-public enum EpochDecision: Sendable { case proceed, stop }
+public enum EpochDecision: Sendable {
+    /// Train the next epoch.
+    case proceed
+    /// End the run after this epoch (``History/stoppedEarly`` says so).
+    case stop
+}
 
 /// What a run produced.
 public struct History: Sendable {
@@ -236,6 +274,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// A log, report or event file could not be written.
     case cannotWrite(path: String, reason: String)
 
+    /// The message alone; a write failure is `PATH: cannot write: REASON`.
     public var description: String {
         switch self {
         case .missingTargets(let what): what

@@ -223,6 +223,107 @@ struct CheckpointTests {
         for (name, tensor) in model.stateDictionary() { expectIdentical(tensor.scalars, before[name]!.scalars, name) }
         #expect(trainer.completedEpochs == 0 && trainer.completedSteps == 0)
     }
+
+    /// A valid checkpoint file's tensors and metadata (one parameter, Adam after one step), for tests to corrupt.
+    private func validCheckpointParts() throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let parameter = Parameter(Tensor(shape: [2], scalars: [1, 2]), name: "w")
+        let optimizer = Adam([parameter], learningRate: 0.1)
+        parameter.gradient = Tensor(shape: [2], scalars: [0.5, -0.5])
+        optimizer.step()
+        let checkpoint = Checkpoint(
+            model: ["w": parameter.value], optimizer: optimizer.exportState(), step: 1, epoch: 1, randomState: ["shuffle": [1, 2, 3, 4]])
+        let path = try temporaryDirectory() + "/valid.safetensors"
+        try checkpoint.write(to: path)
+        return try SafeTensors.read(path)
+    }
+
+    @Test("counts, generator states and hyperparameters from a file are bounded, and errors name the key")
+    func boundedMetadata() throws {
+        let (tensors, metadata) = try validCheckpointParts()
+        let path = try temporaryDirectory() + "/bad.safetensors"
+        #expect(metadata["optimizer.steps"] == "[1]" && metadata["random"] != nil)
+        let cases: [(String, String, String)] = [
+            ("step", "9223372036854775807", "step"), ("step", "9007199254740992", "step"), ("step", "-1", "step"),
+            ("step", "18446744073709551616", "step"), ("step", "1e3", "step"), ("epoch", "9223372036854775807", "epoch"),
+            ("optimizer.stepCount", "9223372036854775807", "optimizer.stepCount"),
+            ("optimizer.steps", "[9007199254740992]", "optimizer.steps"), ("optimizer.steps", "[1e300]", "optimizer"),
+            ("optimizer.groups", #"[{"params":[0],"lr":1e300,"beta1":0.9,"beta2":0.999,"eps":1e-8,"weight_decay":0,"amsgrad":0,"maximize":0}]"#, "optimizer.groups"),
+            ("random", #"{"shuffle":["1","2","3"]}"#, "random"), ("random", #"{"shuffle":["0","0","0","0"]}"#, "random"),
+            ("random", #"{"shuffle":["1","2","3","4","5"]}"#, "random"),
+            ("random", "[" + String(repeating: "0,", count: SafeTensors.maximumHeaderValues) + "0]", "random"),  // too many values to parse
+        ]
+        for (key, value, reported) in cases {
+            var corrupted = metadata
+            corrupted[key] = value
+            try SafeTensors.write(tensors, metadata: corrupted, to: path)
+            do {
+                _ = try Checkpoint.read(from: path)
+                Issue.record("\(key) = \(value) was accepted")
+            } catch let CheckpointError.badMetadata(file, key, reason) {
+                #expect(file == path && key == reported, "\(key): \(reason)")
+            }
+        }
+        // The largest count accepted: 2^53 - 1, so that += 1 stays exact and cannot overflow.
+        var largest = metadata
+        largest["step"] = "9007199254740991"
+        try SafeTensors.write(tensors, metadata: largest, to: path)
+        #expect(try Checkpoint.read(from: path).step == Checkpoint.countLimit - 1)
+    }
+
+    @Test("optimizer tensors of no parameter are refused, not dropped")
+    func orphanOptimizerTensors() throws {
+        let (tensors, metadata) = try validCheckpointParts()
+        let path = try temporaryDirectory() + "/orphan.safetensors"
+        for name in ["optimizer/1/exp_avg", "optimizer/01/exp_avg", "optimizer/x", "optimizer/-1/exp_avg"] {
+            var extra = tensors
+            extra[name] = Tensor(shape: [2], scalars: [0, 0])
+            try SafeTensors.write(extra, metadata: metadata, to: path)
+            #expect(throws: CheckpointError.self, "\(name)") { try Checkpoint.read(from: path) }
+        }
+        var withoutKind = metadata
+        withoutKind["optimizer.kind"] = nil
+        try SafeTensors.write(tensors, metadata: withoutKind, to: path)
+        #expect(throws: CheckpointError.badMetadata(file: path, key: "optimizer.kind", reason: "missing, yet tensor 'optimizer/0/exp_avg' is optimizer state")) {
+            try Checkpoint.read(from: path)
+        }
+    }
+
+    @Test("a NaN or infinity in a model tensor or optimizer buffer is refused, naming tensor and element")
+    func nonFiniteTensors() throws {
+        let (tensors, metadata) = try validCheckpointParts()
+        let path = try temporaryDirectory() + "/nan.safetensors"
+        for (name, value) in [("w", Float.nan), ("optimizer/0/exp_avg_sq", Float.infinity), ("optimizer/0/exp_avg", -Float.infinity)] {
+            var corrupted = tensors
+            corrupted[name] = Tensor(shape: [2], scalars: [0.5, value])
+            try SafeTensors.write(corrupted, metadata: metadata, to: path)
+            #expect {
+                try Checkpoint.read(from: path)
+            } throws: { error in
+                guard case .nonFinite(let file, let tensor, let element, let found) = error as? CheckpointError else { return false }
+                return file == path && tensor == name && element == 1 && found.bitPattern == value.bitPattern
+            }
+        }
+        // validate() is the same rule for a checkpoint built in memory.
+        #expect(throws: CheckpointError.self) { try Checkpoint(model: ["w": Tensor(shape: [1], scalars: [.nan])]).validate() }
+        #expect(throws: CheckpointError.self) { try Checkpoint(model: [:], step: -1).validate() }
+        try Checkpoint(model: ["w": Tensor(shape: [1], scalars: [.greatestFiniteMagnitude])], step: Checkpoint.countLimit - 1).validate()
+    }
+
+    @Test("a restored early-stopping counter from the file cannot overflow the next epoch")
+    func restoredCountersCannotOverflow() throws {
+        let data = Dataset.xor(copies: 4, noise: 0, seed: 1)
+        let model = withManualSeed(1) { MLP(sizes: [2, 4, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 2, batchSize: 8, earlyStopping: EarlyStopping(patience: 5), progress: .silent))
+        var checkpoint = trainer.checkpoint()
+        checkpoint.configuration["trainer.epochsWithoutImprovement"] = String(Int.max)
+        checkpoint.configuration["trainer.bestLoss"] = "-1"  // no epoch improves on it
+        checkpoint.epoch = 1
+        try trainer.restore(checkpoint)
+        let history = try trainer.fit(data)
+        #expect(history.epochs.count == 1 && history.stoppedEarly != nil)
+    }
 }
 
 /// The names in a directory, sorted, without "." and "..".

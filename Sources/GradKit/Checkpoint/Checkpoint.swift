@@ -42,9 +42,33 @@ public struct Checkpoint: Sendable {
     static let optimizerPrefix = "optimizer/"
     static let bestModelPrefix = "best/"
 
+    /// The bound on ``step``, ``epoch`` and the optimizer's step counts a
+    /// checkpoint may hold: below 2^53, so counting on with `+= 1` cannot
+    /// overflow and every count is exact as a Double (JSON's numbers).
+    public static let countLimit = 1 << 53
+
+    /// Words in a generator state (``SeededGenerator/stateWords``).
+    static let randomStateWordCount = SeededGenerator(seed: 0).stateWords.count
+
+    /// The file name of one optimizer buffer: `"optimizer/<parameter index>/<buffer>"`.
+    static func optimizerTensorName(index: Int, buffer: String) -> String { "\(optimizerPrefix)\(index)/\(buffer)" }
+
     /// Writes the checkpoint atomically.
     /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
     public func write(to path: String) throws {
+        let (tensors, metadata) = contents()
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// The bytes ``write(to:)`` writes, for sending a checkpoint elsewhere
+    /// than to a file (data-parallel ranks agree through them).
+    func encoded() -> [UInt8] {
+        let (tensors, metadata) = contents()
+        return SafeTensors.encode(tensors, metadata: metadata)
+    }
+
+    /// The safetensors tensors and metadata of the file.
+    private func contents() -> (tensors: [String: Tensor], metadata: [String: String]) {
         var tensors = model
         for (name, tensor) in bestModel ?? [:] { tensors[Checkpoint.bestModelPrefix + name] = tensor }
         var metadata: [String: String] = [
@@ -53,33 +77,52 @@ public struct Checkpoint: Sendable {
             "configuration": JSON.object(configuration.mapValues { .string($0) }).text,
         ]
         optimizer?.write(metadata: &metadata, tensors: &tensors, prefix: Checkpoint.optimizerPrefix)
-        try SafeTensors.write(tensors, metadata: metadata, to: path)
+        return (tensors, metadata)
     }
 
     /// Reads a checkpoint written by ``write(to:)``; a plain safetensors state
     /// dictionary (PyTorch's `save_file(model.state_dict())`) reads as a
     /// checkpoint with only model tensors.
+    ///
+    /// What is read is checked with ``validate(file:)`` before it is returned,
+    /// so a checkpoint from a file never holds a count that overflows later, a
+    /// generator state that cannot be restored, or a non-finite number.
     /// - Throws: ``CheckpointError`` for malformed files and metadata.
     public static func read(from path: String) throws -> Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(path)
+        return try Checkpoint(tensors: tensors, metadata: metadata, file: path)
+    }
+
+    /// Decodes bytes made by ``encoded()``; `source` names them in errors.
+    /// - Throws: ``CheckpointError`` for malformed bytes and metadata.
+    init(decoding bytes: [UInt8], source: String) throws {
+        let (tensors, metadata) = try SafeTensors.decode(bytes, file: source)
+        try self.init(tensors: tensors, metadata: metadata, file: source)
+    }
+
+    /// The checkpoint held in a safetensors file's tensors and metadata.
+    private init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
         var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
-            if name.hasPrefix(optimizerPrefix) {
-                optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor
-            } else if name.hasPrefix(bestModelPrefix) {
-                best[String(name.dropFirst(bestModelPrefix.count))] = tensor
+            if name.hasPrefix(Checkpoint.optimizerPrefix) {
+                optimizerBuffers[String(name.dropFirst(Checkpoint.optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(Checkpoint.bestModelPrefix) {
+                best[String(name.dropFirst(Checkpoint.bestModelPrefix.count))] = tensor
             } else {
                 model[name] = tensor
             }
         }
         func integer(_ key: String) throws -> Int {
             guard let text = metadata[key] else { return 0 }
-            guard let value = Int(text), value >= 0 else { throw CheckpointError.badMetadata(file: path, key: key, reason: "'\(text)' is not a count") }
+            guard let value = Int(text), value >= 0 else {
+                throw CheckpointError.badMetadata(file: path, key: key, reason: "\(text.quotedForMessage()) is not a count from 0 to 2^53 - 1")
+            }
             return value
         }
         func json(_ key: String) throws -> JSON? {
             guard let text = metadata[key] else { return nil }
-            do { return try JSON.parse(text) } catch {
+            // Bounded like the header the text came from: one header string may hold a 90 MB JSON text.
+            do { return try JSON.parse(ArraySlice(text.utf8), maximumValues: SafeTensors.maximumHeaderValues) } catch {
                 throw CheckpointError.badMetadata(file: path, key: key, reason: "invalid JSON at offset \(error.offset): \(error.reason)")
             }
         }
@@ -88,7 +131,7 @@ public struct Checkpoint: Sendable {
             guard let object = random.objectValue else { throw CheckpointError.badMetadata(file: path, key: "random", reason: "not an object") }
             for (role, words) in object {
                 guard let list = words.arrayValue?.compactMap({ $0.stringValue.flatMap(UInt64.init) }), list.count == words.arrayValue?.count else {
-                    throw CheckpointError.badMetadata(file: path, key: "random", reason: "'\(role)' is not a list of 64-bit words")
+                    throw CheckpointError.badMetadata(file: path, key: "random", reason: "\(role.quotedForMessage()) is not a list of 64-bit words")
                 }
                 randomState[role] = list
             }
@@ -99,11 +142,88 @@ public struct Checkpoint: Sendable {
             for (key, value) in object { configuration[key] = value.stringValue ?? value.text }
         }
         let optimizer = try OptimizerState(metadata: metadata, buffers: optimizerBuffers, file: path)
-        var checkpoint = Checkpoint(
+        if optimizer == nil, let key = optimizerBuffers.keys.min() {
+            throw CheckpointError.badMetadata(
+                file: path, key: "optimizer.kind", reason: "missing, yet tensor \((Checkpoint.optimizerPrefix + key).quotedForMessage()) is optimizer state")
+        }
+        self.init(
             model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
             randomState: randomState, configuration: configuration)
-        checkpoint.bestModel = best.isEmpty ? nil : best
-        return checkpoint
+        bestModel = best.isEmpty ? nil : best
+        try validate(file: path)
+    }
+
+    /// The optimizer tensors (names without ``optimizerPrefix``, e.g.
+    /// `"3/exp_avg"`) by parameter index, in one pass: looking up each
+    /// parameter's buffers by prefix would take parameters × tensors steps.
+    /// - Throws: ``CheckpointError/badMetadata(file:key:reason:)`` for a tensor
+    ///   of no parameter (a bad index such as `01` or `-1`, or one past the
+    ///   last): dropping it silently would lose state.
+    static func groupOptimizerBuffers(_ buffers: [String: Tensor], parameterCount: Int, file: String) throws -> [Int: [String: Tensor]] {
+        var grouped: [Int: [String: Tensor]] = [:]
+        for (key, tensor) in buffers {
+            guard let slash = key.firstIndex(of: "/"), let index = Int(key[..<slash]), String(index) == key[..<slash], index >= 0, index < parameterCount else {
+                throw CheckpointError.badMetadata(
+                    file: file, key: "optimizer.parameters",
+                    reason: "tensor \((optimizerPrefix + key).quotedForMessage()) belongs to none of the \(parameterCount) parameters")
+            }
+            grouped[index, default: [:]][String(key[key.index(after: slash)...])] = tensor
+        }
+        return grouped
+    }
+
+    /// Checks that restoring this checkpoint cannot go wrong later: ``step``,
+    /// ``epoch`` and the optimizer's step counts are from 0 to
+    /// ``countLimit`` - 1; every generator state has 4 words, not all zero;
+    /// every hyperparameter is finite also as a Float (1e300 is not); every
+    /// model tensor and optimizer buffer is finite. ``read(from:)`` calls it;
+    /// call it for a checkpoint built in memory from untrusted values.
+    /// - Parameter file: The name errors report.
+    /// - Throws: ``CheckpointError/badMetadata(file:key:reason:)`` naming the
+    ///   key, or ``CheckpointError/nonFinite(file:tensor:element:value:)``
+    ///   naming the tensor and element.
+    public func validate(file: String = "checkpoint") throws {
+        func count(_ value: Int, _ key: String) throws {
+            guard value >= 0, value < Checkpoint.countLimit else {
+                throw CheckpointError.badMetadata(file: file, key: key, reason: "\(value) is not a count from 0 to 2^53 - 1")
+            }
+        }
+        try count(step, "step")
+        try count(epoch, "epoch")
+        for role in randomState.keys.sorted() {
+            let words = randomState[role]!
+            guard words.count == Checkpoint.randomStateWordCount, words.contains(where: { $0 != 0 }) else {
+                throw CheckpointError.badMetadata(
+                    file: file, key: "random",
+                    reason: "\(role.quotedForMessage()) has \(words.count) words, expected \(Checkpoint.randomStateWordCount) not all zero")
+            }
+        }
+        for name in model.keys.sorted() { try Checkpoint.requireFinite(model[name]!, name, file) }
+        for name in (bestModel ?? [:]).keys.sorted() { try Checkpoint.requireFinite(bestModel![name]!, Checkpoint.bestModelPrefix + name, file) }
+        guard let optimizer else { return }
+        try count(optimizer.stepCount, "optimizer.stepCount")
+        for group in optimizer.groups { try Checkpoint.requireFinite(group.hyperparameters, key: "optimizer.groups", file) }
+        for (index, entry) in optimizer.parameters.enumerated() {
+            try count(entry.step, "optimizer.steps")
+            for buffer in entry.buffers.keys.sorted() {
+                try Checkpoint.requireFinite(entry.buffers[buffer]!, Checkpoint.optimizerTensorName(index: index, buffer: buffer), file)
+            }
+        }
+    }
+
+    /// Hyperparameters are Double in files and Float in the optimizers: 1e300 passes one and not the other.
+    private static func requireFinite(_ hyperparameters: [String: Double], key: String, _ file: String) throws {
+        for name in hyperparameters.keys.sorted() {
+            let value = hyperparameters[name]!
+            guard value.isFinite, Float(value).isFinite else {
+                throw CheckpointError.badMetadata(file: file, key: key, reason: "\(name.quotedForMessage()) is \(value), not finite as a Float")
+            }
+        }
+    }
+
+    private static func requireFinite(_ tensor: Tensor, _ name: String, _ file: String) throws {
+        let bad = tensor.withUnsafeBufferPointer { values in values.firstIndex { !$0.isFinite }.map { ($0, values[$0]) } }
+        if let (element, value) = bad { throw CheckpointError.nonFinite(file: file, tensor: name, element: element, value: value) }
     }
 
     /// Loads the model tensors into `model` by name, reporting problems

@@ -69,13 +69,16 @@ extension OptimizerState {
             guard let value = Int(text), value >= 0 else { throw bad("optimizer.stepCount", "'\(text)' is not a count") }
             stepCount = value
         }
-        var entries: [ParameterState] = []
-        for (index, name) in names.enumerated() {
-            var entryBuffers: [String: Tensor] = [:]
-            for (key, tensor) in buffers where key.hasPrefix("\(index)/") {
-                entryBuffers[String(key.dropFirst("\(index)/".count))] = tensor
-            }
-            entries.append(ParameterState(name: name, step: steps[index], buffers: entryBuffers))
+        let buffersByIndex: [Int: [String: Tensor]]
+        do {
+            buffersByIndex = try Checkpoint.groupOptimizerBuffers(buffers, parameterCount: names.count, file: file)
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw bad("optimizer.parameters", "\(error)")
+        }
+        let entries = names.enumerated().map { index, name in
+            ParameterState(name: name, step: steps[index], buffers: buffersByIndex[index] ?? [:])
         }
         let groupsJSON = try json("optimizer.groups"), flatJSON = try json("optimizer.hyperparameters")
         switch (groupsJSON, flatJSON) {

@@ -20,7 +20,9 @@ package enum JSON: Equatable, Sendable {
     package var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
     package var objectValue: [String: JSON]? { if case .object(let o) = self { return o } else { return nil } }
 
-    /// An exact non-negative integer (at most 2^53), or nil.
+    /// An exact non-negative integer (at most 2^53, where Doubles stop being
+    /// exact), or nil for anything else (-1, 1.5, 1e300, 2^63); -0 is 0.
+    /// Never traps.
     package var integerValue: Int? {
         guard case .number(let n) = self, n >= 0, n <= 9_007_199_254_740_992, n == n.rounded() else { return nil }
         return Int(n)
@@ -84,9 +86,15 @@ package enum JSON: Equatable, Sendable {
     }
 
     /// Parses `bytes` (UTF-8). Throws ``JSONError`` with the byte offset of
-    /// the first problem; nesting deeper than 64 levels is rejected.
-    package static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
-        var parser = Parser(bytes: bytes)
+    /// the first problem. No input traps or overflows the stack: nesting
+    /// deeper than 64 levels, a key repeated within an object, numbers beyond
+    /// Double's range, invalid UTF-8, unpaired surrogates and raw control
+    /// characters in strings are all errors.
+    /// - Parameter maximumValues: The most values (numbers, strings, arrays,
+    ///   objects ...) the text may hold: parsing stops with an error at the
+    ///   next one, which bounds the time and memory a hostile text costs.
+    package static func parse(_ bytes: ArraySlice<UInt8>, maximumValues: Int = .max) throws(JSONError) -> JSON {
+        var parser = Parser(bytes: bytes, maximumValues: maximumValues)
         let value = try parser.value(depth: 0)
         parser.skipSpace()
         guard parser.position == bytes.endIndex else { throw parser.error("unexpected text after the value") }
@@ -99,8 +107,13 @@ package enum JSON: Equatable, Sendable {
         let bytes: ArraySlice<UInt8>
         var position: Int
 
-        init(bytes: ArraySlice<UInt8>) {
+        let maximumValues: Int
+        var remainingValues: Int
+
+        init(bytes: ArraySlice<UInt8>, maximumValues: Int) {
             self.bytes = bytes
+            self.maximumValues = maximumValues
+            remainingValues = maximumValues
             position = bytes.startIndex
         }
 
@@ -119,6 +132,8 @@ package enum JSON: Equatable, Sendable {
 
         mutating func value(depth: Int) throws(JSONError) -> JSON {
             guard depth < 64 else { throw error("nesting deeper than 64 levels") }
+            guard remainingValues > 0 else { throw error("more than \(maximumValues) values") }
+            remainingValues -= 1
             skipSpace()
             guard position < bytes.endIndex else { throw error("unexpected end of input") }
             switch bytes[position] {
@@ -153,12 +168,16 @@ package enum JSON: Equatable, Sendable {
                 while true {
                     skipSpace()
                     guard position < bytes.endIndex, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key string") }
+                    let keyStart = position
                     let key = try string()
                     skipSpace()
                     guard position < bytes.endIndex, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
                     position += 1
-                    guard members[key] == nil else { throw error("duplicate key '\(key)'") }
-                    members[key] = try value(depth: depth + 1)
+                    let member = try value(depth: depth + 1)
+                    guard members.updateValue(member, forKey: key) == nil else {
+                        position = keyStart
+                        throw error("duplicate key \(key.quotedForMessage())")
+                    }
                     skipSpace()
                     guard position < bytes.endIndex else { throw error("unterminated object") }
                     if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
@@ -178,11 +197,20 @@ package enum JSON: Equatable, Sendable {
                 guard isDigit(position) else { throw error(position == start ? "invalid value" : "expected a digit") }
                 while isDigit(position) { position += 1 }
             }
-            if position < bytes.endIndex, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            let negative = position < bytes.endIndex && bytes[position] == UInt8(ascii: "-")
+            if negative { position += 1 }
+            let integerStart = position
             if position < bytes.endIndex, bytes[position] == UInt8(ascii: "0") {
                 position += 1
             } else {
                 try digits()
+            }
+            // Integers of up to 15 digits (offsets, shapes: most of a header) are
+            // exact as Doubles and need no text conversion.
+            if position - integerStart <= 15, !(position < bytes.endIndex && (bytes[position] == UInt8(ascii: ".") || bytes[position] | 0x20 == UInt8(ascii: "e"))) {
+                var value = 0
+                for i in integerStart..<position { value = value * 10 + Int(bytes[i] - 0x30) }
+                return negative ? -Double(value) : Double(value)
             }
             if position < bytes.endIndex, bytes[position] == UInt8(ascii: ".") {
                 position += 1
@@ -204,7 +232,14 @@ package enum JSON: Equatable, Sendable {
             guard position + 4 <= bytes.endIndex else { throw error("truncated \\u escape") }
             var value: UInt32 = 0
             for _ in 0..<4 {
-                guard let digit = UInt32(String(UnicodeScalar(bytes[position])), radix: 16) else { throw error("bad \\u escape") }
+                let byte = bytes[position]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: throw error("bad \\u escape")
+                }
                 value = value << 4 | digit
                 position += 1
             }
@@ -212,46 +247,44 @@ package enum JSON: Equatable, Sendable {
         }
 
         mutating func string() throws(JSONError) -> String {
-            position += 1 // opening quote
-            var scalars = String.UnicodeScalarView()
-            var raw: [UInt8] = []
-            func flush() throws(JSONError) {
-                guard !raw.isEmpty else { return }
-                guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
-                scalars.append(contentsOf: s.unicodeScalars)
-                raw.removeAll()
+            let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+            let opening = position
+            position += 1
+            // The text is gathered as UTF-8 bytes, runs of plain bytes copied
+            // whole, and validated once at the end: escapes add only complete
+            // sequences, so an invalid run stays invalid in the whole.
+            var utf8: [UInt8] = []
+            func append(_ scalar: Unicode.Scalar) {
+                if scalar.isASCII { utf8.append(UInt8(scalar.value)) } else { UTF8.encode(scalar) { utf8.append($0) } }
             }
             while true {
+                let runStart = position
+                while position < bytes.endIndex, bytes[position] != quote, bytes[position] != backslash, bytes[position] >= 0x20 { position += 1 }
                 guard position < bytes.endIndex else { throw error("unterminated string") }
-                let byte = bytes[position]
+                guard bytes[position] >= 0x20 else { throw error("control character in a string") }
+                if position > runStart { utf8.append(contentsOf: bytes[runStart..<position]) }
+                if bytes[position] == quote {
+                    position += 1
+                    break
+                }
+                let escapeStart = position
                 position += 1
-                if byte == UInt8(ascii: "\"") { break }
-                if byte < 0x20 {
-                    position -= 1
-                    throw error("control character in a string")
-                }
-                guard byte == UInt8(ascii: "\\") else {
-                    raw.append(byte)
-                    continue
-                }
-                try flush()
-                let escapeStart = position - 1
                 guard position < bytes.endIndex else { throw error("unterminated escape") }
                 let escape = bytes[position]
                 position += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""): append("\"")
+                case UInt8(ascii: "\\"): append("\\")
+                case UInt8(ascii: "/"): append("/")
+                case UInt8(ascii: "b"): append("\u{08}")
+                case UInt8(ascii: "f"): append("\u{0C}")
+                case UInt8(ascii: "n"): append("\n")
+                case UInt8(ascii: "r"): append("\r")
+                case UInt8(ascii: "t"): append("\t")
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
-                        guard position + 1 < bytes.endIndex, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                        guard position + 1 < bytes.endIndex, bytes[position] == backslash, bytes[position + 1] == UInt8(ascii: "u") else {
                             position = escapeStart
                             throw error("unpaired surrogate")
                         }
@@ -267,14 +300,17 @@ package enum JSON: Equatable, Sendable {
                         position = escapeStart
                         throw error("invalid code point")
                     }
-                    scalars.append(scalar)
+                    append(scalar)
                 default:
                     position = escapeStart
                     throw error("unknown escape")
                 }
             }
-            try flush()
-            return String(scalars)
+            guard let text = String(validating: utf8, as: UTF8.self) else {
+                position = opening
+                throw error("invalid UTF-8 in the string")
+            }
+            return text
         }
     }
 }

@@ -4,33 +4,13 @@ import Glibc
 #endif
 import GradKit
 
-/// A duration in seconds.
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-}
-
-/// `digits` decimals.
-func format(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "∞" : "-∞") }
-    let scale = pow(10, Double(digits))
-    let rounded = (value * scale).rounded() / scale
-    if digits == 0 { return String(Int(rounded)) }
-    var text = "\(rounded)"
-    if text.contains("e") { return shortScientific(value) }
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < digits { text += String(repeating: "0", count: digits - have) }
-    }
-    return text
-}
-
 /// A percentage with one decimal: 0.9721 → "97.2%"; "—" for no value.
-func percent(_ fraction: Double) -> String { fraction.isFinite ? format(fraction * 100, 1) + "%" : "—" }
+func percent(_ fraction: Double) -> String { fraction.isFinite ? fixed(fraction * 100, decimals: 1) + "%" : "—" }
 
 /// Percentage points with one decimal and a sign: 0.031 → "+3.1 points".
 func points(_ difference: Double) -> String {
     guard difference.isFinite else { return "—" }
-    return (difference >= 0 ? "+" : "−") + format(Swift.abs(difference) * 100, 1) + " points"
+    return (difference >= 0 ? "+" : "−") + fixed(Swift.abs(difference) * 100, decimals: 1) + " points"
 }
 
 /// Two significant digits in scientific notation: "3.1e-8"; "—" for NaN.
@@ -43,12 +23,8 @@ func sci(_ value: Double) -> String {
 func times(_ ratio: Double) -> String {
     guard ratio.isFinite else { return ratio.isNaN ? "—" : "∞×" }
     if ratio >= 1e5 || ratio < 1e-2 { return sci(ratio) + "×" }
-    if ratio >= 100 {
-        let whole = Int(ratio.rounded())
-        let thousands = whole / 1000, rest = String(whole % 1000)
-        return (thousands > 0 ? "\(thousands)," + String(repeating: "0", count: 3 - rest.count) + rest : rest) + "×"
-    }
-    return format(ratio, ratio >= 10 ? 0 : 1) + "×"
+    if ratio >= 100 { return grouped(Int(ratio.rounded())) + "×" }
+    return fixed(ratio, decimals: ratio >= 10 ? 0 : 1) + "×"
 }
 
 /// A learning rate as written in code: 0.01, 3e-4.

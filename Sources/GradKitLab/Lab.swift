@@ -53,8 +53,8 @@ public enum Lab {
             progress("running \(experiment.name)\(options.quick ? " (quick)" : "") at \(plan.seeds.count) seeds ...")
             let started = clock.now
             var result = run(experiment, plan, threads: options.threads)
-            result.seconds = seconds(started.duration(to: clock.now))
-            progress("  \(result.demonstrated ? "shown" : "NOT shown"): \(result.verdict) (\(format(result.seconds, 1)) s)")
+            result.seconds = started.duration(to: clock.now).seconds
+            progress("  \(result.demonstrated ? "shown" : "NOT shown"): \(result.verdict) (\(fixed(result.seconds, decimals: 1)) s)")
             results.append(result)
         }
         return results

@@ -89,7 +89,7 @@ enum Optimizers {
 
     static func betterThanSGD() -> Claim {
         Claim(holds: "better than SGD", fails: "not better than SGD",
-              rule: "its test accuracy exceeds plain SGD's by at least \(format(margin * 100, 0)) points (about \(format(margin * 359, 0)) test images)") { trial, seed in
+              rule: "its test accuracy exceeds plain SGD's by at least \(fixed(margin * 100, decimals: 0)) points (about \(fixed(margin * 359, decimals: 0)) test images)") { trial, seed in
             trial.score - seed[Name.sgd].score >= margin
         }
     }

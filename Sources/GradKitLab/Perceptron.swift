@@ -186,7 +186,7 @@ enum PerceptronExperiment {
 
     static func beatsTheLine() -> Claim {
         Claim(holds: "beats the best line", fails: "does not beat the best line",
-              rule: "its test accuracy exceeds the best line's by at least \(format(lineMargin * 100, 0)) points") { trial, seed in
+              rule: "its test accuracy exceeds the best line's by at least \(fixed(lineMargin * 100, decimals: 0)) points") { trial, seed in
             trial.score - seed[Name.xorLine].score >= lineMargin
         }
     }
@@ -213,8 +213,8 @@ enum PerceptronExperiment {
             let total = Range3(s.trials.map { $0.curves[Key.mistakes]!.reduce(0, +) }).median
             let bound = Range3(s.trials.map { $0.values[Key.bound] ?? .nan }).median
             let converged = s.trials.allSatisfy { $0.values[Key.converged] == 1 }
-            return "\(format(epochs, 0)) epochs, \(format(total, 0)) mistakes" + (bound.isFinite ? " (bound \(format(bound, 0)))" : "")
-                + (converged ? "" : ", \(format(Range3(s.trials.map(lateMistakes)).median, 0)) per epoch in the last 10")
+            return "\(fixed(epochs, decimals: 0)) epochs, \(fixed(total, decimals: 0)) mistakes" + (bound.isFinite ? " (bound \(fixed(bound, decimals: 0)))" : "")
+                + (converged ? "" : ", \(fixed(Range3(s.trials.map(lateMistakes)).median, decimals: 0)) per epoch in the last 10")
         },
     ]
 
@@ -225,7 +225,7 @@ enum PerceptronExperiment {
         batch 20, \(epochs(a.plan)) epochs, rate and epoch chosen on validation data). Every data set has separate fitting, \
         validation and test draws of \(count) points each; the table's metric is accuracy on the test draw, and the \
         training accuracy is on the fitting draw. The separable set is two Gaussian clouds (centers ±(0.7, 0.7), unit \
-        variance) with each point kept on its own side of the line x + y = 0 and at least \(format(Double(margin), 1)) from \
+        variance) with each point kept on its own side of the line x + y = 0 and at least \(fixed(Double(margin), decimals: 1)) from \
         it, so Novikoff's theorem bounds the perceptron's mistakes by (R/γ)². XOR is the four corners of the unit square, \
         \(count / 4) copies each with Gaussian noise σ = 0.1: no line separates it (Minsky and Papert, 1969) — the best line \
         gets three corners of four, 75% — and the perceptron's weights keep cycling.
@@ -238,11 +238,11 @@ enum PerceptronExperiment {
         if separable.verdict.holds {
             let mistakes = Range3(separable.trials.map { ($0.curves[Key.mistakes] ?? []).reduce(0, +) }).median
             sentences.append("With its examples shuffled every epoch, the perceptron separates the separable set within Novikoff's bound in "
-                + "\(separable.verdict.holding) of \(separable.verdict.seeds) seeds (median \(format(mistakes, 0)) mistakes).")
+                + "\(separable.verdict.holding) of \(separable.verdict.seeds) seeds (median \(fixed(mistakes, decimals: 0)) mistakes).")
         }
         if xor.verdict.holds {
             sentences.append("On XOR it never converges (\(xor.verdict.holding) of \(xor.verdict.seeds) seeds), still making a median "
-                + "\(format(Range3(xor.trials.map(lateMistakes)).median, 0)) mistakes per epoch at the end, and ends at "
+                + "\(fixed(Range3(xor.trials.map(lateMistakes)).median, decimals: 0)) mistakes per epoch at the end, and ends at "
                 + "\(percent(xor.scoreRange.median)) test accuracy against the best line's \(percent(line.scoreRange.median)).")
         }
         if mlp.verdict.holds {
@@ -270,8 +270,8 @@ enum PerceptronExperiment {
             .figure(Figure(
                 fileName: "perceptron-mistakes.svg",
                 caption: "Mistakes per epoch (median over the seeds, band: range): zero from epoch "
-                    + "\(format(Range3(separable.trials.map { Double($0.curves[Key.mistakes]?.count ?? 0) }).median, 0)) on for the separable set "
-                    + "(median), about \(format(Range3(xor.trials.map(lateMistakes)).median, 0)) per epoch to the end on XOR.",
+                    + "\(fixed(Range3(separable.trials.map { Double($0.curves[Key.mistakes]?.count ?? 0) }).median, decimals: 0)) on for the separable set "
+                    + "(median), about \(fixed(Range3(xor.trials.map(lateMistakes)).median, decimals: 0)) per epoch to the end on XOR.",
                 svg: mistakesPlot.svg)),
             .figure(Figure(
                 fileName: "perceptron-xor-accuracy.svg",

@@ -159,5 +159,5 @@ func digitsSplit(seed: RunSeed) -> SplitData {
 /// "1,150 fitting, 288 validation and 359 test images": the digits split's sizes.
 func sizes(_ plan: Plan) -> String {
     let split = digitsSplit(seed: RunSeed(value: plan.seeds[0]))
-    return "\(split.fit.count) fitting, \(split.validation.count) validation and \(split.test.count) test images"
+    return "\(grouped(split.fit.count)) fitting, \(grouped(split.validation.count)) validation and \(grouped(split.test.count)) test images"
 }

@@ -201,17 +201,17 @@ enum Vanishing {
         return """
             **Theory.** Back-propagation multiplies the gradient by Wᵀ and by the activation's slope once per layer. \
             With fan-in n = \(width) and PyTorch's default weights U(±1/√n), of variance σ² = 1/(3n), each layer scales \
-            the gradient's norm by about √(n·σ²) × ¼ = √(1/3) × ¼ = \(format(theory.defaultFactor, 3)) (¼ is the \
+            the gradient's norm by about √(n·σ²) × ¼ = √(1/3) × ¼ = \(fixed(theory.defaultFactor, decimals: 3)) (¼ is the \
             sigmoid's slope at 0, where its small pre-activations sit). Between layer 20 and layer 1 lie \(depth - 1) \
-            such layers: \(format(theory.defaultFactor, 3))^\(depth - 1) = \(sci(pow(theory.defaultFactor, Double(depth - 1)))). \
+            such layers: \(fixed(theory.defaultFactor, decimals: 3))^\(depth - 1) = \(sci(pow(theory.defaultFactor, Double(depth - 1)))). \
             A weight gradient is the back-propagated signal times the layer's input, so the ratio of the first to the \
-            last layer's gradient norm is that product times ‖x‖ / ‖h₁₉‖ = \(format(theory.inputNorm, 2)) / \
-            \(format(theory.hiddenNorm, 2)) (a standardized image; \(width) sigmoid outputs near ½): predicted \
+            last layer's gradient norm is that product times ‖x‖ / ‖h₁₉‖ = \(fixed(theory.inputNorm, decimals: 2)) / \
+            \(fixed(theory.hiddenNorm, decimals: 2)) (a standardized image; \(width) sigmoid outputs near ½): predicted \
             \(sci(predicted)), measured at the first step \(sci(measured)) (median over the seeds). With Xavier's σ² = \
             2/(n + n) = 1/n each layer keeps √(n·σ²) = 1 and only the slope remains: predicted \(sci(predictedXavier)), \
-            measured \(sci(measuredXavier)). So of the \(format(-log10(predicted), 1)) decades the sigmoid network loses, \
-            the initialization accounts for \(format(log10(predictedXavier / predicted), 1)) (measured \
-            \(format(log10(measuredXavier / measured), 1))) and the sigmoid's slope for the rest.
+            measured \(sci(measuredXavier)). So of the \(fixed(-log10(predicted), decimals: 1)) decades the sigmoid network loses, \
+            the initialization accounts for \(fixed(log10(predictedXavier / predicted), decimals: 1)) (measured \
+            \(fixed(log10(measuredXavier / measured), decimals: 1))) and the sigmoid's slope for the rest.
             """
     }
 
@@ -226,7 +226,7 @@ enum Vanishing {
         let baseline = a[Name.sigmoid], relu = a[Name.relu]
         let decades = { (s: ConfigurationSummary) -> String in
             let change = -log10(medianRatio(s).median)
-            return change >= 0.5 ? "\(format(change, 1)) decades smaller" : "within \(format(Swift.max(Swift.abs(change), 0.1), 1)) decades"
+            return change >= 0.5 ? "\(fixed(change, decimals: 1)) decades smaller" : "within \(fixed(Swift.max(Swift.abs(change), 0.1), decimals: 1)) decades"
         }
         var blocks: [ReportBlock] = [
             .figure(Figure(

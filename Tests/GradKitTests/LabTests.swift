@@ -163,6 +163,14 @@ struct LabTests {
         #expect(rate(1e-4) == "1e-4" && rate(3e-4) == "3e-4" && rate(0.003) == "0.003")
     }
 
+    @Test("fixed decimals keep their trailing zeros and need no exponent; grouped digits take commas every three")
+    func fixedAndGrouped() {
+        #expect(fixed(0.5, decimals: 2) == "0.50" && fixed(2.675, decimals: 0) == "3" && fixed(-1.25, decimals: 1) == "-1.3")
+        #expect(fixed(97.214, decimals: 1) == "97.2" && fixed(.nan, decimals: 1) == "NaN" && fixed(-.infinity, decimals: 1) == "-∞")
+        #expect(grouped(1151) == "1,151" && grouped(-1_234_567) == "-1,234,567" && grouped(999) == "999" && grouped(0) == "0")
+        #expect(times(1234) == "1,234×" && times(12.3) == "12×" && times(2.34) == "2.3×")
+    }
+
     @Test("the monitor's report of a diverged run does not trap on an infinite update or weight growth")
     func monitorReportOnDivergedRun() async {
         await #expect(processExitsWith: .success) {

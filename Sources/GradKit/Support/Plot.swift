@@ -347,16 +347,7 @@ struct Scale {
     static func label(_ value: Double, step: Double) -> String {
         if Swift.abs(value) < step * 1e-9 { return "0" }
         if Swift.abs(value) >= 1e5 || step < 1e-4 { return shortScientific(value) }
-        let decimals = Swift.max(0, Int(-log10(step).rounded(.down)))
-        let scale = pow(10, Double(decimals))
-        let rounded = (value * scale).rounded() / scale
-        if decimals == 0 { return String(Int(rounded)) }
-        var text = "\(rounded)"
-        if let dot = text.firstIndex(of: ".") {
-            let have = text.distance(from: dot, to: text.endIndex) - 1
-            if have < decimals { text += String(repeating: "0", count: decimals - have) }
-        }
-        return text
+        return fixed(value, decimals: Swift.max(0, Int(-log10(step).rounded(.down))))
     }
 }
 

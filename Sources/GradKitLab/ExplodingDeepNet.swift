@@ -108,7 +108,7 @@ enum ExplodingDeepNet {
                       "control_beats_every_remedy_seeds": .number(Double(controlBeatsRemedies(a)))])
     }
 
-    static let columns = [
+    static let columns = Column.gradientHealth + [
         Column(header: "non-finite (seeds)") { s in s.trials.first?.stepLoss.isEmpty ?? true ? "—" : "\(s.divergedSeeds) of \(s.trials.count)" },
         Column(header: "largest ‖g‖ (median)") { s in sci(Range3(s.trials.map { $0.stepGradientNorm.filter(\.isFinite).max() ?? .nan }).median) },
         Column(header: "steps clipped (median)", value: clippingCell),
@@ -127,7 +127,7 @@ enum ExplodingDeepNet {
         """
         A \(depth)-layer ReLU MLP (\(depth - 1) hidden layers of \(width)) on the digits (\(sizes(a.plan))), weights drawn \
         1.3 times too large (Xavier normal with gain 1.3·√2; He's √2 keeps the signal level, and 1.3^\(depth - 1) ≈ \
-        \(format(pow(1.3, Double(depth - 1)), 0))), plain SGD, batch 32, \(epochs(a.plan)) epochs, at seeds \
+        \(fixed(pow(1.3, Double(depth - 1)), decimals: 0))), plain SGD, batch 32, \(epochs(a.plan)) epochs, at seeds \
         \(a.plan.seeds.map(String.init).joined(separator: ", ")). The pathology is shown at learning rate \
         \(rate(explodingRate)), and the three clipping methods and the correctly scaled control run at that same rate: \
         the question is whether they make it usable. A smaller rate and Adam get their own grids. AGC clips every \
@@ -142,7 +142,7 @@ enum ExplodingDeepNet {
         var text = "The badly scaled \(depth)-layer ReLU net at learning rate \(rate(explodingRate)) "
         if baseline.verdict.holds {
             let steps = Range3(baseline.trials.compactMap(\.stoppedAtStep).map { Double($0 + 1) }).median
-            text += "hits a non-finite gradient in \(baseline.verdict.holding) of \(baseline.verdict.seeds) seeds (median step \(format(steps, 0)))."
+            text += "hits a non-finite gradient in \(baseline.verdict.holding) of \(baseline.verdict.seeds) seeds (median step \(fixed(steps, decimals: 0)))."
         } else {
             text += "does not diverge consistently: \(baseline.verdict.describe(baseline.claim))."
         }

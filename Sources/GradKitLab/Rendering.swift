@@ -98,3 +98,21 @@ func medianSeedIndex(_ summary: ConfigurationSummary) -> Int {
     }
     return order[order.count / 2]
 }
+
+extension Column {
+    /// Scale-free evidence of a network's gradient health, median over the
+    /// seeds: the first layer's gradient norm over the last layer's, and the
+    /// first layer's update-to-weight ratio per step (geometric means over
+    /// training, so a run that stopped counts up to its last finite sample).
+    /// "—" for a configuration with fewer than two monitored layers.
+    static let gradientHealth = [
+        Column(header: "‖g_first‖ / ‖g_last‖ (median)") { s in
+            monitored(s) ? sci(Range3(s.trials.map(\.firstToLastRatio)).median) : "—"
+        },
+        Column(header: "layer-1 update / weight (median)") { s in
+            monitored(s) ? sci(Range3(s.trials.map { $0.meanUpdateRatio(layer: 1) }).median) : "—"
+        },
+    ]
+
+    private static func monitored(_ s: ConfigurationSummary) -> Bool { s.trials.allSatisfy { $0.layerGradientNorms.count >= 2 } }
+}

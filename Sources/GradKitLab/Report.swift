@@ -143,7 +143,7 @@ extension Lab {
     /// The one line of the report that differs between runs of the same command.
     static func timingLine(_ results: [ExperimentResult], options: LabOptions, totalSeconds: Double) -> String {
         let parts = results.map { "\($0.name) \(fixed($0.seconds, decimals: 1)) s" }.joined(separator: ", ")
-        return "Time: \(fixed(totalSeconds, decimals: 1)) s (\(parts)) on \(Kernels.cpuName), \(options.threads) trials at a time, GradKit \(gradKitVersion)."
+        return "Time: \(fixed(totalSeconds, decimals: 1)) s (\(parts)) on \(Kernels.cpuName), \(options.threads) trial\(options.threads == 1 ? "" : "s") at a time, GradKit \(gradKitVersion)."
     }
 
     private static func markdown(_ block: ReportBlock, figuresIn directory: String) throws -> [String] {

@@ -52,12 +52,14 @@ enum Command: String, CaseIterable, Hashable {
             """
         case .lab:
             """
-            Runs experiments that show each gradient pathology and its cure on data GradKit ships, and writes
-            DIR/report.md (tables, verdicts, linked SVG figures), DIR/results.json and DIR/figures/.
+            Runs experiments that show each gradient pathology and its cure on data GradKit ships, every configuration
+            at several seeds, and writes DIR/report.md (tables, verdicts, linked SVG figures), DIR/results.json and
+            DIR/figures/.
             """
         case .lrFind:
             """
-            The learning-rate range test (Smith, 2017): trains for --steps steps while the learning rate grows
+            The learning-rate range test in fastai's form (an exponential sweep reading the loss; Smith's 2017
+            original sweeps linearly and reads the accuracy): trains for --steps steps while the learning rate grows
             exponentially from --start to --end, stops when the smoothed loss passes 4x its minimum, prints the
             curve and suggests the rate where the loss falls fastest. The model and optimizer are put back
             afterwards. Takes the data, model and optimizer options of gradkit train.

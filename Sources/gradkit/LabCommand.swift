@@ -12,14 +12,16 @@ func labCommand(_ arguments: ParsedArguments) throws {
     var files = RunFiles()
     files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json"])
     try files.check()
-    if let threads = arguments.integer(.threads) { Kernels.threadCount = threads }
-    let options = LabOptions(quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only)
+    // --threads trials at once, each with one kernel thread: the networks are small, so a trial gains
+    // little from splitting its kernels, and trials on their own cores never wait for each other.
+    let threads = arguments.integer(.threads) ?? Kernels.threadCount
+    if threads > 1 { Kernels.threadCount = 1 }
+    let options = LabOptions(quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only, threads: threads)
     try Lab.prepareOutput(output)
     let clock = ContinuousClock()
     let started = clock.now
     let results = Lab.run(options) { print($0) }
     let total = started.duration(to: clock.now).seconds
-    try Lab.writeReport(
-        results, options: options, command: (["gradkit", "lab"] + arguments.arguments).joined(separator: " "), totalSeconds: total, to: output)
+    try Lab.writeReport(results, options: options, totalSeconds: total, to: output)
     print("wrote \(output)/report.md, \(output)/results.json and \(results.reduce(0) { $0 + $1.figures.count }) figures in \(output)/figures/ (\(fixed(Float(total))) s)")
 }

@@ -190,7 +190,7 @@ enum OptionTable {
         .init(.epochs, "epochs", .integer(0...1_000_000), "N", "epochs in all (default 30); a resumed run continues up to this many",
               commands: [.train], group: .optimization, onResume: .mayDiffer),
         .init(.batchSize, "batch-size", .integer(1...1_000_000), "N", "examples per batch (default 32)", group: .optimization),
-        .init(.seed, "seed", .integer(0...Int.max), "N", "seed for data splits, initialization, shuffling and dropout (default 0)",
+        .init(.seed, "seed", .integer(0...Int.max), "N", "seed for data splits, initialization, shuffling and dropout (default 0); the lab's seeds are 1000·N, 1000·N + 1, ...",
               commands: [.train, .lrFind, .lab], group: .optimization),
         .init(.earlyStopping, "early-stopping", .integer(1...1_000_000), "PATIENCE",
               "stop when the validation (else training) loss has not improved for PATIENCE epochs; the best weights are kept",
@@ -223,7 +223,8 @@ enum OptionTable {
               commands: [.train], group: .output, onResume: .mayDiffer),
         .init(.json, "json", .flag, "end with one JSON line of the results", group: .output, onResume: .mayDiffer),
         .init(.quiet, "quiet", .flag, "no progress or report on standard output (errors and --json still print)", group: .output, onResume: .mayDiffer),
-        .init(.threads, "threads", .integer(1...4096), "N", "kernel threads (default: all CPUs)", commands: [.train, .lrFind, .lab],
+        .init(.threads, "threads", .integer(1...4096), "N", "kernel threads (default: all CPUs); the lab trains N trials at once, each on one kernel thread, with the same numbers",
+              commands: [.train, .lrFind, .lab],
               group: .output, onResume: .mayDiffer),
     ]
 
@@ -236,7 +237,7 @@ enum OptionTable {
     ]
 
     static let lab: [OptionSpecification] = [
-        .init(.quick, "quick", .flag, "fewer epochs: the whole lab in well under a minute", commands: [.lab], group: .lab),
+        .init(.quick, "quick", .flag, "3 seeds per configuration instead of 5 and fewer epochs: the whole lab in under a minute", commands: [.lab], group: .lab),
         .init(.labOutput, "output", .outputDirectory, "DIR", "where to write (default ./gradkit-lab)", commands: [.lab], group: .lab),
         .init(.only, "only", .text, "NAME",
               "run only experiments whose name contains NAME: \(Lab.experimentNames.joined(separator: ", "))", commands: [.lab], group: .lab),

@@ -99,17 +99,6 @@ extension Layer {
     }
 }
 
-/// 1234567 → "1,234,567".
-private func grouped(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var result = ""
-    for (i, digit) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { result += "," }
-        result.append(digit)
-    }
-    return (value < 0 ? "-" : "") + result
-}
-
 /// A byte count in B, KiB, MiB or GiB with one decimal.
 private func byteSize(_ bytes: Int) -> String {
     var value = Double(bytes)

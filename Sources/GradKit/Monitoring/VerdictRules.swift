@@ -83,7 +83,9 @@ enum VerdictRules {
     /// Steps that change the weights by a large fraction of their norm.
     static func largeUpdates(_ l: LayerEvidence, _ t: GradientMonitor.Thresholds) -> [Finding] {
         guard let update = l.updateRatio, update > t.largeUpdateRatio else { return [] }
-        return [Finding(verdict: .exploding, evidence: "each step changes layer \(l.index)'s weights by \(Int((update * 100).rounded()))% of their norm")]
+        // An update can be any size, infinite included, once training diverges: no Int conversion.
+        let size = update < 100 ? "\(Int((update * 100).rounded()))% of" : "\(scientific(update)) times"
+        return [Finding(verdict: .exploding, evidence: "each step changes layer \(l.index)'s weights by \(size) their norm")]
     }
 
     /// Weights that grew by orders of magnitude since they were first measured.
@@ -119,5 +121,6 @@ enum VerdictRules {
 /// "10^5" for a ratio of about 1e5.
 func powerOfTen(_ ratio: Double) -> String {
     let exponent = log10(ratio)
+    guard exponent.isFinite else { return "\(ratio)" }
     return exponent >= 1 ? "10^\(Int(exponent.rounded()))" : String(Int(ratio.rounded()))
 }

@@ -36,6 +36,33 @@ package func scientific(_ value: Float) -> String {
     return "\(rounded)e\(sign)\(magnitude < 10 ? "0" : "")\(magnitude)"
 }
 
+/// `decimals` decimals, trailing zeros kept ("0.50" for 0.5 at 2), no
+/// exponent: for tables and tick labels whose numbers line up.
+package func fixed(_ value: Double, decimals: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "∞" : "-∞") }
+    let scale = pow(10, Double(decimals))
+    let rounded = (value * scale).rounded() / scale
+    if decimals <= 0 { return String(Int64(rounded)) }
+    var text = "\(rounded)"
+    if text.contains("e") { return shortScientific(value) }  // below 1e-4 or above 2^53: Swift writes an exponent
+    if let dot = text.firstIndex(of: ".") {
+        let have = text.distance(from: dot, to: text.endIndex) - 1
+        if have < decimals { text += String(repeating: "0", count: decimals - have) }
+    }
+    return text
+}
+
+/// 1234567 → "1,234,567".
+package func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var result = ""
+    for (i, digit) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { result += "," }
+        result.append(digit)
+    }
+    return (value < 0 ? "-" : "") + result
+}
+
 /// A whole number without ".0" ("1", not "1.0"), other values as Swift prints
 /// them (the shortest text that reads back to the same Float): for ranges,
 /// settings and messages.

@@ -9,11 +9,17 @@ package struct Series: Sendable {
     package var points: [(x: Double, y: Double)]
     /// Draw dashed (for references and baselines).
     package var dashed: Bool
+    /// A range drawn as a pale area in the line's color behind it (for
+    /// example the smallest and largest of several runs around their median);
+    /// empty for none. Points that are not drawable break the area.
+    package var band: [(x: Double, low: Double, high: Double)]
 
-    package init(_ name: String, points: [(x: Double, y: Double)], dashed: Bool = false) {
+    package init(_ name: String, points: [(x: Double, y: Double)], dashed: Bool = false,
+                 band: [(x: Double, low: Double, high: Double)] = []) {
         self.name = name
         self.points = points
         self.dashed = dashed
+        self.band = band
     }
 
     /// y values at x = 1, 2, 3, ...
@@ -66,7 +72,8 @@ package struct LinePlot: Sendable {
         func drawable(_ p: (x: Double, y: Double)) -> Bool {
             p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) && (!logX || p.x > 0)
         }
-        let all = series.flatMap { $0.points.filter(drawable) }
+        let bandEdges = series.flatMap { $0.band.flatMap { [(x: $0.x, y: $0.low), (x: $0.x, y: $0.high)] } }.filter(drawable)
+        let all = series.flatMap { $0.points.filter(drawable) } + bandEdges
         var ys = yLimits.map { [$0.lowerBound, $0.upperBound] } ?? all.map(\.y)
         if let reference, yLimits == nil { ys.append(reference.y) }
         let xScale = Scale(values: all.map(\.x), log: logX, length: plotWidth, padFraction: 0, nice: false)
@@ -94,6 +101,23 @@ package struct LinePlot: Sendable {
             let y = py(reference.y)
             canvas.line(LinePlot.left, y, LinePlot.left + plotWidth, y, stroke: "#888", dash: "2,3")
             canvas.text(reference.label, x: LinePlot.left + 6, y: y - 5, size: 11, fill: "#666")
+        }
+        // Bands, behind every line.
+        for (index, s) in series.enumerated() where !s.band.isEmpty {
+            var piece: [(x: Double, low: Double, high: Double)] = []
+            func flushBand() {
+                if piece.count >= 2 {
+                    let outline = piece.map { (px($0.x), py(clamped($0.high))) } + piece.reversed().map { (px($0.x), py(clamped($0.low))) }
+                    canvas.polygon(outline, fill: Palette.color(index), opacity: 0.15)
+                }
+                piece.removeAll()
+            }
+            // As for lines: about two points per pixel are enough.
+            let stride = Swift.max(1, s.band.count / Int(2 * plotWidth))
+            for (i, b) in s.band.enumerated() where i % stride == 0 || i == s.band.count - 1 {
+                if drawable((b.x, b.low)) && drawable((b.x, b.high)) { piece.append(b) } else { flushBand() }
+            }
+            flushBand()
         }
         // Lines.
         for (index, s) in series.enumerated() {
@@ -323,24 +347,20 @@ struct Scale {
     static func label(_ value: Double, step: Double) -> String {
         if Swift.abs(value) < step * 1e-9 { return "0" }
         if Swift.abs(value) >= 1e5 || step < 1e-4 { return shortScientific(value) }
-        let decimals = Swift.max(0, Int(-log10(step).rounded(.down)))
-        let scale = pow(10, Double(decimals))
-        let rounded = (value * scale).rounded() / scale
-        if decimals == 0 { return String(Int(rounded)) }
-        var text = "\(rounded)"
-        if let dot = text.firstIndex(of: ".") {
-            let have = text.distance(from: dot, to: text.endIndex) - 1
-            if have < decimals { text += String(repeating: "0", count: decimals - have) }
-        }
-        return text
+        return fixed(value, decimals: Swift.max(0, Int(-log10(step).rounded(.down))))
     }
 }
 
 /// "2.5e-7".
 package func shortScientific(_ value: Double) -> String {
     guard value != 0, value.isFinite else { return "\(value)" }
-    let exponent = Int(log10(Swift.abs(value)).rounded(.down))
-    let mantissa = ((value / pow(10, Double(exponent))) * 10).rounded() / 10
+    var exponent = Int(log10(Swift.abs(value)).rounded(.down))
+    var mantissa = ((value / pow(10, Double(exponent))) * 10).rounded() / 10
+    if Swift.abs(mantissa) >= 10 {
+        // 9.96e-5 rounds up to the next power of ten: 1e-4, not 10e-5.
+        exponent += 1
+        mantissa /= 10
+    }
     let m = mantissa == mantissa.rounded() ? String(Int(mantissa)) : "\(mantissa)"
     return "\(m)e\(exponent)"
 }
@@ -407,6 +427,11 @@ struct SVGCanvas {
     mutating func polyline(_ points: [(Double, Double)], stroke: String, dash: String?) {
         let list = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
         body.append("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"2\" stroke-linejoin=\"round\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>")
+    }
+
+    mutating func polygon(_ points: [(Double, Double)], fill: String, opacity: Double) {
+        let list = points.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
+        body.append("<polygon points=\"\(list)\" fill=\"\(fill)\" fill-opacity=\"\(n(opacity))\" stroke=\"none\"/>")
     }
 
     mutating func rectangle(_ x: Double, _ y: Double, _ w: Double, _ h: Double, fill: String, stroke: String?) {

@@ -1,4 +1,4 @@
-// GradKit — the learning-rate range test (Smith, 2017). SPDX-License-Identifier: MIT
+// GradKit — the learning-rate range test (fastai's exponential form of Smith, 2017). SPDX-License-Identifier: MIT
 #if canImport(Glibc)
 import Glibc
 #endif

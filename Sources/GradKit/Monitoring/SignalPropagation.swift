@@ -210,7 +210,8 @@ extension SignalPropagation {
 
     /// `E[f(x)]` for x ~ N(mean, variance): `∫ f(mean + √variance · z) ϕ(z) dz`
     /// over z in [-12, 12] by adaptive Simpson quadrature (Richardson-corrected,
-    /// relative tolerance 1e-10, recursion depth at most 48), on eight
+    /// relative tolerance 1e-10, recursion depth at most 30, no refining below
+    /// rounding noise), on eight
     /// starting panels on each side of the kink. With `variance` 0 it is `f(mean)`.
     static func gaussianExpectation(mean: Double, variance: Double, kink: Double? = nil, _ f: (Double) -> Double) -> Double {
         guard variance > 0 else { return f(mean) }
@@ -236,7 +237,7 @@ extension SignalPropagation {
         for (a, b) in panels {
             let fa = g(a), fb = g(b), m = (a + b) / 2, fm = g(m)
             let whole = (b - a) / 6 * (fa + 4 * fm + fb)
-            total += adaptiveSimpson(g, a, b, fa, fm, fb, whole, tolerance, depth: 48)
+            total += adaptiveSimpson(g, a, b, fa, fm, fb, whole, tolerance, depth: 30)
         }
         return total
     }
@@ -249,7 +250,10 @@ extension SignalPropagation {
         let flm = g(lm), frm = g(rm)
         let left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb)
         let difference = left + right - whole
-        if depth <= 0 || abs(difference) <= 15 * tolerance { return left + right + difference / 15 }
+        // Below ~1e-14 of the panel's value the difference is rounding noise: refining it further only costs time.
+        if depth <= 0 || abs(difference) <= 15 * tolerance || abs(difference) <= 1e-14 * abs(left + right) {
+            return left + right + difference / 15
+        }
         return adaptiveSimpson(g, a, m, fa, flm, fm, left, tolerance / 2, depth: depth - 1)
             + adaptiveSimpson(g, m, b, fm, frm, fb, right, tolerance / 2, depth: depth - 1)
     }

@@ -6,7 +6,7 @@ import GradKit
 
 /// A `gradkit` command: its name, operands, help and body.
 enum Command: String, CaseIterable, Hashable {
-    case info, train, inspect, lab
+    case info, train, diagnose, inspect, lab
     case lrFind = "lr-find"
     case report
 
@@ -15,6 +15,7 @@ enum Command: String, CaseIterable, Hashable {
         switch self {
         case .info: "print the kernel configuration (CPU, threads, instruction set, build)"
         case .train: "train an MLP on an embedded data set or IDX/CSV files"
+        case .diagnose: "predict and measure each layer's gradients before training; verdict and cure"
         case .inspect: "print a safetensors checkpoint's tensors and metadata"
         case .lab: "run the gradient-pathology experiments and write a report"
         case .lrFind: "the learning-rate range test: loss against a growing learning rate"
@@ -44,6 +45,14 @@ enum Command: String, CaseIterable, Hashable {
             """
             Trains an MLP and ends with the gradient-health report. A run that diverges (see --max-skipped-steps)
             exits with status 1. Bad arguments exit with status 2, failures found in files or while running with 1.
+            """
+        case .diagnose:
+            """
+            Diagnoses the MLP gradkit train would build, before its first step: each Linear layer's gradient
+            norm as mean-field theory predicts it (from the layers' actual weights, biases, activations,
+            BatchNorm and residual connections) and as one forward and backward pass on a batch measures it,
+            the verdict (vanishing, exploding, healthy), and the cure the theory predicts to work, with its
+            predicted effect. Takes the data and model options of gradkit train; nothing is trained.
             """
         case .inspect:
             """
@@ -76,6 +85,7 @@ enum Command: String, CaseIterable, Hashable {
         switch self {
         case .train: "gradkit train --dataset digits --layers 64,128,10 --epochs 30 --checkpoint run.safetensors"
         case .lrFind: "gradkit lr-find --dataset digits --optimizer sgd --momentum 0.9"
+        case .diagnose: "gradkit diagnose --dataset digits --normalize standard --layers 64,\(Array(repeating: "32", count: 19).joined(separator: ",")),10 --activation sigmoid"
         case .report: "gradkit train --log run.jsonl && gradkit report run.jsonl --output run-report"
         default: nil
         }
@@ -89,6 +99,7 @@ enum Command: String, CaseIterable, Hashable {
             print("gradkit \(gradKitVersion)")
             print(Kernels.summary)
         case .train: try trainCommand(parsed)
+        case .diagnose: try diagnoseCommand(parsed)
         case .inspect: try inspectCommand(parsed)
         case .lab: try labCommand(parsed)
         case .lrFind: try lrFindCommand(parsed)

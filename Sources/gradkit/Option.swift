@@ -85,6 +85,11 @@ struct OptionSpecification {
         self.onResume = onResume
     }
 
+    /// The same option, for `command` too.
+    func alsoFor(_ command: Command) -> OptionSpecification {
+        OptionSpecification(option, name, kind, placeholder, help, commands: commands.union([command]), group: group, onResume: onResume)
+    }
+
     /// A flag (no placeholder).
     init(
         _ option: Option, _ name: String, _ kind: ValueKind, _ help: String,
@@ -127,7 +132,7 @@ enum OptionTable {
     static let all = data + model + optimizer + training + output + lrFind + lab + report
     static let byOption = Dictionary(uniqueKeysWithValues: all.map { ($0.option, $0) })
 
-    static let data: [OptionSpecification] = [
+    static let data: [OptionSpecification] = alsoForDiagnose([
         .init(.dataset, "dataset", .choice(BuiltInDataset.allCases.map(\.rawValue)), "NAME",
               "an embedded data set: digits (8x8 handwritten digits), xor, spirals, circles", group: .data),
         .init(.idx, "idx", .inputFiles, "IMAGES,LABELS", "a pair of IDX files (MNIST layout); pixels scaled by 1/255", group: .data),
@@ -147,9 +152,9 @@ enum OptionTable {
               "standard: per-feature (x - mean) / std (default); scale: divide by the largest |x|; none (the default for digits, whose pixels share one 0-16 scale). Statistics come from the training part only",
               group: .data),
         .init(.noStratify, "no-stratify", .flag, "split at random (default: every part keeps the class balance)", group: .data),
-    ]
+    ])
 
-    static let model: [OptionSpecification] = [
+    static let model: [OptionSpecification] = alsoForDiagnose([
         .init(.layers, "layers", .integerList(each: 1...ModelOptions.maximumWidth, count: 2...ModelOptions.maximumWidthCount), "W,W,...",
               "widths from input to output, e.g. 64,128,10 (default per data set); each at most 1,000,000, 500 million parameters in all",
               group: .model),
@@ -161,7 +166,10 @@ enum OptionTable {
         .init(.batchNorm, "batch-norm", .flag, "BatchNorm after each hidden Linear (needs --batch-size 2 or more)", group: .model),
         .init(.dropout, "dropout", .number(.halfOpen(0, 1)), "P", "dropout probability after each hidden activation (default 0)", group: .model),
         .init(.residual, "residual", .flag, "residual connections around hidden layers whose input and output widths agree", group: .model),
-    ]
+    ])
+
+    /// `rows`, for `diagnose` too: it builds the model from the same data and model options as `train`.
+    private static func alsoForDiagnose(_ rows: [OptionSpecification]) -> [OptionSpecification] { rows.map { $0.alsoFor(.diagnose) } }
 
     static let optimizer: [OptionSpecification] = [
         .init(.optimizer, "optimizer", .choice(OptimizerKind.allCases.map(\.rawValue)), "NAME", "the optimizer (default adam)", group: .optimization),
@@ -189,9 +197,10 @@ enum OptionTable {
         .init(.schedule, "schedule", .schedule, "SPEC", Schedule.help, commands: [.train], group: .optimization),
         .init(.epochs, "epochs", .integer(0...1_000_000), "N", "epochs in all (default 30); a resumed run continues up to this many",
               commands: [.train], group: .optimization, onResume: .mayDiffer),
-        .init(.batchSize, "batch-size", .integer(1...1_000_000), "N", "examples per batch (default 32)", group: .optimization),
+        .init(.batchSize, "batch-size", .integer(1...1_000_000), "N", "examples per batch (default 32)", commands: [.train, .lrFind, .diagnose],
+              group: .optimization),
         .init(.seed, "seed", .integer(0...Int.max), "N", "seed for data splits, initialization, shuffling and dropout (default 0); the lab's seeds are 1000·N, 1000·N + 1, ...",
-              commands: [.train, .lrFind, .lab], group: .optimization),
+              commands: [.train, .lrFind, .lab, .diagnose], group: .optimization),
         .init(.earlyStopping, "early-stopping", .integer(1...1_000_000), "PATIENCE",
               "stop when the validation (else training) loss has not improved for PATIENCE epochs; the best weights are kept",
               commands: [.train], group: .optimization),
@@ -221,10 +230,12 @@ enum OptionTable {
               commands: [.train], group: .output, onResume: .mayDiffer),
         .init(.tensorboard, "tensorboard", .outputDirectory, "DIR", "write TensorBoard event files while training",
               commands: [.train], group: .output, onResume: .mayDiffer),
-        .init(.json, "json", .flag, "end with one JSON line of the results", group: .output, onResume: .mayDiffer),
-        .init(.quiet, "quiet", .flag, "no progress or report on standard output (errors and --json still print)", group: .output, onResume: .mayDiffer),
+        .init(.json, "json", .flag, "end with one JSON line of the results", commands: [.train, .lrFind, .diagnose], group: .output,
+              onResume: .mayDiffer),
+        .init(.quiet, "quiet", .flag, "no progress or report on standard output (errors and --json still print)", commands: [.train, .lrFind, .diagnose],
+              group: .output, onResume: .mayDiffer),
         .init(.threads, "threads", .integer(1...4096), "N", "kernel threads (default: all CPUs); the lab trains N trials at once, each on one kernel thread, with the same numbers",
-              commands: [.train, .lrFind, .lab],
+              commands: [.train, .lrFind, .lab, .diagnose],
               group: .output, onResume: .mayDiffer),
     ]
 

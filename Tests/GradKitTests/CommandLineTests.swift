@@ -101,7 +101,7 @@ struct CommandLineStrictnessTests {
         (["train", "--optimizer", "adam", "--alpha", "0.9"], "--alpha does not apply to --optimizer adam (only to rmsprop)"),
         (["lr-find", "--checkpoint", "x"], "--checkpoint does not apply to lr-find (only to train)"),
         (["info", "--bogus"], "unknown option --bogus"),
-        (["inspect", "--json", "x"], "--json does not apply to inspect (only to train, lr-find)"),
+        (["inspect", "--json", "x"], "--json does not apply to inspect (only to train, diagnose, lr-find)"),
         (["train", "--separator", ";"], "--separator applies to --csv data only"),
         (["frobnicate"], "unknown command 'frobnicate'"),
         (["train", "stray"], "unexpected argument 'stray'"),

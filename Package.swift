@@ -44,6 +44,13 @@ let package = Package(
             
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // libFuzzer targets for the parsers (built with -DFUZZING by Fuzz/run.sh),
+        // and a replayer of their inputs in a normal build.
+        .executableTarget(
+            name: "GradKitFuzz",
+            dependencies: ["GradKit"],
+            path: "Sources/GradKitFuzz"
+        ),
 
         // Implementation details.
         .target(
@@ -69,7 +76,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "GradKitTests",
-            dependencies: ["GradKit", "GradKitLab", "CKernels"],
+            dependencies: ["GradKit", "GradKitLab", "CKernels", "GradKitFuzz"],
             path: "Tests/GradKitTests"
         ),
     ]

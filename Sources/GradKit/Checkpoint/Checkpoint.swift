@@ -77,12 +77,22 @@ public struct Checkpoint: Sendable {
     /// - Throws: ``CheckpointError`` for malformed files and metadata.
     public static func read(from path: String) throws -> Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(path)
+        return try Checkpoint(tensors: tensors, metadata: metadata, file: path)
+    }
+
+    /// The checkpoint held by a safetensors file's tensors and metadata, as
+    /// ``read(from:)`` builds it after reading the file (visible to the
+    /// package's fuzzers, which decode files in memory).
+    /// - Parameter file: The name errors report.
+    /// - Throws: ``CheckpointError`` for malformed metadata and for what
+    ///   ``validate(file:)`` refuses.
+    package init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
         var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
-            if name.hasPrefix(optimizerPrefix) {
-                optimizerBuffers[String(name.dropFirst(optimizerPrefix.count))] = tensor
-            } else if name.hasPrefix(bestModelPrefix) {
-                best[String(name.dropFirst(bestModelPrefix.count))] = tensor
+            if name.hasPrefix(Checkpoint.optimizerPrefix) {
+                optimizerBuffers[String(name.dropFirst(Checkpoint.optimizerPrefix.count))] = tensor
+            } else if name.hasPrefix(Checkpoint.bestModelPrefix) {
+                best[String(name.dropFirst(Checkpoint.bestModelPrefix.count))] = tensor
             } else {
                 model[name] = tensor
             }
@@ -119,14 +129,13 @@ public struct Checkpoint: Sendable {
         let optimizer = try OptimizerState(metadata: metadata, buffers: optimizerBuffers, file: path)
         if optimizer == nil, let key = optimizerBuffers.keys.min() {
             throw CheckpointError.badMetadata(
-                file: path, key: "optimizer.kind", reason: "missing, yet tensor \((optimizerPrefix + key).quotedForMessage()) is optimizer state")
+                file: path, key: "optimizer.kind", reason: "missing, yet tensor \((Checkpoint.optimizerPrefix + key).quotedForMessage()) is optimizer state")
         }
-        var checkpoint = Checkpoint(
+        self.init(
             model: model, optimizer: optimizer, step: try integer("step"), epoch: try integer("epoch"),
             randomState: randomState, configuration: configuration)
-        checkpoint.bestModel = best.isEmpty ? nil : best
-        try checkpoint.validate(file: path)
-        return checkpoint
+        bestModel = best.isEmpty ? nil : best
+        try validate(file: path)
     }
 
     /// The optimizer tensors (names without ``optimizerPrefix``, e.g.

@@ -49,8 +49,9 @@ extension RunHistory {
         }
     }
 
-    /// The report's Markdown and its figures (file names under `figures/`).
-    func renderReport() -> (markdown: String, figures: [ReportFigure]) {
+    /// The report's Markdown and its figures (file names under `figures/`);
+    /// visible to the package's fuzzers, which render reports without writing them.
+    package func renderReport() -> (markdown: String, figures: [ReportFigure]) {
         var md = ["# Gradient health report", "", summary, ""]
         md.append("**Verdict:** " + verdictSentence)
         md.append("")
@@ -287,11 +288,11 @@ extension RunHistory {
 }
 
 /// One SVG figure of a report.
-struct ReportFigure: Sendable {
+package struct ReportFigure: Sendable {
     /// The file name under `figures/`.
-    var fileName: String
-    var caption: String
-    var svg: String
+    package var fileName: String
+    package var caption: String
+    package var svg: String
 }
 
 /// 0.123 → "12%".

@@ -295,8 +295,11 @@ package struct ReportFigure: Sendable {
     package var svg: String
 }
 
-/// 0.123 → "12%".
-private func percentage(_ fraction: Float) -> String { "\(Int((fraction * 100).rounded()))%" }
+/// 0.123 → "12%"; a value a log holds beyond Int's range (or not finite) as it is.
+private func percentage(_ fraction: Float) -> String {
+    if let percent = Int(exactly: (fraction * 100).rounded()) { return "\(percent)%" }
+    return "\(Double(fraction) * 100)%"
+}
 
 /// 2 → "2nd", 4 → "4th".
 private func ordinal(_ n: Int) -> String {

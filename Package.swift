@@ -4,6 +4,7 @@
 import PackageDescription
 
 let nativeOpenMP: Set<String> = ["NativeOpenMP"]
+let mpi: Set<String> = ["MPI"]
 
 let package = Package(
     name: "GradKit",
@@ -17,13 +18,17 @@ let package = Package(
             name: "NativeOpenMP",
             description: "Compile the C kernels with -march=native and OpenMP threads (needs Debian's libomp-dev)."
         ),
+        .trait(
+            name: "MPI",
+            description: "Data-parallel training across processes on Open MPI (needs Debian's libopenmpi-dev; run under mpirun)."
+        ),
         .default(enabledTraits: []),
     ],
     targets: [
         // Public products.
         .target(
             name: "GradKit",
-            dependencies: ["CKernels"],
+            dependencies: ["CKernels", .target(name: "CMPI", condition: .when(traits: mpi))],
             path: "Sources/GradKit",
             swiftSettings: [
                 // Dynamic exclusivity checks on class properties cost ~17% of an
@@ -52,11 +57,24 @@ let package = Package(
             path: "Sources/GradKitFuzz"
         ),
 
+        // Data-parallel checks, run under mpirun with 2 and 3 ranks (build with --traits MPI).
+        .executableTarget(
+            name: "gradkit-mpi-check",
+            dependencies: ["GradKit"],
+            path: "Tests/DistributedChecks"
+        ),
+
         // Implementation details.
         .target(
             name: "GradKitLab",
             dependencies: ["GradKit"],
             path: "Sources/GradKitLab"
+        ),
+        .systemLibrary(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
         ),
         .target(
             name: "CKernels",
@@ -76,7 +94,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "GradKitTests",
-            dependencies: ["GradKit", "GradKitLab", "CKernels", "GradKitFuzz"],
+            dependencies: ["GradKit", "GradKitLab", "CKernels", "gradkit", "GradKitFuzz"],
             path: "Tests/GradKitTests"
         ),
     ]

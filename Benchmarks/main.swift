@@ -3,6 +3,7 @@
 //
 //   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--json] [--quick]
 //   swift run -c release --traits NativeOpenMP gradkit-bench
+//   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var filter: String?
 var json = false
 var quick = false
+var distributed = false
 nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
@@ -31,9 +33,11 @@ while let argument = arguments.first {
     case "--unsplit": Kernels.splitsSmallProducts = false
     case "--json": json = true
     case "--quick": quick = true
+    case "--distributed": distributed = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick] [--distributed]")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
+        print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
         exit(0)
     default:
         print("gradkit-bench: unknown argument \(argument) (see --help)")
@@ -58,7 +62,7 @@ func record(_ m: Measurement) {
     }
 }
 
-if !json {
+if !json && !distributed {
     print("gradkit-bench — \(Kernels.summary)")
     print("")
 }
@@ -471,12 +475,58 @@ func endToEndSteps() {
     }
 }
 
+// ------------------------------------------------------------------ recurrent layers
+
+/// LSTM and GRU: one step's gate arithmetic as the fused kernels against the
+/// same arithmetic as recorded tensor operations (forward and backward, batch
+/// 32, hidden 128), then whole layers (batch 32, 32 steps, 64 inputs, hidden
+/// 128, forward and backward) against their step-by-step composition. Each
+/// pair is checked to agree before it is timed.
+func recurrentLayers() {
+    for (label, cell) in [("LSTM", GatedCell.lstm), ("GRU", .gru)] {
+        let step = GatedStepBenchmark(cell, batch: 32, hidden: 128)
+        let layerName = "\(label) layer b32 t32 64-128 fwd+bwd"
+        let layer: any Layer = label == "LSTM" ? LSTM(inputSize: 64, hiddenSize: 128) : GRU(inputSize: 64, hiddenSize: 128)
+        var generator = SeededGenerator(seed: 3)
+        let x = Tensor(randomNormal: [32, 32, 64], using: &generator), w = Tensor(randomNormal: [32, 32, 128], using: &generator)
+        func pass(fused: Bool) -> [Float] {
+            let outputs: Tensor = switch layer {
+            case let lstm as LSTM: fused ? lstm.run(x).outputs : lstm.unfusedRun(x).outputs
+            case let gru as GRU: fused ? gru.run(x).outputs : gru.unfusedRun(x).outputs
+            default: fatalError("gradkit-bench: not a recurrent layer")
+            }
+            (outputs * w).sum().backward()
+            for p in layer.parameters { p.gradient = nil }
+            return outputs.scalars
+        }
+        for (name, fused, composed) in [("\(label) step b32 h128 gates fwd+bwd", { consume(step.fused()) }, { consume(step.composed()) }),
+                                        (layerName, { consume(pass(fused: true)) }, { consume(pass(fused: false)) })] {
+            guard selected(name) else { continue }
+            for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
+                Kernels.withBackend(backend) {
+                    let agree = name == layerName
+                        ? zip(pass(fused: true), pass(fused: false)).allSatisfy { Swift.abs($0 - $1) <= 1e-4 }
+                        : zip(step.fused().inputGatesGradient, step.composed().inputGatesGradient).allSatisfy { Swift.abs($0 - $1) <= 1e-5 }
+                    guard agree else { fatalError("gradkit-bench: \(name): fused and composed disagree (\(backend))") }
+                    let a = time(budget: options.budget, fused), b = time(budget: options.budget, composed)
+                    record(.init(name: name, variant: "fused \(backend)", median: a.median, minimum: a.minimum, unit: .operations, work: 1))
+                    record(.init(name: name, variant: "ops \(backend)", median: b.median, minimum: b.minimum, unit: .operations, work: 1))
+                    if !options.json { print("  fused: \(format3(b.median / a.median))x the composed operations' speed (medians, \(backend))") }
+                }
+            }
+        }
+    }
+}
+
+if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
+
 autogradOverhead()
 kernels()
 optimizers()
 trainingStep()
 endToEndSteps()
 trainingStep()
+recurrentLayers()
 
 if json {
     let items = results.map { m in

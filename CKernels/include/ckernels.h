@@ -12,5 +12,6 @@
 #include "ck_optim.h"
 #include "ck_norm.h"
 #include "ck_stats.h"
+#include "ck_recurrent.h"
 
 #endif

@@ -547,8 +547,10 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
     // (rows of NR consecutive floats) when every column tile is full, op(A) = Aᵀ (MR
     // consecutive floats per k) when every row tile is full. Only when it is reused by
     // few tiles (m or n <= 128): for larger products a packed, contiguous panel wins
-    // (the wide MLP's 1024-column GEMMs lose 8% read in place).
-    job.b_in_place = trans_b == CK_TRANSPOSE_NONE && n % cfg.nr == 0 && m <= 128;
+    // (the wide MLP's 1024-column GEMMs lose 8% read in place). And B only up to 1 MiB:
+    // a 1024x1024 B read in place (4 KiB between its rows) ran at half speed at m = 128
+    // (dX = dY W of the wide MLP on half its batch: 6.2 -> 3.0 ms packed).
+    job.b_in_place = trans_b == CK_TRANSPOSE_NONE && n % cfg.nr == 0 && m <= 128 && k * n <= ((size_t)1 << 18);
     job.a_in_place = trans_a == CK_TRANSPOSE_YES && m % cfg.mr == 0 && n <= 128;
     // A (not transposed) is read row by row in place by a micro-kernel that
     // broadcasts from MR row pointers: the same loads as from a packed panel.

@@ -1,68 +1,95 @@
 // gradkit lr-find — the learning-rate range test. SPDX-License-Identifier: MIT
 import GradKit
-import GradKitLab
 
-let lrFindUsage = """
-    usage: gradkit lr-find [data, model and optimizer options of gradkit train] [options]
+/// `lr-find`'s own options.
+struct LearningRateFinderOptions {
+    /// The rates `--start` and `--end` accept: above 0 (the range is
+    /// geometric) and up to 10^6, beyond which every model diverges at once.
+    static let rates = ValueRange(lower: 0, includesLower: false, upper: 1e6, includesUpper: true)
 
-    The learning-rate range test (Smith, 2017): trains for --steps steps while the learning rate
-    grows exponentially from --start to --end, stops when the smoothed loss passes 4x its
-    minimum, prints the curve and suggests the rate where the loss falls fastest. The model and
-    optimizer are put back afterwards.
+    var start: Float = 1e-6
+    var end: Float = 10
+    var steps = 100
+    var output = "lr-find.svg"
 
-      --start X      first learning rate (default 1e-6)
-      --end X        last learning rate (default 10)
-      --steps N      steps (default 100)
-      --output FILE  the loss-against-learning-rate plot (default lr-find.svg)
-      --json         end with one JSON line: suggestion, minimum_loss_rate, steps, stopped_early
-
-    Example: gradkit lr-find --dataset digits --optimizer sgd --momentum 0.9
-    """
+    init(_ a: ParsedArguments, learningRate: HyperparameterSpecification) throws(UsageError) {
+        start = a.number(.start).map(Float.init) ?? start
+        end = a.number(.end).map(Float.init) ?? end
+        steps = a.integer(.steps) ?? steps
+        output = a.text(.plotOutput) ?? output
+        guard start < end else { throw UsageError("--start must be below --end, got \(shortNumber(start)) and \(shortNumber(end))") }
+        for (option, rate) in [(Option.start, start), (.end, end)] where !learningRate.accepts(rate) {
+            throw UsageError("\(option.flagName) must be a learning rate in \(learningRate.rangeDescription), got \(shortNumber(rate))")
+        }
+    }
+}
 
 /// Runs `gradkit lr-find`.
-func lrFind(_ commandLine: [String]) throws {
-    var start: Float = 1e-6, end: Float = 10, steps = 100, output = "lr-find.svg"
-    let configuration = try TrainConfiguration(commandLine) { a in
-        start = try a.float("start", atLeast: Float.leastNormalMagnitude) ?? start
-        end = try a.float("end", atLeast: Float.leastNormalMagnitude) ?? end
-        steps = try a.int("steps", range: 3...1_000_000) ?? steps
-        output = a.string("output") ?? output
+func lrFindCommand(_ arguments: ParsedArguments) throws {
+    let configuration = try TrainConfiguration(arguments)
+    let options = try LearningRateFinderOptions(arguments, learningRate: configuration.optimizer.kind.specification(.learningRate)!)
+    if let threads = configuration.outputs.threads { Kernels.threadCount = threads }
+    var files = RunFiles()
+    for path in configuration.data.inputFiles { files.input(configuration.data.source.optionName, path) }
+    files.file(Option.plotOutput.flagName, options.output)
+    try files.check()
+    var train = try configuration.data.load(seed: configuration.plan.seed).train
+    let batchSize = configuration.plan.batchSize
+    if configuration.model.batchNorm {
+        guard train.count >= 2 else { throw CommandError("--batch-norm needs 2 or more training examples, the training part has \(train.count)") }
+        // A last batch of one example cannot be batch-normalized: leave one example out, as PyTorch's drop_last would.
+        if train.count % batchSize == 1 { train = train.subset(Array(0..<(train.count - 1))) }
     }
-    guard start < end else { throw UsageError("--start must be below --end, got \(start) and \(end)") }
-    if let threads = configuration.threads { Kernels.threadCount = threads }
-    let (trainSet, _, _) = try configuration.loadData()
-    let model = configuration.makeModel(try configuration.widths(for: trainSet))
-    let optimizer = configuration.makeOptimizer(model.parameters)
-    let finder = LearningRateFinder(start: start, end: end, steps: steps, batchSize: configuration.batchSize, seed: configuration.seed)
-    let result = try finder.run(
-        model: model, optimizer: optimizer, loss: configuration.regression ? .meanSquaredError : .softmaxCrossEntropy, data: trainSet)
-    if !configuration.quiet {
-        print("learning rate   loss      smoothed")
-        let every = Swift.max(1, result.learningRates.count / 25)
-        for i in stride(from: 0, to: result.learningRates.count, by: every) {
-            print("\(pad(scientific(result.learningRates[i]), 15)) \(pad(format(result.losses[i], digits: 4), 9)) \(format(result.smoothedLosses[i], digits: 4))")
-        }
-        if let reason = result.stoppedEarly { print("stopped: \(reason)") }
-        print(result.suggestion.map { "suggested learning rate: \(scientific($0)) (where the loss falls fastest); minimum at \(scientific(result.minimumLossRate))" }
-            ?? "no suggestion: the loss never fell; try a wider range")
+    let widths = try configuration.model.widths(for: train, source: configuration.data.source, batchSize: batchSize)
+    let model = configuration.model.makeModel(widths, seed: configuration.plan.seed)
+    let optimizer = configuration.optimizer.makeOptimizer(model.parameters)
+    let finder = LearningRateFinder(start: options.start, end: options.end, steps: options.steps, batchSize: batchSize, seed: configuration.plan.seed)
+    let result = try finder.run(model: model, optimizer: optimizer, loss: configuration.loss, data: train)
+    if !configuration.outputs.quiet { printCurve(result) }
+    try writeText(plot(result).svg, to: options.output)
+    if !configuration.outputs.quiet { print("wrote \(options.output)") }
+    if configuration.outputs.json {
+        let object: [String: JSON] = [
+            "suggestion": result.suggestion.map { .number(Double($0)) } ?? .null, "minimum_loss_rate": .number(Double(result.minimumLossRate)),
+            "steps": .number(Double(result.learningRates.count)), "stopped_early": .bool(result.stoppedEarly != nil),
+        ]
+        print(JSON.object(object).text)
     }
-    let plot = LinePlot(
+}
+
+private func printCurve(_ result: LearningRateFinder.Result) {
+    func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: Swift.max(0, width - text.count)) }
+    print("learning rate   loss      smoothed")
+    let every = Swift.max(1, result.learningRates.count / 25)
+    for i in stride(from: 0, to: result.learningRates.count, by: every) {
+        print("\(pad(scientific(result.learningRates[i]), 15)) \(pad(fixed(result.losses[i]), 9)) \(fixed(result.smoothedLosses[i]))")
+    }
+    if let reason = result.stoppedEarly { print("stopped: \(reason)") }
+    print(result.suggestion.map { "suggested learning rate: \(scientific($0)) (where the loss falls fastest); minimum at \(scientific(result.minimumLossRate))" }
+        ?? "no suggestion: the loss never fell; try a wider range")
+}
+
+/// The loss and smoothed loss against the learning rate, with the suggestion marked.
+private func plot(_ result: LearningRateFinder.Result) -> LinePlot {
+    let suggestion = result.suggestion.map { rate in
+        let low = Double(result.smoothedLosses.min() ?? 0), high = Double(result.smoothedLosses.max() ?? 1)
+        return [Series("suggested \(scientific(rate))", points: [(Double(rate), low), (Double(rate), high)])]
+    }
+    return LinePlot(
         title: "Learning-rate range test", xLabel: "learning rate", yLabel: "training loss",
         series: [
             Series("loss", points: zip(result.learningRates, result.losses).map { (Double($0), Double($1)) }, dashed: true),
             Series("smoothed loss", points: zip(result.learningRates, result.smoothedLosses).map { (Double($0), Double($1)) }),
-        ] + (result.suggestion.map { s in
-            let low = Double(result.smoothedLosses.min() ?? 0), high = Double(result.smoothedLosses.max() ?? 1)
-            return [Series("suggested \(scientific(s))", points: [(Double(s), low), (Double(s), high)])]
-        } ?? []),
+        ] + (suggestion ?? []),
         logY: false, logX: true,
         // Up to 1.5x the starting loss: the final spike would flatten the rest.
         yLimits: 0...(1.5 * Double(result.smoothedLosses.first ?? 1)))
-    try writeText(plot.svg, to: output)
-    if !configuration.quiet { print("wrote \(output)") }
-    if configuration.json {
-        print("{\"suggestion\":\(result.suggestion.map { jsonNumber(Double($0)) } ?? "null"),\"minimum_loss_rate\":\(jsonNumber(Double(result.minimumLossRate))),\"steps\":\(result.learningRates.count),\"stopped_early\":\(result.stoppedEarly == nil ? "false" : "true")}")
-    }
 }
 
-private func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: Swift.max(0, width - text.count)) }
+/// Writes a text file atomically.
+/// - Throws: ``CommandError`` naming the path.
+func writeText(_ text: String, to path: String) throws(CommandError) {
+    if case .failure(let error) = FileIO.writeAtomically(Array(text.utf8), to: path) {
+        throw CommandError("\(path): cannot write: \(error.message)")
+    }
+}

@@ -120,6 +120,34 @@ struct ReadmeTests {
         try trainer.restore(Checkpoint.read(from: path))
     }
 
+    @Test("the own-model tour freezes, groups, hooks, detects anomalies, summarizes and attaches callbacks")
+    func ownModelTour() throws {
+        let model = withManualSeed(3) {
+            Sequential([Linear(inputSize: 2, outputSize: 8), Tanh(), Linear(inputSize: 8, outputSize: 8), ReLU(), Linear(inputSize: 8, outputSize: 2)])
+        }
+        let w = model.layers[4].parameters[0]
+        var activations: [Tensor] = []
+        let data = Dataset.xor(copies: 4)
+        let trainer = Trainer(model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy)
+        func step() throws { softmaxCrossEntropy(logits: model(data.features), labels: data.labels!).backward() }
+        model.layers[0].freeze()
+        #expect(model.layers[0].parameters.allSatisfy { !$0.requiresGradient })
+        let sgd = SGD([ParameterGroup(model.layers[2].parameters, learningRate: 0.01), ParameterGroup(model.layers[4].parameters)],
+                      learningRate: 0.1, momentum: 0.9)
+        sgd.parameterGroups[0].learningRate *= 0.5
+        #expect(sgd.parameterGroups.map(\.learningRate) == [0.005, 0.1])
+        let hook = model.layers[1].registerForwardHook { layer, input, output in activations.append(output) }
+        w.registerGradientHook { gradient in gradient * 0.5 }
+        try withAnomalyDetection { try step() }
+        #expect(activations.count == 1 && activations[0].shape == [16, 8])
+        #expect(w.gradient != nil && model.layers[0].parameters.allSatisfy { $0.gradient == nil })
+        hook.remove()
+        let table = model.summary()
+        #expect(table.frozenParameters == 24 && table.rows.count == 5)
+        trainer.callbacks = [TensorBoardLogger(directory: "tb"), ReportWriter(directory: "report")]
+        #expect(trainer.callbacks.count == 2)
+    }
+
     @Test("every line of the README's Swift blocks is here")
     func readmeLinesAreTested() throws {
         var root = #filePath.split(separator: "/", omittingEmptySubsequences: false)
@@ -127,7 +155,7 @@ struct ReadmeTests {
         let readme = try ReadmeTests.text(root.joined(separator: "/") + "/README.md")
         let tested = Set(try ReadmeTests.text(#filePath).split(separator: "\n").map(ReadmeTests.code))
         let blocks = ReadmeTests.swiftBlocks(readme)
-        #expect(blocks.count == 4, "the README's ```swift blocks, one per test above")
+        #expect(blocks.count == 5, "the README's ```swift blocks, one per test above")
         let missing = blocks.joined().filter { !$0.1.isEmpty && !tested.contains($0.1) }
         #expect(missing.isEmpty, "not in ReadmeTests.swift: \(missing.map { "README.md:\($0.0): \($0.1)" })")
     }

@@ -56,6 +56,19 @@ public struct Checkpoint: Sendable {
     /// Writes the checkpoint atomically.
     /// - Throws: ``CheckpointError/writeFailed(file:reason:)``.
     public func write(to path: String) throws {
+        let (tensors, metadata) = contents()
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// The bytes ``write(to:)`` writes, for sending a checkpoint elsewhere
+    /// than to a file (data-parallel ranks agree through them).
+    func encoded() -> [UInt8] {
+        let (tensors, metadata) = contents()
+        return SafeTensors.encode(tensors, metadata: metadata)
+    }
+
+    /// The safetensors tensors and metadata of the file.
+    private func contents() -> (tensors: [String: Tensor], metadata: [String: String]) {
         var tensors = model
         for (name, tensor) in bestModel ?? [:] { tensors[Checkpoint.bestModelPrefix + name] = tensor }
         var metadata: [String: String] = [
@@ -64,7 +77,7 @@ public struct Checkpoint: Sendable {
             "configuration": JSON.object(configuration.mapValues { .string($0) }).text,
         ]
         optimizer?.write(metadata: &metadata, tensors: &tensors, prefix: Checkpoint.optimizerPrefix)
-        try SafeTensors.write(tensors, metadata: metadata, to: path)
+        return (tensors, metadata)
     }
 
     /// Reads a checkpoint written by ``write(to:)``; a plain safetensors state
@@ -80,7 +93,14 @@ public struct Checkpoint: Sendable {
         return try Checkpoint(tensors: tensors, metadata: metadata, file: path)
     }
 
-    /// The checkpoint held by a safetensors file's tensors and metadata, as
+    /// Decodes bytes made by ``encoded()``; `source` names them in errors.
+    /// - Throws: ``CheckpointError`` for malformed bytes and metadata.
+    init(decoding bytes: [UInt8], source: String) throws {
+        let (tensors, metadata) = try SafeTensors.decode(bytes, file: source)
+        try self.init(tensors: tensors, metadata: metadata, file: source)
+    }
+
+    /// The checkpoint held in a safetensors file's tensors and metadata, as
     /// ``read(from:)`` builds it after reading the file (visible to the
     /// package's fuzzers, which decode files in memory).
     /// - Parameter file: The name errors report.

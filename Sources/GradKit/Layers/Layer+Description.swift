@@ -56,3 +56,15 @@ extension Residual: CustomStringConvertible {
 extension MLP: CustomStringConvertible {
     public var description: String { containerDescription("MLP", namedChildren) }
 }
+
+extension LSTM: CustomStringConvertible {
+    public var description: String {
+        "LSTM(inputSize: \(inputSize), hiddenSize: \(hiddenSize)\(biasInputHidden == nil ? ", bias: false" : ""))"
+    }
+}
+
+extension GRU: CustomStringConvertible {
+    public var description: String {
+        "GRU(inputSize: \(inputSize), hiddenSize: \(hiddenSize)\(biasInputHidden == nil ? ", bias: false" : ""))"
+    }
+}

@@ -498,18 +498,3 @@ func geometricMean(_ values: some Collection<Float>) -> Double {
     guard !positive.isEmpty else { return 0 }
     return exp(positive.reduce(0.0) { $0 + log(Double($1)) } / Double(positive.count))
 }
-
-/// Three significant digits in scientific notation, e.g. 3.1e-08.
-package func scientific(_ value: Float) -> String {
-    if value == 0 { return "0" }
-    if !value.isFinite { return "\(value)" }
-    var exponent = Int(log10(Double(Swift.abs(value))).rounded(.down))
-    var rounded = (Double(value) / pow(10, Double(exponent)) * 10).rounded() / 10
-    if Swift.abs(rounded) >= 10 {  // 9.96 rounds to 10.0: write 1.0 and the next exponent
-        rounded /= 10
-        exponent += 1
-    }
-    let sign = exponent < 0 ? "-" : "+"
-    let magnitude = Swift.abs(exponent)
-    return "\(rounded)e\(sign)\(magnitude < 10 ? "0" : "")\(magnitude)"
-}

@@ -87,15 +87,8 @@ public struct HyperparameterRange: Sendable, Equatable, CustomStringConvertible 
 
     /// Interval notation: "[0, 1)", "[0, ∞)".
     public var description: String {
-        let upper = upperBound.map { "\($0.shortDescription)\(includesUpperBound ? "]" : ")")" } ?? "∞)"
-        return "[\(lowerBound.shortDescription), \(upper)"
-    }
-}
-
-extension Float {
-    /// "0" rather than "0.0" for whole numbers, for range texts.
-    fileprivate var shortDescription: String {
-        self == rounded() && Swift.abs(self) < 1e7 ? "\(Int(self))" : "\(self)"
+        let upper = upperBound.map { "\(shortNumber($0))\(includesUpperBound ? "]" : ")")" } ?? "∞)"
+        return "[\(shortNumber(lowerBound)), \(upper)"
     }
 }
 

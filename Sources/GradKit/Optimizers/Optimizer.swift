@@ -81,6 +81,22 @@ public class Optimizer {
     /// Conditions between one group's values that ranges cannot express.
     class var hyperparameterRules: [HyperparameterRule] { [] }
 
+    /// Why the initializer would refuse `group` (a hyperparameter this
+    /// optimizer does not have, a value out of range, a broken rule such as
+    /// Nesterov's), with unset values taken from the table's defaults; nil
+    /// when it would accept it. For callers that check user input before
+    /// building an optimizer, whose initializer traps.
+    package class func problem(with group: ParameterGroup) -> String? {
+        var defaults = ParameterGroup([])
+        for specification in hyperparameterSpecifications { defaults[specification.hyperparameter] = specification.defaultValue }
+        do {
+            _ = try hyperparameterSpecifications.resolve(group, defaults: defaults, rules: hyperparameterRules, kind: "\(Self.self)")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
     /// `groups` resolved against `defaults` (the initializer's arguments).
     /// - Precondition: at least one group; every parameter in one group only,
     ///   once; the table's checks hold for `defaults` and every group.

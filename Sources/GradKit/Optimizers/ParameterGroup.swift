@@ -51,7 +51,7 @@ public struct ParameterGroup {
     }
 
     /// The value of `hyperparameter`, nil when not set; flags read as 0 or 1.
-    public internal(set) subscript(_ hyperparameter: Hyperparameter) -> Float? {
+    public package(set) subscript(_ hyperparameter: Hyperparameter) -> Float? {
         get { values[hyperparameter.rawValue] }
         set { values[hyperparameter.rawValue] = newValue }
     }

@@ -34,7 +34,18 @@ public final class Trainer {
     /// Called after every epoch, after early stopping's bookkeeping; answer `.stop` to end training.
     public var onEpoch: ((EpochRecord) -> EpochDecision)?
     /// Called at the points of each run, in order (see ``TrainingCallback``).
+    /// In data-parallel training, on rank 0 only.
     public var callbacks: [any TrainingCallback] = []
+
+    /// Trains data-parallel across processes when set (`DataParallel`, in
+    /// builds with the `MPI` trait): ``fit(_:validation:)`` first gives every
+    /// rank rank 0's state, each step trains on this rank's shard of the batch
+    /// and waits for the gradients summed over the ranks before the monitor's
+    /// guard and the step, and step losses and accuracies are the global
+    /// batch's. Rank 0 alone runs ``callbacks``, writes the log and prints
+    /// progress; ``onStep`` and ``onEpoch`` run on every rank and see the same
+    /// records, so their decisions agree.
+    public var dataParallel: (any DataParallelTraining)?
 
     /// Epochs and steps completed (across resumed runs).
     public private(set) var completedEpochs = 0
@@ -50,7 +61,8 @@ public final class Trainer {
     private var bestWeights: [String: Tensor]?
     private let modelParameters: [Parameter]
     private let modelRunsOwnHooks: Bool
-    private var lastPredictions: [Int]?
+    /// Correct predictions in the last step's batch (classification only).
+    private var lastCorrect: Int?
     private var stopRequested: String?
     private var diverged = false
 
@@ -91,6 +103,14 @@ public final class Trainer {
             throw TrainingError.invalidOption(
                 "\(data.count) examples in batches of \(options.batchSize) leave a last batch of 1, which BatchNorm cannot normalize in training mode; set dropsLastBatch or change the batch size")
         }
+        if role == "training", let parallel = dataParallel, containsBatchNorm(model) {
+            let last = data.count % options.batchSize
+            let smallest = (options.dropsLastBatch || last == 0 ? Swift.min(options.batchSize, data.count) : last) / parallel.size
+            if smallest < 2 {
+                throw TrainingError.invalidOption(
+                    "batches of \(options.batchSize) (the last of \(last == 0 ? options.batchSize : last)) shared by \(parallel.size) processes leave a shard of \(smallest), which BatchNorm cannot normalize in training mode; use larger batches")
+            }
+        }
     }
 
     private func containsBatchNorm(_ layer: any Layer) -> Bool {
@@ -114,11 +134,13 @@ public final class Trainer {
     /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
     ///   the model, ``TrainingError`` for data that does not fit the loss, invalid options
     ///   or a log that cannot be written, ``GradientMonitor/NonFiniteGradientError`` under
-    ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks throw.
+    ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks and ``dataParallel`` throw.
     @discardableResult
     public func fit(_ train: Dataset, validation: Dataset? = nil) throws -> History {
         try validate(train, "training")
         if let validation { try validate(validation, "validation") }
+        if let parallel = dataParallel { try parallel.synchronize(self) }
+        let isPrimary = (dataParallel?.rank ?? 0) == 0
         stopRequested = nil
         diverged = false
         var history = History()
@@ -126,13 +148,13 @@ public final class Trainer {
             history.stoppedEarly = finished
             return history
         }
-        let callbacks = self.callbacks + (options.logPath.map { [JSONLinesLogger(path: $0)] } ?? [])
+        let callbacks = isPrimary ? self.callbacks + (options.logPath.map { [JSONLinesLogger(path: $0)] } ?? []) : []
         var ended = false
         defer {
             if !ended { for callback in callbacks { try? callback.trainingDidEnd(self, history) } }
         }
         for callback in callbacks { try callback.trainingWillBegin(self) }
-        let progress = ProgressPrinter(style: options.progress, epochs: options.epochs)
+        let progress = ProgressPrinter(style: isPrimary ? options.progress : .silent, epochs: options.epochs)
         while completedEpochs < options.epochs, stopRequested == nil {
             let record = try runEpoch(train, validation: validation, history: &history, progress: progress, callbacks: callbacks)
             guard let record else { break }
@@ -168,8 +190,8 @@ public final class Trainer {
                 lossSum += Double(record.loss) * Double(batch.count)
                 lossExamples += batch.count
             }
-            if let labels = batch.labels, let predictions = lastPredictions {
-                correct += zip(predictions, labels).filter { $0 == $1 }.count
+            if let stepCorrect = lastCorrect {
+                correct += stepCorrect
                 seen += batch.count
             }
             history.steps.append(record)
@@ -224,15 +246,30 @@ public final class Trainer {
     }
 
     private func unguardedStep(_ batch: Batch, epoch: Int) throws -> StepRecord {
-        let logits = monitor.observeForward { model.apply(batch.features, runsOwnHooks: modelRunsOwnHooks) }
-        let value = loss(logits, batch)
-        lastPredictions = loss.usesLabels ? withoutGradients { logits.argmax() } : nil
-        value.backward()
+        // Data-parallel: this rank's shard (none when the batch has fewer examples than ranks).
+        let shard = dataParallel.map { $0.shard(batch) } ?? batch
+        var stepLoss: Float = 0
+        lastCorrect = nil
+        if let shard {
+            let logits = monitor.observeForward { model.apply(shard.features, runsOwnHooks: modelRunsOwnHooks) }
+            let value = loss(logits, shard)
+            if let labels = shard.labels, loss.usesLabels {
+                lastCorrect = zip(withoutGradients { logits.argmax() }, labels).filter { $0 == $1 }.count
+            }
+            value.backward()
+            stepLoss = value.scalar
+        }
+        if let parallel = dataParallel {
+            let shardCount = Double(shard?.count ?? 0)
+            let totals = try parallel.synchronizeGradients(summing: [Double(stepLoss) * shardCount, Double(lastCorrect ?? 0)])
+            stepLoss = Float(totals[0] / Double(batch.count))
+            if loss.usesLabels, batch.labels != nil { lastCorrect = Int(totals[1]) }
+        }
         let step = completedSteps
         completedSteps += 1
         var record = StepRecord(
-            epoch: epoch, step: step, loss: value.scalar, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
-        switch try monitor.inspectGradients(loss: value.scalar, learningRate: optimizer.learningRate) {
+            epoch: epoch, step: step, loss: stepLoss, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
+        switch try monitor.inspectGradients(loss: stepLoss, learningRate: optimizer.learningRate) {
         case .step:
             break
         case .skip(let parameter), .stop(let parameter):
@@ -413,28 +450,4 @@ final class ProgressPrinter {
     }
 
     func finish() { fflush(nil) }
-}
-
-/// A fraction as a percentage with two decimals: 0.97214 → "97.21%".
-package func percent(_ fraction: Float) -> String {
-    guard fraction.isFinite else { return "\(fraction)" }
-    let hundredths = Int((Double(fraction) * 10000).rounded())
-    let decimals = hundredths % 100
-    return "\(hundredths / 100).\(decimals < 10 ? "0" : "")\(decimals)%"
-}
-
-/// Four decimals at most, without exponent for moderate values.
-package func fixed(_ value: Float) -> String {
-    guard value.isFinite else { return "\(value)" }
-    if value != 0 && (Swift.abs(value) < 1e-3 || Swift.abs(value) >= 1e6) { return scientific(value) }
-    let scaled = (Double(value) * 10000).rounded() / 10000
-    var text = "\(scaled)"
-    if text.hasSuffix(".0") { text.removeLast(2) }
-    return text
-}
-
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,0 +1,14 @@
+// gradkit report — a run's gradient-health report from its JSON-lines log. SPDX-License-Identifier: MIT
+import GradKit
+
+/// Runs `gradkit report LOG --output DIR`.
+func reportCommand(_ arguments: ParsedArguments) throws {
+    let log = arguments.operands[0], output = arguments.text(.reportOutput) ?? "gradkit-report"
+    var files = RunFiles()
+    files.input("LOG", log)
+    files.directory(Option.reportOutput.flagName, output, writes: ["report.md"])
+    try files.check()
+    let history = try RunHistory(jsonLinesAt: log)
+    try history.writeReport(to: output)
+    print("wrote \(output)/report.md and its figures in \(output)/figures/ (\(history.stepCount) steps, \(history.layers.count) layers)")
+}

@@ -1,0 +1,109 @@
+// gradkit — the files a command reads and writes, checked before any work. SPDX-License-Identifier: MIT
+#if canImport(Glibc)
+import Glibc
+#endif
+import GradKit
+
+/// The inputs and outputs of one command, checked before the first epoch so
+/// that no output destroys an input, another output or a device, and a bad
+/// path fails at once rather than after an hour of training.
+struct RunFiles {
+    /// An output: a file, or a directory with the files written in it.
+    struct Output {
+        let option: String
+        let path: String
+        /// Names written inside a directory output; nil for a file output.
+        let writes: [String]?
+    }
+
+    private(set) var inputs: [(option: String, path: String)] = []
+    private(set) var outputs: [Output] = []
+    /// Output and input options that may name the same file (`--checkpoint` and `--resume`).
+    private var sameFileAllowed: [(output: String, input: String)] = []
+
+    mutating func input(_ option: String, _ path: String?) {
+        if let path { inputs.append((option, path)) }
+    }
+
+    mutating func file(_ option: String, _ path: String?) {
+        if let path { outputs.append(Output(option: option, path: path, writes: nil)) }
+    }
+
+    mutating func directory(_ option: String, _ path: String?, writes: [String]) {
+        if let path { outputs.append(Output(option: option, path: path, writes: writes)) }
+    }
+
+    /// Lets `output` be the same file as `input`.
+    mutating func allowSameFile(output: String, input: String) { sameFileAllowed.append((output, input)) }
+
+    /// - Throws: ``CommandError`` naming the option and path of the first output that breaks a rule.
+    func check() throws(CommandError) {
+        var written: [(option: String, path: String, key: String)] = []
+        for output in outputs {
+            let inputs = inputs.filter { input in !sameFileAllowed.contains { $0 == (output.option, input.option) } }.map(\.path)
+            if let names = output.writes {
+                try checkDirectory(output)
+                for name in names {
+                    let path = output.path + (output.path.hasSuffix("/") ? "" : "/") + name
+                    if FileIO.identity(of: output.path) != nil { try checkFile(output.option, path, inputs: inputs) }
+                    written.append((output.option, path, fileKey(path)))
+                }
+            } else {
+                try checkFile(output.option, output.path, inputs: inputs)
+                written.append((output.option, output.path, fileKey(output.path)))
+            }
+        }
+        for (i, a) in written.enumerated() {
+            if let b = written[..<i].first(where: { $0.key == a.key }) {
+                throw CommandError("\(b.option) and \(a.option) both write \(a.path)")
+            }
+        }
+    }
+
+    private func checkFile(_ option: String, _ path: String, inputs: [String]) throws(CommandError) {
+        do {
+            try FileIO.checkOutput(path, inputs: inputs)
+        } catch {
+            throw CommandError("\(option) \(path): \(error.message)")
+        }
+    }
+
+    /// A directory output must be a directory the process can write in, or
+    /// not exist yet below one (it is created with its parents).
+    private func checkDirectory(_ output: Output) throws(CommandError) {
+        var path = output.path
+        while true {
+            var info = stat()
+            if stat(path, &info) == 0 {
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    throw CommandError("\(output.option) \(output.path): \(path) exists and is not a directory")
+                }
+                guard access(path, W_OK | X_OK) == 0 else {
+                    throw CommandError("\(output.option) \(output.path): cannot write in \(path): \(String(cString: strerror(errno)))")
+                }
+                return
+            }
+            let parent = parentDirectory(path)
+            guard errno == ENOENT, parent != path else {
+                throw CommandError("\(output.option) \(output.path): \(path): \(String(cString: strerror(errno)))")
+            }
+            path = parent
+        }
+    }
+}
+
+/// The directory holding `path`: "." for a bare name, "/" at the root.
+func parentDirectory(_ path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+}
+
+/// What identifies the file `path` writes: its device and inode when it
+/// exists, else its absolute directory and name (two spellings of one new file agree).
+private func fileKey(_ path: String) -> String {
+    if let identity = FileIO.identity(of: path) { return "\(identity.device):\(identity.inode)" }
+    let name = path.split(separator: "/").last.map(String.init) ?? path
+    return absolutePath(parentDirectory(path)) + "/" + name
+}

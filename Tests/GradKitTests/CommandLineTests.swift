@@ -1,0 +1,345 @@
+// GradKit — tests of the gradkit command line: the option table, strictness, outputs and resuming. SPDX-License-Identifier: MIT
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import gradkit
+import GradKit
+import Testing
+
+/// Runs `gradkit` in this process: the exit status and the error line.
+private func runGradkit(_ arguments: String...) -> (status: Int32, error: String) {
+    let (status, error) = execute(arguments)
+    return (status, error ?? "")
+}
+
+/// `arguments` parsed as `gradkit train`'s.
+private func trainConfiguration(_ arguments: [String], command: Command = .train) throws -> TrainConfiguration {
+    try TrainConfiguration(ParsedArguments(arguments, for: command))
+}
+
+/// The usage error `arguments` make, or "" when they parse.
+private func usageError(_ arguments: [String], command: Command = .train) -> String {
+    do {
+        _ = try trainConfiguration(arguments, command: command)
+        return ""
+    } catch {
+        return "\(error)"
+    }
+}
+
+/// A small CSV of two features and a binary label, linearly separable.
+private func writeCSV(in directory: String, name: String = "data.csv", separator: String = ",", rows: Int = 40) throws -> String {
+    var text = ""
+    for i in 0..<rows { text += "\(i % 7)\(separator)\(Double(i) * 0.5)\(separator)\(i % 2)\n" }
+    let path = directory + "/" + name
+    try FileIO.writeAtomically(Array(text.utf8), to: path).get()
+    return path
+}
+
+@Suite("Command line: the option table")
+struct OptionTableTests {
+    @Test("every option has exactly one row, and names are unique within each command")
+    func rows() {
+        #expect(OptionTable.all.count == Option.allCases.count)
+        for option in Option.allCases { #expect(OptionTable.all.filter { $0.option == option }.count == 1, "\(option)") }
+        for command in Command.allCases {
+            let names = OptionTable.all.filter { $0.commands.contains(command) }.map(\.name)
+            #expect(Set(names).count == names.count, "\(command): \(names)")
+        }
+    }
+
+    @Test("every hyperparameter of the library's optimizer tables has an option, maximize aside")
+    func hyperparameters() {
+        let inTables = Set(OptimizerKind.allCases.flatMap { $0.specifications.map(\.hyperparameter) }).subtracting([.maximize])
+        #expect(Set(OptimizerOptions.hyperparameterOptions.map(\.1)) == inTables)
+    }
+
+    @Test("each hyperparameter option accepts exactly what the chosen optimizer's table accepts")
+    func hyperparameterRanges() {
+        for kind in OptimizerKind.allCases {
+            for specification in kind.specifications where !specification.isFlag {
+                let (option, _) = OptimizerOptions.hyperparameterOptions.first { $0.1 == specification.hyperparameter }!
+                let range = specification.range
+                var probes: [Float] = [range.lowerBound, range.lowerBound - 1e-3, range.lowerBound + 0.5, 1e30]
+                if let upper = range.upperBound { probes += [upper, upper.nextDown, upper + 1e-3] }
+                for value in probes {
+                    let error = usageError(["--optimizer", kind.rawValue, option.flagName, "\(value)"])
+                    #expect(error.isEmpty == specification.accepts(value), "\(kind) \(option.flagName) \(value): '\(error)'")
+                }
+            }
+        }
+    }
+
+    @Test("help for every command lists each of its options, and --help and -h work for each")
+    func helpText() {
+        for command in Command.allCases {
+            let text = help(for: command)
+            for specification in OptionTable.all where specification.commands.contains(command) {
+                #expect(text.contains("--\(specification.name)"), "\(command) lacks --\(specification.name)")
+            }
+            #expect(runGradkit(command.rawValue, "--help").status == 0)
+            #expect(runGradkit(command.rawValue, "--bogus", "-h").status == 0)
+        }
+        #expect(runGradkit("help", "inspect").status == 0)
+        #expect(runGradkit().status == 0)
+    }
+
+    @Test("the schedule's canonical spelling parses back to the same schedule")
+    func scheduleSpelling() throws {
+        for text in ["constant", "step:3", "step:3:0.5", "multistep:20/10:0.2", "exponential:0.9", "cosine", "cosine:1e-05", "warmup:2", "onecycle", "onecycle:0.1"] {
+            let schedule = try Schedule(parsing: text)
+            #expect(try Schedule(parsing: schedule.canonical) == schedule, "\(text) → \(schedule.canonical)")
+        }
+    }
+}
+
+@Suite("Command line: strictness")
+struct CommandLineStrictnessTests {
+    @Test("an option that does not apply is a usage error saying where it applies", arguments: [
+        (["train", "--optimizer", "adam", "--momentum", "0.9"], "--momentum does not apply to --optimizer adam (only to sgd, rmsprop)"),
+        (["train", "--optimizer", "sgd", "--beta1", "0.9"], "--beta1 does not apply to --optimizer sgd (only to adam, adamw)"),
+        (["train", "--optimizer", "adam", "--alpha", "0.9"], "--alpha does not apply to --optimizer adam (only to rmsprop)"),
+        (["lr-find", "--checkpoint", "x"], "--checkpoint does not apply to lr-find (only to train)"),
+        (["info", "--bogus"], "unknown option --bogus"),
+        (["inspect", "--json", "x"], "--json does not apply to inspect (only to train, lr-find)"),
+        (["train", "--separator", ";"], "--separator applies to --csv data only"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["train", "stray"], "unexpected argument 'stray'"),
+        (["inspect"], "missing FILE"),
+    ])
+    func doesNotApply(arguments: [String], message: String) {
+        let (status, error) = execute(arguments)
+        #expect(status == 2)
+        #expect(error?.hasPrefix(message) == true, "\(error ?? "no error")")
+    }
+
+    @Test("integers are whole numbers in range: no rounding, no overflow trap", arguments: [
+        (["--schedule", "step:2.7"], "--schedule step's SIZE must be a whole number in 1...1000000, got '2.7'"),
+        (["--epochs", "2.5"], "--epochs must be a whole number in 0...1000000, got '2.5'"),
+        (["--label-column", "9223372036854775807"], "--label-column must be an integer in -1000000...1000000"),
+        (["--layers", "64,9223372036854775807,10"], "each value of --layers must be an integer in 1...1000000"),
+        (["--schedule", "step:1e300"], "--schedule step's SIZE must be an integer in 1...1000000"),
+        (["--schedule", "warmup:1e19"], "--schedule warmup's EPOCHS must be an integer in 1...1000000"),
+        (["--schedule", "multistep:3/99999999999999999999"], "--schedule multistep's milestones must be an integer"),
+        (["--batch-size", "1e3"], "--batch-size must be an integer in 1...1000000"),
+        (["--seed", "-1"], "--seed must be an integer in 0..."),
+        (["--schedule", "exponential:2"], "--schedule exponential's GAMMA must be a number in [0, 1]"),
+        (["--lr", "1e39"], "--lr must be a number"),
+        (["--agc", "0"], "--agc must be a number in (0, ∞)"),
+        (["--optimizer", "rmsprop", "--alpha", "2"], "--alpha must be in [0, 1) for rmsprop, got 2"),
+        (["--optimizer", "sgd", "--nesterov"], "--optimizer sgd: Nesterov momentum requires a momentum and zero dampening"),
+        (["--batch-norm", "--batch-size", "1"], "--batch-norm needs --batch-size 2 or more"),
+        (["--layers", "2,8,2", "--residual"], "--residual wraps hidden layers whose input and output widths agree"),
+    ])
+    func strictValues(arguments: [String], message: String) {
+        let error = usageError(arguments)
+        #expect(error.hasPrefix(message), "\(arguments): '\(error)'")
+    }
+
+    @Test("sizes are bounded before anything is allocated")
+    func sizes() {
+        #expect(throws: UsageError.self) { try ModelOptions.checkSizes([2_000_000, 10], batchNorm: false, batchSize: 1) }
+        #expect(throws: UsageError.self) { try ModelOptions.checkSizes([1000, 1_000_000, 10], batchNorm: false, batchSize: 1) }
+        #expect(throws: UsageError.self) { try ModelOptions.checkSizes([10, 100_000, 10], batchNorm: false, batchSize: 10_000) }
+        #expect(throws: Never.self) { try ModelOptions.checkSizes([784, 100_000, 10], batchNorm: true, batchSize: 32) }
+        let widths = Array(repeating: "1", count: ModelOptions.maximumWidthCount + 1).joined(separator: ",")
+        #expect(usageError(["--layers", widths]).hasPrefix("--layers needs 2 to 1001 integers"))
+    }
+
+    @Test("errors are one line: line breaks in a message are escaped")
+    func oneLine() {
+        let (status, error) = runGradkit("train", "--csv", "a\nb.csv", "--epochs", "0", "--quiet")
+        #expect(status == 1)
+        #expect(error.contains("a\nb.csv"))  // the line printError escapes
+        #expect(escapedLine("a\nb\r\nc") == "a\\nb\\r\\nc")
+    }
+
+    @Test("zero-width IDX images and a bad log are failures with one line, not traps")
+    func badFiles() throws {
+        let directory = try temporaryDirectory()
+        let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
+        let labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 0, 1]
+        try FileIO.writeAtomically(images, to: directory + "/i.idx").get()
+        try FileIO.writeAtomically(labels, to: directory + "/l.idx").get()
+        let idx = runGradkit("train", "--idx", "\(directory)/i.idx,\(directory)/l.idx", "--quiet")
+        #expect(idx.status == 1 && idx.error.contains("have no pixels"), "\(idx)")
+        try FileIO.writeAtomically(Array("{\"type\":\"step\"}\n{\"type\":\"step\",\"epoch\":0".utf8), to: directory + "/bad.jsonl").get()
+        let report = runGradkit("report", directory + "/bad.jsonl", "--output", directory + "/report")
+        #expect(report.status == 1 && report.error.contains("line 1"), "\(report)")
+    }
+}
+
+@Suite("Command line: training runs")
+struct CommandLineRunTests {
+    @Test("--test-fraction 0 without --test has no test set: nothing is reported as test accuracy")
+    func noTestSet() throws {
+        let configuration = try trainConfiguration(["--dataset", "xor", "--test-fraction", "0", "--epochs", "1", "--quiet"])
+        let run = try TrainingRun(configuration, data: try configuration.data.load(seed: 0))
+        #expect(run.data.test == nil)
+        let json = run.result(try run.fitRemaining(), trainingSeconds: 0).json(totalSeconds: 0)
+        #expect(json["test_accuracy"] == .null && json["test_loss"] == .null)
+        #expect(json["train_loss"]?.numberValue != nil)
+        #expect(try JSON.parse(json.text) == json)
+    }
+
+    @Test("--separator reaches the CSV loader and --normalize scale divides by the training part's largest magnitude")
+    func separatorAndScale() throws {
+        let directory = try temporaryDirectory()
+        let path = try writeCSV(in: directory, separator: ";")
+        let arguments = ["--csv", path, "--separator", ";", "--normalize", "scale", "--test-fraction", "0.25"]
+        let data = try trainConfiguration(arguments).data.load(seed: 0)
+        let raw = try Dataset.csv(path, separator: ";").split([0.75, 0.25], seed: 0, stratified: true)
+        let largest = raw[0].features.scalars.map(abs).max()!
+        #expect(data.train.features.scalars == raw[0].features.scalars.map { Float(Double($0) / Double(largest)) })
+        #expect(data.test?.features.scalars == raw[1].features.scalars.map { Float(Double($0) / Double(largest)) })
+        let comma = runGradkit("train", "--csv", path, "--epochs", "1", "--quiet")
+        #expect(comma.status == 1 && comma.error.contains("row 1"), "\(comma)")
+    }
+
+    @Test("a run that diverges exits 1 with one line; --max-skipped-steps 0 lets it run on")
+    func divergence() {
+        let diverged = runGradkit("train", "--dataset", "xor", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "5", "--quiet")
+        #expect(diverged.status == 1 && diverged.error.contains("diverged"), "\(diverged)")
+        #expect(runGradkit("train", "--dataset", "xor", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2", "--max-skipped-steps", "0", "--quiet").status == 0)
+        let anomaly = runGradkit("train", "--dataset", "xor", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "2", "--detect-anomaly", "--quiet")
+        #expect(anomaly.status == 1 && (anomaly.error.contains("in the output of") || anomaly.error.contains("in the backward of")), "\(anomaly)")
+    }
+
+    @Test("outputs are checked before the first epoch", arguments: [
+        ("--checkpoint", "INPUT", "is the same file as the input"),
+        ("--log", "INPUT", "is the same file as the input"),
+        ("--checkpoint", "DIR/fifo", "not a regular file"),  // as /dev/null, without risking it when the check fails
+        ("--checkpoint", "DIR", "is a directory"),
+        ("--log", "DIR/missing/run.jsonl", "cannot be used"),
+        ("--report", "INPUT", "is not a directory"),
+        ("--tensorboard", "INPUT", "is not a directory"),
+    ])
+    func outputs(option: String, path: String, message: String) throws {
+        let directory = try temporaryDirectory()
+        let input = try writeCSV(in: directory)
+        #expect(mkfifo(directory + "/fifo", 0o600) == 0)
+        let target = path.replacing("INPUT", with: input).replacing("DIR", with: directory)
+        let before = try FileIO.readAll(input).get()
+        let (status, error) = runGradkit("train", "--csv", input, option, target, "--epochs", "1", "--quiet")
+        #expect(status == 1 && error.hasPrefix("\(option) \(target)") && error.contains(message), "\(error)")
+        #expect(try FileIO.readAll(input).get() == before)
+    }
+
+    @Test("two outputs naming one file are refused; the checkpoint is locked while a run holds it")
+    func outputConflicts() throws {
+        let directory = try temporaryDirectory()
+        let clash = runGradkit("train", "--checkpoint", directory + "/run", "--log", directory + "/./run", "--epochs", "1", "--quiet")
+        #expect(clash.status == 1 && clash.error.contains("--checkpoint and --log both write"), "\(clash)")
+        let lock = try OutputLock(path: directory + "/held.safetensors")
+        let locked = runGradkit("train", "--dataset", "xor", "--checkpoint", directory + "/held.safetensors", "--epochs", "1", "--quiet")
+        #expect(locked.status == 1 && locked.error.contains("another process"), "\(locked)")
+        lock.release()
+        #expect(runGradkit("train", "--dataset", "xor", "--checkpoint", directory + "/held.safetensors", "--epochs", "1", "--quiet").status == 0)
+        #expect(runGradkit("lab", "--output", "").status == 2)
+    }
+}
+
+@Suite("Command line: resuming")
+struct CommandLineResumeTests {
+    private static let common = ["--dataset", "spirals", "--batch-norm", "--dropout", "0.2", "--optimizer", "sgd", "--momentum", "0.9", "--quiet"]
+
+    private func train(_ arguments: [String]) -> (status: Int32, error: String) {
+        let (status, error) = execute(["train"] + CommandLineResumeTests.common + arguments)
+        return (status, error ?? "")
+    }
+
+    @Test("2 epochs, then --resume X --checkpoint X up to 4, equal 4 straight, bit for bit")
+    func resumeEqualsStraight() throws {
+        let directory = try temporaryDirectory()
+        #expect(train(["--epochs", "4", "--checkpoint", directory + "/straight"]).status == 0)
+        #expect(train(["--epochs", "2", "--checkpoint", directory + "/half"]).status == 0)
+        #expect(train(["--epochs", "4", "--resume", directory + "/half", "--checkpoint", directory + "/half"]).status == 0)
+        let straight = try Checkpoint.read(from: directory + "/straight"), resumed = try Checkpoint.read(from: directory + "/half")
+        #expect(resumed.epoch == 4 && resumed.step == straight.step)
+        #expect(resumed.model.keys.sorted() == straight.model.keys.sorted())
+        for (name, tensor) in straight.model { #expect(resumed.model[name]?.scalars == tensor.scalars, "\(name)") }
+        #expect(resumed.optimizer == straight.optimizer)
+        #expect(resumed.randomState == straight.randomState)
+    }
+
+    @Test("a changed seed or activation is refused, naming each difference; a changed --epochs is not")
+    func changedOptions() throws {
+        let directory = try temporaryDirectory(), half = directory + "/half"
+        #expect(train(["--epochs", "2", "--checkpoint", half]).status == 0)
+        let seed = train(["--epochs", "4", "--resume", half, "--seed", "1"])
+        #expect(seed.status == 1 && seed.error.contains("--seed 0 (now 1)"), "\(seed)")
+        let both = train(["--epochs", "4", "--resume", half, "--seed", "1", "--activation", "tanh"])
+        #expect(both.error.contains("--activation relu (now tanh)") && both.error.contains("--seed 0 (now 1)"), "\(both)")
+        let optimizer = train(["--epochs", "4", "--resume", half, "--lr", "0.5"])
+        #expect(optimizer.status == 1 && optimizer.error.contains("--lr 0.01 (now 0.5)"), "\(optimizer)")
+        #expect(train(["--epochs", "3", "--resume", half]).status == 0)
+        #expect(train(["--epochs", "4", "--resume", half, "--seed", "1", "--accept-changed-options"]).status == 0)
+        #expect(try Checkpoint.read(from: half).epoch == 2)  // resuming without --checkpoint writes nothing
+    }
+
+    @Test("every option that defines a run changes what the checkpoint records")
+    func recordedSettings() throws {
+        let changes: [Option: (base: [String], change: [String])] = [
+            .dataset: ([], ["--dataset", "xor"]), .idx: ([], ["--idx", "a,b"]), .csv: ([], ["--csv", "a.csv"]),
+            .separator: (["--csv", "a.csv"], ["--separator", ";"]), .labelColumn: (["--csv", "a.csv"], ["--label-column", "0"]),
+            .regression: (["--csv", "a.csv"], ["--regression"]), .test: (["--csv", "a.csv"], ["--test", "b.csv"]),
+            .testFraction: ([], ["--test-fraction", "0.3"]), .validationFraction: ([], ["--validation-fraction", "0.1"]),
+            .normalize: ([], ["--normalize", "scale"]), .noStratify: ([], ["--no-stratify"]),
+            .activation: ([], ["--activation", "tanh"]), .initializer: ([], ["--init", "zeros"]), .batchNorm: ([], ["--batch-norm"]),
+            .dropout: ([], ["--dropout", "0.5"]), .residual: ([], ["--residual"]), .optimizer: ([], ["--optimizer", "sgd"]),
+            .learningRate: ([], ["--lr", "0.5"]), .momentum: (["--optimizer", "sgd"], ["--momentum", "0.5"]),
+            .dampening: (["--optimizer", "sgd"], ["--dampening", "0.5"]),
+            .nesterov: (["--optimizer", "sgd", "--momentum", "0.5"], ["--nesterov"]), .weightDecay: ([], ["--weight-decay", "0.5"]),
+            .beta1: ([], ["--beta1", "0.5"]), .beta2: ([], ["--beta2", "0.5"]), .epsilon: ([], ["--eps", "0.5"]), .amsgrad: ([], ["--amsgrad"]),
+            .alpha: (["--optimizer", "rmsprop"], ["--alpha", "0.5"]), .centered: (["--optimizer", "rmsprop"], ["--centered"]),
+            .learningRateDecay: (["--optimizer", "adagrad"], ["--lr-decay", "0.5"]),
+            .initialAccumulatorValue: (["--optimizer", "adagrad"], ["--initial-accumulator", "0.5"]),
+            .clipNorm: ([], ["--clip-norm", "1"]), .clipValue: ([], ["--clip-value", "1"]), .adaptiveClipping: ([], ["--agc", "0.1"]),
+            .schedule: ([], ["--schedule", "cosine"]), .batchSize: ([], ["--batch-size", "8"]), .seed: ([], ["--seed", "3"]),
+            .earlyStopping: ([], ["--early-stopping", "3"]),
+        ]
+        for specification in OptionTable.all where specification.commands.contains(.train) && specification.onResume == .mustMatch {
+            guard specification.option != .layers else { continue }  // recorded from the widths built, checked below
+            guard let (base, change) = changes[specification.option] else {
+                Issue.record("\(specification.name): no change to test")
+                continue
+            }
+            let before = try trainConfiguration(base).settings(widths: [2, 2]), after = try trainConfiguration(base + change).settings(widths: [2, 2])
+            #expect(before != after, "--\(specification.name)")
+        }
+        #expect(try trainConfiguration([]).settings(widths: [2, 2]) != trainConfiguration([]).settings(widths: [2, 3, 2]))
+        for specification in OptionTable.all where specification.onResume == .mayDiffer {
+            #expect(changes[specification.option] == nil, "--\(specification.name) may differ yet is listed")
+        }
+    }
+
+    @Test("a checkpoint that records no options is refused unless --accept-changed-options; one with a NaN weight is refused")
+    func checkpointContents() throws {
+        let directory = try temporaryDirectory(), half = directory + "/half"
+        #expect(train(["--epochs", "2", "--checkpoint", half]).status == 0)
+        var checkpoint = try Checkpoint.read(from: half)
+        checkpoint.configuration = checkpoint.configuration.filter { !$0.key.hasPrefix(RecordedSettings.prefix) }
+        try checkpoint.write(to: directory + "/bare")
+        let bare = train(["--epochs", "3", "--resume", directory + "/bare"])
+        #expect(bare.status == 1 && bare.error.contains("records no gradkit train options"), "\(bare)")
+        #expect(train(["--epochs", "3", "--resume", directory + "/bare", "--accept-changed-options"]).status == 0)
+        checkpoint = try Checkpoint.read(from: half)
+        var weight = checkpoint.model["0.weight"]!.scalars
+        weight[1] = .nan
+        checkpoint.model["0.weight"] = Tensor(shape: checkpoint.model["0.weight"]!.shape, scalars: weight)
+        try checkpoint.write(to: directory + "/nan")
+        let nan = train(["--epochs", "3", "--resume", directory + "/nan"])
+        #expect(nan.status == 1 && nan.error.contains("0.weight"), "\(nan)")
+    }
+
+    @Test("a checkpoint at --epochs trains nothing and exits 0")
+    func finished() throws {
+        let directory = try temporaryDirectory(), done = directory + "/done"
+        #expect(train(["--epochs", "2", "--checkpoint", done]).status == 0)
+        let configuration = try trainConfiguration(CommandLineResumeTests.common + ["--epochs", "2", "--resume", done])
+        let run = try TrainingRun(configuration, data: try configuration.data.load(seed: 0))
+        try run.restore(from: done)
+        #expect(try run.fitRemaining() == nil)
+        #expect(train(["--epochs", "1", "--resume", done]).status == 0)
+    }
+}

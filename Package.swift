@@ -10,7 +10,7 @@ let package = Package(
     name: "GradKit",
     products: [
         .library(name: "GradKit", targets: ["GradKit"]),
-        .executable(name: "gradkit", targets: ["gradkit"]),
+        .executable(name: "gradkit", targets: ["gradkit-main"]),
         .executable(name: "gradkit-bench", targets: ["gradkit-bench"]),
     ],
     traits: [
@@ -36,10 +36,12 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
             ]
         ),
+        // The command line is a library target, so the tests and the fuzz harness
+        // link its parser; the executable is its main.swift.
         .executableTarget(
-            name: "gradkit",
-            dependencies: ["GradKit", "GradKitLab"],
-            path: "Sources/gradkit"
+            name: "gradkit-main",
+            dependencies: ["gradkit"],
+            path: "Sources/gradkit-main"
         ),
         .executableTarget(
             name: "gradkit-bench",
@@ -53,7 +55,7 @@ let package = Package(
         // and a replayer of their inputs in a normal build.
         .executableTarget(
             name: "GradKitFuzz",
-            dependencies: ["GradKit"],
+            dependencies: ["GradKit", "gradkit"],
             path: "Sources/GradKitFuzz"
         ),
 
@@ -65,6 +67,11 @@ let package = Package(
         ),
 
         // Implementation details.
+        .target(
+            name: "gradkit",
+            dependencies: ["GradKit", "GradKitLab"],
+            path: "Sources/gradkit"
+        ),
         .target(
             name: "GradKitLab",
             dependencies: ["GradKit"],

@@ -19,6 +19,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case csv
     /// `RunHistory(parsing:)` of a JSON-lines training log, then its report.
     case log
+    /// `gradkit`'s command line (NUL-separated words) through its parsing and validation.
+    case arguments
 
     /// Runs one input through the target.
     func run(_ bytes: [UInt8]) {
@@ -27,6 +29,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .idx: IDXTarget.run(bytes)
         case .csv: CSVTarget.run(bytes)
         case .log: LogTarget.run(bytes)
+        case .arguments: ArgumentsTarget.run(bytes)
         }
     }
 }

@@ -10,7 +10,7 @@ import GradKit
 /// (PyTorch's safetensors), which `Fuzz/README.md` lists.
 enum Seeds {
     static func write(to directory: String) {
-        let all: [FuzzTarget: [String: [UInt8]]] = [.safetensors: safetensors(), .idx: idx(), .csv: csv(), .log: log()]
+        let all: [FuzzTarget: [String: [UInt8]]] = [.safetensors: safetensors(), .idx: idx(), .csv: csv(), .log: log(), .arguments: arguments()]
         for (target, files) in all {
             let folder = directory + "/" + target.rawValue
             if case .failure(let error) = FileIO.createDirectories(folder) { fail("\(folder): \(error.message)") }
@@ -208,6 +208,61 @@ enum Seeds {
         files["not-json.jsonl"] = Array((step + "\n{\"type\":\"step\",\n").utf8)
         files["negative-step.jsonl"] = Array(step.replacingStep(-1).utf8)
         files["other-records.jsonl"] = Array(("\n  \r\n{\"type\":\"epoch\",\"epoch\":1}\n[1,2]\n" + step + "\r\n").utf8)
+        return files
+    }
+
+    // MARK: Command lines
+
+    static func arguments() -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        /// A command line as the target reads it: words separated by NUL.
+        func add(_ name: String, _ words: [String]) { files[name + ".args"] = Array(words.joined(separator: "\u{0}").utf8) }
+        add("empty", [])
+        add("help", ["--help"])
+        add("help-train", ["help", "train"])
+        add("version", ["--version"])
+        add("info", ["info"])
+        add("train-digits", ["train", "--dataset", "digits", "--layers", "64,128,10", "--epochs", "30", "--checkpoint", "run.safetensors"])
+        add("train-every-model-option", [
+            "train", "--dataset", "spirals", "--layers", "2,32,32,3", "--activation", "leaky-relu", "--init", "xavier-uniform", "--batch-norm",
+            "--dropout", "0.1", "--residual", "--batch-size", "16", "--seed", "7",
+        ])
+        add("train-sgd", ["train", "--optimizer", "sgd", "--lr=0.1", "--momentum", "0.9", "--dampening", "0", "--nesterov", "--weight-decay", "1e-4"])
+        add("train-adam", ["train", "--optimizer", "adamw", "--beta1", "0.8", "--beta2", "0.99", "--eps", "1e-7", "--amsgrad"])
+        add("train-rmsprop", ["train", "--optimizer", "rmsprop", "--alpha", "0.9", "--centered"])
+        add("train-adagrad", ["train", "--optimizer", "adagrad", "--lr-decay", "0.01", "--initial-accumulator", "0.1"])
+        add("train-csv", [
+            "train", "--csv", "data.csv", "--separator", "tab", "--label-column", "0", "--regression", "--test", "test.csv",
+            "--validation-fraction", "0.1", "--normalize", "scale", "--no-stratify",
+        ])
+        add("train-idx", ["train", "--idx", "images.idx,labels.idx", "--test-fraction", "0.25"])
+        add("train-schedules", ["train", "--schedule", "multistep:10/20:0.5", "--clip-norm", "1", "--early-stopping", "5", "--max-skipped-steps", "0"])
+        add("train-schedule-onecycle", ["train", "--schedule", "onecycle:0.1", "--agc", "0.01", "--detect-anomaly", "--distributed"])
+        add("train-outputs", [
+            "train", "--resume", "run.safetensors", "--accept-changed-options", "--stop-after", "3", "--log", "run.jsonl", "--report", "out",
+            "--tensorboard", "tb", "--json", "--quiet", "--threads", "2",
+        ])
+        add("report-options-ended", ["report", "--output", "r", "--", "--run.jsonl"])
+        add("lr-find", ["lr-find", "--dataset", "xor", "--optimizer", "sgd", "--start", "1e-5", "--end", "1", "--steps", "50", "--output", "plot.svg"])
+        add("lab", ["lab", "--quick", "--output", "lab", "--only", "vanishing", "--seed", "1", "--threads", "1"])
+        add("report", ["report", "run.jsonl", "--output", "report"])
+        add("inspect", ["inspect", "run.safetensors"])
+        // Near misses.
+        add("unknown-command", ["fit"])
+        add("empty-command", ["", "train"])
+        add("operand-after-options-end", ["train", "--epochs", "1", "--", "--csv"])
+        add("unknown-option", ["train", "--epoch", "3"])
+        add("short-option", ["train", "-e", "3"])
+        add("option-twice", ["train", "--epochs", "3", "--epochs=4"])
+        add("value-missing", ["train", "--epochs"])
+        add("flag-with-value", ["train", "--quiet=yes"])
+        add("out-of-range", ["train", "--batch-size", "0", "--dropout", "1", "--threads", "99999999999999999999"])
+        add("negative-number-operand", ["report", "-1"])
+        add("other-command-option", ["lr-find", "--epochs", "3"])
+        add("conflicting-sources", ["train", "--dataset", "xor", "--csv", "a.csv", "--test", "b.csv"])
+        add("bad-lists", ["train", "--layers", "3,,2", "--idx", "a.idx", "--separator", "ab", "--schedule", "step:0:2"])
+        add("lr-range", ["lr-find", "--start", "10", "--end", "1", "--lr", "nan"])
+        add("control-characters", ["train", "--log", "\u{FFFD}\u{0007}\n"])
         return files
     }
 

@@ -6,6 +6,7 @@ import Glibc
 
 @testable import GradKit
 @testable import GradKitFuzz
+@testable import gradkit
 
 /// A path under `Fuzz/` at the package's root.
 func fuzzPath(_ name: String, file: String = #filePath) -> String {
@@ -36,7 +37,7 @@ struct FuzzRegressionTests {
 
     @Test("the committed seeds are what the generator writes (but for training runs, which depend on the CPU's kernels)")
     func seedsAreGenerated() throws {
-        let generated: [FuzzTarget: [String: [UInt8]]] = [.safetensors: Seeds.safetensors(), .idx: Seeds.idx(), .csv: Seeds.csv(), .log: Seeds.log()]
+        let generated: [FuzzTarget: [String: [UInt8]]] = [.safetensors: Seeds.safetensors(), .idx: Seeds.idx(), .csv: Seeds.csv(), .log: Seeds.log(), .arguments: Seeds.arguments()]
         for (target, files) in generated {
             for (name, bytes) in files where !name.hasPrefix("gradkit-checkpoint-") && !name.hasPrefix("trainer-") && name != "truncated.safetensors" {
                 #expect(try committedInput("corpus/\(target.rawValue)/\(name)") == bytes, "\(target.rawValue)/\(name) differs from Seeds.swift")
@@ -53,6 +54,27 @@ struct FuzzRegressionTests {
         let trainer = Trainer(model: model, optimizer: SafeTensorsTarget.optimizer(kind: kind, model), loss: .softmaxCrossEntropy)
         try trainer.restore(checkpoint)
         #expect(trainer.completedEpochs == 2)
+    }
+
+    // The arguments target must see what the tool sees: a command line it refuses is refused
+    // with the same message, one it accepts is accepted (those are not run here: they train).
+    @Test("the arguments target refuses the near-miss command lines with the tool's own usage errors and accepts the others")
+    func seedCommandLines() throws {
+        let refused = [
+            "unknown-command", "empty-command", "operand-after-options-end", "unknown-option", "short-option", "option-twice", "value-missing", "flag-with-value", "out-of-range",
+            "other-command-option", "conflicting-sources", "bad-lists", "lr-range",
+        ]
+        for (name, bytes) in Seeds.arguments() {
+            let words = ArgumentsTarget.words(bytes)
+            let base = String(name.dropLast(".args".count))
+            if refused.contains(base) {
+                let error = #expect(throws: UsageError.self, "\(base)") { try checkArguments(words) }
+                let (status, message) = execute(words)
+                #expect(status == 2 && message?.hasPrefix(error?.description ?? "?") == true, "\(base): \(message ?? "no error")")
+            } else {
+                #expect(throws: Never.self, "\(base)") { try checkArguments(words) }
+            }
+        }
     }
 
     @Test("the corpus's training log has step and layers records of three layers")

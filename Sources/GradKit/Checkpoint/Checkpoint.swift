@@ -110,8 +110,13 @@ public struct Checkpoint: Sendable {
         try self.init(tensors: tensors, metadata: metadata, file: source)
     }
 
-    /// The checkpoint held in a safetensors file's tensors and metadata.
-    private init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
+    /// The checkpoint held in a safetensors file's tensors and metadata, as
+    /// ``read(from:)`` builds it after reading the file (visible to the
+    /// package's fuzzers, which decode files in memory).
+    /// - Parameter file: The name errors report.
+    /// - Throws: ``CheckpointError`` for malformed metadata and for what
+    ///   ``validate(file:)`` refuses.
+    package init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
         var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
             if name.hasPrefix(Checkpoint.optimizerPrefix) {

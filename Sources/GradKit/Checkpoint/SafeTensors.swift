@@ -199,7 +199,7 @@ public enum SafeTensors {
 
     /// ``read(_:)`` for a file already in memory (tests and fuzzing); the same
     /// validation, the same errors.
-    static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    package static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let read: ByteReader = { buffer, offset in
             // The layout's checks keep every range inside `bytes`.
             bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + buffer.count)])) }

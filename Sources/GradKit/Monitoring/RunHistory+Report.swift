@@ -51,8 +51,9 @@ extension RunHistory {
         }
     }
 
-    /// The report's Markdown and its figures (file names under `figures/`).
-    func renderReport() -> (markdown: String, figures: [ReportFigure]) {
+    /// The report's Markdown and its figures (file names under `figures/`);
+    /// visible to the package's fuzzers, which render reports without writing them.
+    package func renderReport() -> (markdown: String, figures: [ReportFigure]) {
         var md = ["# Gradient health report", "", summary, ""]
         md.append("**Verdict:** " + verdictSentence)
         md.append("")
@@ -289,15 +290,18 @@ extension RunHistory {
 }
 
 /// One SVG figure of a report.
-struct ReportFigure: Sendable {
+package struct ReportFigure: Sendable {
     /// The file name under `figures/`.
-    var fileName: String
-    var caption: String
-    var svg: String
+    package var fileName: String
+    package var caption: String
+    package var svg: String
 }
 
-/// 0.123 → "12%".
-private func percentage(_ fraction: Float) -> String { "\(Int((fraction * 100).rounded()))%" }
+/// 0.123 → "12%"; a value a log holds beyond Int's range (or not finite) as it is.
+private func percentage(_ fraction: Float) -> String {
+    if let percent = Int(exactly: (fraction * 100).rounded()) { return "\(percent)%" }
+    return "\(Double(fraction) * 100)%"
+}
 
 /// 2 → "2nd", 4 → "4th".
 private func ordinal(_ n: Int) -> String {

@@ -289,7 +289,16 @@ struct Scale {
             lo = lo.rounded(.down)
             hi = hi.rounded(.up)
         } else {
-            if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+            // Beyond ±1e307 the range's width and padding would overflow: such values are drawn outside it.
+            lo = Swift.min(Swift.max(lo, -1e307), 1e307)
+            hi = Swift.min(Swift.max(hi, -1e307), 1e307)
+            // A range must be wide for its magnitude, or ±0.5 would round away and ticks would not advance.
+            let magnitude = Swift.max(Swift.abs(lo), Swift.abs(hi))
+            if hi - lo < Swift.max(1e-12, magnitude * 1e-9) {
+                let half = Swift.max(0.5, magnitude * 1e-6)
+                lo -= half
+                hi += half
+            }
             let pad = (hi - lo) * padFraction
             let nonNegative = lo >= 0
             lo -= pad

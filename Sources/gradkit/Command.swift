@@ -110,7 +110,7 @@ enum Command: String, CaseIterable, Hashable {
     /// (ranges, combinations, names), each by the code the run itself calls.
     func validate(_ parsed: ParsedArguments) throws(UsageError) {
         switch self {
-        case .train: _ = try TrainConfiguration(parsed)
+        case .train, .diagnose: _ = try TrainConfiguration(parsed)
         case .lrFind:
             let configuration = try TrainConfiguration(parsed)
             _ = try LearningRateFinderOptions(parsed, learningRate: configuration.optimizer.kind.specification(.learningRate)!)

@@ -7,10 +7,10 @@ func labCommand(_ arguments: ParsedArguments) throws {
     let output = arguments.text(.labOutput) ?? "gradkit-lab"
     let only = arguments.text(.only)
     if let only, !Lab.experimentNames.contains(where: { $0.contains(only) }) {
-        throw UsageError("--only '\(only)' matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
+        throw UsageError("--only \(only.quotedForMessage(limit: DisplayText.messageLimit)) matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
     }
     var files = RunFiles()
-    files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json"])
+    files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json", "figures/"])
     try files.check()
     if let threads = arguments.integer(.threads) { Kernels.threadCount = threads }
     let options = LabOptions(quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only)

@@ -256,7 +256,9 @@ struct Scale {
     init(values: [Double], log: Bool, length: Double, padFraction: Double, nice: Bool) {
         self.log = log
         self.length = length
-        var lo = values.min() ?? 0, hi = values.max() ?? 1
+        // An infinite value has no place on an axis (and its logarithm no whole decade).
+        let finite = values.filter(\.isFinite)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
         if log {
             lo = log10(Swift.max(lo, 1e-300))
             hi = log10(Swift.max(hi, 1e-300))
@@ -323,10 +325,10 @@ struct Scale {
     static func label(_ value: Double, step: Double) -> String {
         if Swift.abs(value) < step * 1e-9 { return "0" }
         if Swift.abs(value) >= 1e5 || step < 1e-4 { return shortScientific(value) }
-        let decimals = Swift.max(0, Int(-log10(step).rounded(.down)))
+        let decimals = Swift.max(0, Int(saturating: -log10(step).rounded(.down)))
         let scale = pow(10, Double(decimals))
         let rounded = (value * scale).rounded() / scale
-        if decimals == 0 { return String(Int(rounded)) }
+        if decimals == 0 { return String(Int(saturating: rounded)) }
         var text = "\(rounded)"
         if let dot = text.firstIndex(of: ".") {
             let have = text.distance(from: dot, to: text.endIndex) - 1
@@ -393,7 +395,7 @@ struct SVGCanvas {
     /// Two decimals at most.
     static func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
-        return rounded == rounded.rounded() ? String(Int(rounded)) : "\(rounded)"
+        return rounded == rounded.rounded() && Swift.abs(rounded) < 1e15 ? String(Int(rounded)) : "\(rounded)"
     }
 
     private func n(_ value: Double) -> String { SVGCanvas.number(value) }

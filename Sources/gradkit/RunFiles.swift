@@ -74,7 +74,9 @@ struct RunFiles {
         let others = inputs.map { (option: $0.option, path: $0.path, kind: "input") }
             + outputs.map { (option: $0.option, path: $0.path, kind: "output") }
         for directory in outputs {
-            guard let names = directory.writes else { continue }
+            // A directory output that exists and is not a directory is reported by checkDirectory.
+            var info = stat()
+            guard let names = directory.writes, stat(directory.path, &info) != 0 || info.st_mode & S_IFMT == S_IFDIR else { continue }
             let root = canonicalPath(directory.path)
             let owned = names.map { (path: canonicalPath(root + "/" + $0), subtree: $0.hasSuffix("/")) }
             for other in others where !(other.option == directory.option && other.path == directory.path) {
@@ -83,7 +85,7 @@ struct RunFiles {
                 guard written else { continue }
                 throw CommandError(
                     "\(directory.option) \(directory.path.shownInMessage) and \(other.option) \(other.path.shownInMessage): "
-                        + "the \(other.kind) is \(path == root ? "the directory" : "where") \(directory.option) writes; "
+                        + "the \(other.kind) \(path == root ? "is the directory" : "lies in what") \(directory.option) writes; "
                         + "give them different places")
             }
         }

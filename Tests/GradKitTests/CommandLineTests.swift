@@ -86,7 +86,7 @@ struct OptionTableTests {
 
     @Test("the schedule's canonical spelling parses back to the same schedule")
     func scheduleSpelling() throws {
-        for text in ["constant", "step:3", "step:3:0.5", "multistep:20/10:0.2", "exponential:0.9", "cosine", "cosine:1e-05", "warmup:2", "onecycle", "onecycle:0.1"] {
+        for text in ["constant", "step:3", "step:3:0.5", "multistep:10/20:0.2", "exponential:0.9", "cosine", "cosine:1e-05", "warmup:2", "onecycle", "onecycle:0.1"] {
             let schedule = try Schedule(parsing: text)
             #expect(try Schedule(parsing: schedule.canonical) == schedule, "\(text) → \(schedule.canonical)")
         }
@@ -150,7 +150,7 @@ struct CommandLineStrictnessTests {
     func oneLine() {
         let (status, error) = runGradkit("train", "--csv", "a\nb.csv", "--epochs", "0", "--quiet")
         #expect(status == 1)
-        #expect(error.contains("a\nb.csv"))  // the line printError escapes
+        #expect(error.contains("a\\nb.csv"))  // a path in a message has its control characters escaped
         #expect(escapedLine("a\nb\r\nc") == "a\\nb\\r\\nc")
     }
 

@@ -152,7 +152,7 @@ struct HostileMemoryTests {
 @Suite("Hostile input: the command line")
 struct HostileCommandLineTests {
     /// Command lines with one enormous argument, by what they stress.
-    private static let longArguments: [String: [String]] = [
+    private static let longCommandLines: [String: [String]] = [
         "a 100 KB --activation": ["train", "--activation", String(repeating: "x", count: 100_000)],
         "10,002 --layers entries": ["train", "--layers", "64," + Array(repeating: "1", count: 10_001).joined(separator: ",")],
         "a 500-character --checkpoint directory": [
@@ -163,9 +163,9 @@ struct HostileCommandLineTests {
         "5000 milestones": ["train", "--schedule", "multistep:" + Array(repeating: "1", count: 5000).joined(separator: "/")],
     ]
 
-    @Test("errors quote at most about 200 characters of a path or argument", arguments: longArguments.keys.sorted())
+    @Test("errors quote at most about 200 characters of a path or argument", arguments: longCommandLines.keys.sorted())
     func longArguments(name: String) {
-        let (status, error) = execute(HostileCommandLineTests.longArguments[name]!)
+        let (status, error) = execute(HostileCommandLineTests.longCommandLines[name]!)
         #expect(status != 0 && (error ?? "").count < 700, "\(status): \((error ?? "").count) characters")
     }
 

@@ -175,7 +175,7 @@ func execute(_ arguments: [String]) -> (status: Int32, error: String?) {
 }
 
 private func command(named name: String) throws(UsageError) -> Command {
-    guard let command = Command(rawValue: name) else { throw UsageError("unknown command '\(name)'; see 'gradkit --help'") }
+    guard let command = Command(rawValue: name) else { throw UsageError("unknown command \(name.quotedForMessage(limit: DisplayText.messageLimit)); see 'gradkit --help'") }
     return command
 }
 

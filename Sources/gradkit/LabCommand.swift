@@ -7,7 +7,7 @@ func labCommand(_ arguments: ParsedArguments) throws {
     let output = arguments.text(.labOutput) ?? "gradkit-lab"
     let only = try labExperimentFilter(arguments)
     var files = RunFiles()
-    files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json"])
+    files.directory(Option.labOutput.flagName, output, writes: ["report.md", "results.json", "figures/"])
     try files.check()
     // --threads trials at once, each with one kernel thread: the networks are small, so a trial gains
     // little from splitting its kernels, and trials on their own cores never wait for each other.
@@ -27,7 +27,7 @@ func labCommand(_ arguments: ParsedArguments) throws {
 func labExperimentFilter(_ arguments: ParsedArguments) throws(UsageError) -> String? {
     let only = arguments.text(.only)
     if let only, !Lab.experimentNames.contains(where: { $0.contains(only) }) {
-        throw UsageError("--only '\(only)' matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
+        throw UsageError("--only \(only.quotedForMessage(limit: DisplayText.messageLimit)) matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
     }
     return only
 }

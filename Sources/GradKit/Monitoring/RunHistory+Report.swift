@@ -14,7 +14,7 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .emptyPath: "report: the output directory path is empty"
-        case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
+        case .cannotWrite(let path, let reason): "\(path.shownInMessage): cannot write: \(reason)"
         }
     }
 }
@@ -207,7 +207,7 @@ extension RunHistory {
         let finite = points.filter { $0.y.isFinite }
         var caption = "The first layer's gradient norm over the last layer's (layer \(n)) at each kept sampled step (log scale)"
         if let start = finite.first, let end = finite.last {
-            caption += ": \(scientific(Float(start.y))) at step \(Int(start.x)), \(scientific(Float(end.y))) at step \(Int(end.x))"
+            caption += ": \(scientific(Float(start.y))) at step \(Int(saturating: start.x)), \(scientific(Float(end.y))) at step \(Int(saturating: end.x))"
             caption += ", between \(scientific(Float(finite.map(\.y).min()!))) and \(scientific(Float(finite.map(\.y).max()!)))."
         } else {
             caption += ": undefined at every step (a zero norm)."
@@ -224,7 +224,7 @@ extension RunHistory {
         let logY = positive && lowest.y > 0 && (points.map(\.y).max()! / lowest.y) >= 100
         let plot = LinePlot(title: "Training loss", xLabel: "step", yLabel: "loss", series: [Series("loss", points: points)], logY: logY)
         var caption = "Training loss at each \(stepStride > 1 ? "kept (every \(ordinal(stepStride))) " : "")step\(logY ? " (log scale)" : ""): "
-        caption += "\(fixed(Float(start.y))) at step \(Int(start.x)), \(fixed(Float(end.y))) at step \(Int(end.x)), lowest \(fixed(Float(lowest.y))) at step \(Int(lowest.x))."
+        caption += "\(fixed(Float(start.y))) at step \(Int(saturating: start.x)), \(fixed(Float(end.y))) at step \(Int(saturating: end.x)), lowest \(fixed(Float(lowest.y))) at step \(Int(saturating: lowest.x))."
         let left = steps.count - points.count
         if left > 0 { caption += " \(left) skipped or non-finite step\(left == 1 ? "" : "s") left out." }
         return ReportFigure(fileName: "loss.svg", caption: caption, svg: plot.svg)
@@ -240,7 +240,7 @@ extension RunHistory {
         if low == high {
             caption += "constant at \(scientific(Float(low)))."
         } else {
-            caption += "\(scientific(Float(start.y))) at step \(Int(start.x)), \(scientific(Float(end.y))) at step \(Int(end.x)), "
+            caption += "\(scientific(Float(start.y))) at step \(Int(saturating: start.x)), \(scientific(Float(end.y))) at step \(Int(saturating: end.x)), "
             caption += "between \(scientific(Float(low))) and \(scientific(Float(high)))\(logY ? " (log scale)" : "")."
         }
         return ReportFigure(fileName: "learning-rate.svg", caption: caption, svg: plot.svg)

@@ -280,7 +280,9 @@ struct Scale {
     init(values: [Double], log: Bool, length: Double, padFraction: Double, nice: Bool) {
         self.log = log
         self.length = length
-        var lo = values.min() ?? 0, hi = values.max() ?? 1
+        // An infinite value has no place on an axis (and its logarithm no whole decade).
+        let finite = values.filter(\.isFinite)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
         if log {
             lo = log10(Swift.max(lo, 1e-300))
             hi = log10(Swift.max(hi, 1e-300))
@@ -356,7 +358,7 @@ struct Scale {
     static func label(_ value: Double, step: Double) -> String {
         if Swift.abs(value) < step * 1e-9 { return "0" }
         if Swift.abs(value) >= 1e5 || step < 1e-4 { return shortScientific(value) }
-        return fixed(value, decimals: Swift.max(0, Int(-log10(step).rounded(.down))))
+        return fixed(value, decimals: Swift.max(0, Int(saturating: -log10(step).rounded(.down))))
     }
 }
 
@@ -422,7 +424,7 @@ struct SVGCanvas {
     /// Two decimals at most.
     static func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
-        return rounded == rounded.rounded() ? String(Int(rounded)) : "\(rounded)"
+        return rounded == rounded.rounded() && Swift.abs(rounded) < 1e15 ? String(Int(rounded)) : "\(rounded)"
     }
 
     private func n(_ value: Double) -> String { SVGCanvas.number(value) }

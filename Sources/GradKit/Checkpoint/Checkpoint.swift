@@ -192,7 +192,7 @@ public struct Checkpoint: Sendable {
     /// ``countLimit`` - 1; every generator state has 4 words, not all zero;
     /// every hyperparameter is finite also as a Float (1e300 is not); every
     /// model tensor and optimizer buffer is finite, and buffers of squares
-    /// (``squareBuffers``) are not negative; the optimizer's parameter names
+    /// (`squareBuffers`) are not negative; the optimizer's parameter names
     /// are unique and, when the checkpoint has a model, name its tensors. ``read(from:)`` calls it;
     /// call it for a checkpoint built in memory from untrusted values.
     /// - Parameter file: The name errors report.

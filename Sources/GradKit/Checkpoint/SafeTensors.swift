@@ -59,11 +59,11 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 ///
 /// Reading trusts nothing in the file. The header length is checked against
 /// the file size and a 100 MB cap before the header is read; the whole header
-/// is validated (see ``layout(fileSize:file:read:)``) before any tensor data
+/// is validated (see `layout(fileSize:file:read:)`) before any tensor data
 /// is read; then each tensor's bytes go straight into its Float storage
 /// (with `pread`, no memory map), so reading takes the memory of the resulting
 /// tensors plus a 64 KiB chunk, refused up front when that exceeds
-/// ``MemoryBudget``.
+/// `MemoryBudget`.
 public enum SafeTensors {
     /// The largest header accepted (the reference implementation's limit).
     static let maximumHeaderBytes = 100_000_000
@@ -232,7 +232,7 @@ public enum SafeTensors {
     /// 4. The ranges, sorted, are contiguous, do not overlap, and cover the
     ///    data section exactly (as the reference reader requires).
     /// 5. The tensors, as Float, fit in the memory the process may still
-    ///    allocate (``MemoryBudget``: physical memory, `RLIMIT_AS`,
+    ///    allocate (`MemoryBudget`: physical memory, `RLIMIT_AS`,
     ///    `RLIMIT_DATA`, the cgroup's limit). Float storage is what reading
     ///    costs, whatever the file's size on disk: a sparse file of one F64
     ///    tensor needs half its length, one of U8 four times its length.

@@ -10,7 +10,7 @@ let package = Package(
     name: "GradKit",
     products: [
         .library(name: "GradKit", targets: ["GradKit"]),
-        .executable(name: "gradkit", targets: ["gradkit"]),
+        .executable(name: "gradkit", targets: ["gradkit-main"]),
         .executable(name: "gradkit-bench", targets: ["gradkit-bench"]),
     ],
     traits: [
@@ -36,10 +36,12 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
             ]
         ),
+        // The command line is a library target, so the tests and the fuzz harness
+        // link its parser; the executable is its main.swift.
         .executableTarget(
-            name: "gradkit",
-            dependencies: ["GradKit", "GradKitLab"],
-            path: "Sources/gradkit"
+            name: "gradkit-main",
+            dependencies: ["gradkit"],
+            path: "Sources/gradkit-main"
         ),
         .executableTarget(
             name: "gradkit-bench",
@@ -48,6 +50,13 @@ let package = Package(
             exclude: ["torch_bench.py", "compare.sh"],
             
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        // libFuzzer targets for the parsers (built with -DFUZZING by Fuzz/run.sh),
+        // and a replayer of their inputs in a normal build.
+        .executableTarget(
+            name: "GradKitFuzz",
+            dependencies: ["GradKit", "gradkit"],
+            path: "Sources/GradKitFuzz"
         ),
 
         // Data-parallel checks, run under mpirun with 2 and 3 ranks (build with --traits MPI).
@@ -58,6 +67,11 @@ let package = Package(
         ),
 
         // Implementation details.
+        .target(
+            name: "gradkit",
+            dependencies: ["GradKit", "GradKitLab"],
+            path: "Sources/gradkit"
+        ),
         .target(
             name: "GradKitLab",
             dependencies: ["GradKit"],
@@ -87,7 +101,7 @@ let package = Package(
         // Tests.
         .testTarget(
             name: "GradKitTests",
-            dependencies: ["GradKit", "GradKitLab", "CKernels", "gradkit"],
+            dependencies: ["GradKit", "GradKitLab", "CKernels", "gradkit", "GradKitFuzz"],
             path: "Tests/GradKitTests"
         ),
     ]

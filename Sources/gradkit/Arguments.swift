@@ -55,7 +55,7 @@ struct ParsedArguments {
 
     private mutating func readOption(_ argument: String, from arguments: [String], at index: inout Int) throws(UsageError) {
         guard argument.hasPrefix("--"), argument.count > 2 else {
-            throw UsageError("unknown option '\(argument)' (options start with --)")
+            throw UsageError("unknown option \(argument.quotedForMessage(limit: DisplayText.messageLimit)) (options start with --)")
         }
         var name = String(argument.dropFirst(2)), inline: String?
         if let equals = name.firstIndex(of: "=") {
@@ -83,7 +83,7 @@ struct ParsedArguments {
         let expected = command.operands
         if operands.count > expected.count {
             let extra = operands[expected.count]
-            throw UsageError(expected.isEmpty ? "unexpected argument '\(extra)' (options start with --)" : "unexpected argument '\(extra)' after \(expected.joined(separator: " "))")
+            throw UsageError(expected.isEmpty ? "unexpected argument \(extra.quotedForMessage(limit: DisplayText.messageLimit)) (options start with --)" : "unexpected argument \(extra.quotedForMessage(limit: DisplayText.messageLimit)) after \(expected.joined(separator: " "))")
         }
         if operands.count < expected.count { throw UsageError("missing \(expected[operands.count]) (\(command.usage))") }
     }
@@ -184,7 +184,7 @@ extension ValueKind {
         // Its range is the chosen optimizer's, checked once the optimizer is known.
         case .hyperparameter: return .number(try parseNumber(text, range: nil, what: option))
         case .choice(let choices):
-            guard choices.contains(text) else { throw UsageError("\(option) must be one of \(choices.joined(separator: ", ")), got '\(text)'") }
+            guard choices.contains(text) else { throw UsageError("\(option) must be one of \(choices.joined(separator: ", ")), got \(text.quotedForMessage(limit: DisplayText.messageLimit))") }
             return .text(text)
         case .text, .separator: return .text(text)
         case .inputFile, .inputFiles, .outputFile, .outputDirectory:
@@ -193,7 +193,7 @@ extension ValueKind {
         case .integerList(let each, let count):
             let parts = text.split(separator: ",", omittingEmptySubsequences: false)
             guard count.contains(parts.count) else {
-                throw UsageError("\(option) needs \(count.lowerBound) to \(count.upperBound) integers separated by commas, got \(parts.count) in '\(text)'")
+                throw UsageError("\(option) needs \(count.lowerBound) to \(count.upperBound) integers separated by commas, got \(parts.count) in \(text.quotedForMessage(limit: DisplayText.messageLimit))")
             }
             var list: [Int] = []
             for part in parts { list.append(try parseInteger(String(part), range: each, what: "each value of \(option)")) }
@@ -208,7 +208,7 @@ func parseInteger(_ text: String, range: ClosedRange<Int>, what: String) throws(
     guard let value = Int(text), range.contains(value) else {
         let fractional = Double(text).map { $0.isFinite && $0 != $0.rounded() } ?? false
         let kind = fractional ? " whole number" : "n integer"
-        throw UsageError("\(what) must be a\(kind) in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
+        throw UsageError("\(what) must be a\(kind) in \(range.lowerBound)...\(range.upperBound), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
     }
     return value
 }
@@ -217,7 +217,7 @@ func parseInteger(_ text: String, range: ClosedRange<Int>, what: String) throws(
 /// number ends up a Float or is compared with one.
 func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageError) -> Double {
     guard let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
-        throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got '\(text)'")
+        throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
     }
     return value
 }

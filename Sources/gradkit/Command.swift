@@ -91,9 +91,8 @@ enum Command: String, CaseIterable, Hashable {
         }
     }
 
-    /// Parses `arguments` against the option table and runs the command.
-    func run(_ arguments: [String]) throws {
-        let parsed = try ParsedArguments(arguments, for: self)
+    /// Runs the command with its parsed arguments.
+    func run(_ parsed: ParsedArguments) throws {
         switch self {
         case .info:
             print("gradkit \(gradKitVersion)")
@@ -106,11 +105,50 @@ enum Command: String, CaseIterable, Hashable {
         case .report: try reportCommand(parsed)
         }
     }
+
+    /// The checks of `parsed` a run makes before it reads or writes a file
+    /// (ranges, combinations, names), each by the code the run itself calls.
+    func validate(_ parsed: ParsedArguments) throws(UsageError) {
+        switch self {
+        case .train, .diagnose: _ = try TrainConfiguration(parsed)
+        case .lrFind:
+            let configuration = try TrainConfiguration(parsed)
+            _ = try LearningRateFinderOptions(parsed, learningRate: configuration.optimizer.kind.specification(.learningRate)!)
+        case .lab: _ = try labExperimentFilter(parsed)
+        case .info, .inspect, .report: break
+        }
+    }
+}
+
+/// What a command line asks for: text to print (help, the version) or a command to run.
+enum Invocation {
+    case print(String)
+    case run(Command, ParsedArguments)
+
+    /// Reads `arguments` (without the program name): the command and its options, parsed.
+    init(_ arguments: [String]) throws(UsageError) {
+        let rest = Array(arguments.dropFirst())
+        switch arguments.first {
+        case nil, "--help", "-h": self = .print(toolHelp)
+        case "--version", "version": self = .print("gradkit \(gradKitVersion)")
+        case "help": self = .print(try rest.first.map { (name) throws(UsageError) in help(for: try command(named: name)) } ?? toolHelp)
+        case let name?:
+            let command = try command(named: name)
+            self = rest.contains("--help") || rest.contains("-h") ? .print(help(for: command)) : .run(command, try ParsedArguments(rest, for: command))
+        }
+    }
+}
+
+/// Parses and validates `arguments` as ``execute(_:)`` does, runs nothing and
+/// touches no file (the fuzz harness feeds it arbitrary command lines).
+/// - Throws: The usage error `execute` would report with exit status 2.
+package func checkArguments(_ arguments: [String]) throws {
+    if case .run(let command, let parsed) = try Invocation(arguments) { try command.validate(parsed) }
 }
 
 /// Runs `gradkit` with `arguments` (without the program name), prints an
 /// error as one line on standard error, and returns the exit status.
-func runTool(_ arguments: [String]) -> Int32 {
+package func runTool(_ arguments: [String]) -> Int32 {
     let (status, error) = execute(arguments)
     if let error {
         abortDistributedRun(error, status: status)  // in an MPI job: ends every rank, now
@@ -122,18 +160,10 @@ func runTool(_ arguments: [String]) -> Int32 {
 /// Runs `gradkit` with `arguments`: the exit status (0, 2 for a usage
 /// error, 1 for a failure) and the error's line.
 func execute(_ arguments: [String]) -> (status: Int32, error: String?) {
-    let rest = Array(arguments.dropFirst())
     do {
-        switch arguments.first {
-        case nil, "--help", "-h":
-            print(toolHelp)
-        case "--version", "version":
-            print("gradkit \(gradKitVersion)")
-        case "help":
-            print(try rest.first.map { help(for: try command(named: $0)) } ?? toolHelp)
-        case let name?:
-            let command = try command(named: name)
-            if rest.contains("--help") || rest.contains("-h") { print(help(for: command)) } else { try command.run(rest) }
+        switch try Invocation(arguments) {
+        case .print(let text): print(text)
+        case .run(let command, let parsed): try command.run(parsed)
         }
         return (0, nil)
     } catch let error as UsageError {
@@ -145,7 +175,7 @@ func execute(_ arguments: [String]) -> (status: Int32, error: String?) {
 }
 
 private func command(named name: String) throws(UsageError) -> Command {
-    guard let command = Command(rawValue: name) else { throw UsageError("unknown command '\(name)'; see 'gradkit --help'") }
+    guard let command = Command(rawValue: name) else { throw UsageError("unknown command \(name.quotedForMessage(limit: DisplayText.messageLimit)); see 'gradkit --help'") }
     return command
 }
 

@@ -86,6 +86,32 @@ struct LoadedData {
     var test: Dataset?
 }
 
+extension LoadedData {
+    /// The examples as loaded, as text for a checkpoint: each part's count
+    /// and a 64-bit FNV-1a hash of its features' bits and its labels or
+    /// targets. A resumed run compares it like an option, so editing the
+    /// data file between runs is noticed while a file only reformatted
+    /// (same numbers) is not.
+    var fingerprint: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ word: UInt64) {
+            for shift in stride(from: 0, to: 64, by: 8) {
+                hash = (hash ^ (word >> UInt64(shift) & 0xFF)) &* 0x0000_0100_0000_01B3
+            }
+        }
+        var counts: [String] = []
+        for (name, part) in [("train", train), ("validation", validation), ("test", test)] {
+            guard let part else { continue }
+            counts.append("\(part.count) \(name)")
+            part.features.withUnsafeBufferPointer { for value in $0 { mix(UInt64(value.bitPattern)) } }
+            if let labels = part.labels { for label in labels { mix(UInt64(bitPattern: Int64(label))) } }
+            part.targetValues?.withUnsafeBufferPointer { for value in $0 { mix(UInt64(value.bitPattern)) } }
+        }
+        let hex = String(hash, radix: 16)
+        return counts.joined(separator: ", ") + ", fnv1a " + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
 /// The data options, checked together.
 struct DataOptions {
     var source: DataSource = .builtIn(.digits)
@@ -129,7 +155,12 @@ struct DataOptions {
     private static func idxPair(_ text: String, option: String) throws(UsageError) -> DataSource {
         let paths = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard paths.count == 2, !paths[0].isEmpty, !paths[1].isEmpty else {
-            throw UsageError("\(option) needs IMAGES,LABELS (two paths separated by a comma), got '\(text)'")
+            throw UsageError("\(option) needs IMAGES,LABELS (two paths separated by a comma), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
+        }
+        let same = canonicalPath(paths[0]) == canonicalPath(paths[1])
+            || FileIO.identity(of: paths[0]).map { $0 == FileIO.identity(of: paths[1]) } == true
+        guard !same else {
+            throw UsageError("\(option) names one file as both IMAGES and LABELS: \(text.quotedForMessage(limit: DisplayText.messageLimit))")
         }
         return .idx(images: paths[0], labels: paths[1])
     }
@@ -145,8 +176,9 @@ struct DataOptions {
     private static func separator(_ text: String) throws(UsageError) -> Character {
         if text == "tab" { return "\t" }
         guard text.count == 1, let character = text.first else {
-            throw UsageError("--separator must be one character or 'tab', got '\(text)'")
+            throw UsageError("--separator must be one character or 'tab', got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
         }
+        if let problem = Dataset.csvSeparatorProblem(character) { throw UsageError("--separator \(problem)") }
         return character
     }
 

@@ -33,6 +33,9 @@ func lrFindCommand(_ arguments: ParsedArguments) throws {
     for path in configuration.data.inputFiles { files.input(configuration.data.source.optionName, path) }
     files.file(Option.plotOutput.flagName, options.output)
     try files.check()
+    // The lock `train --checkpoint` takes: two runs never write one file at once.
+    let lock = try lockOutput(options.output, option: Option.plotOutput.flagName)
+    defer { lock.release() }
     var train = try configuration.data.load(seed: configuration.plan.seed).train
     let batchSize = configuration.plan.batchSize
     if configuration.model.batchNorm {
@@ -90,6 +93,6 @@ private func plot(_ result: LearningRateFinder.Result) -> LinePlot {
 /// - Throws: ``CommandError`` naming the path.
 func writeText(_ text: String, to path: String) throws(CommandError) {
     if case .failure(let error) = FileIO.writeAtomically(Array(text.utf8), to: path) {
-        throw CommandError("\(path): cannot write: \(error.message)")
+        throw CommandError("\(path.shownInMessage): cannot write: \(error.message)")
     }
 }

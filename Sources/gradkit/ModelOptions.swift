@@ -52,6 +52,13 @@ struct ModelOptions {
     static let maximumParameterCount = 500_000_000
     /// Values one batch's activations may hold (batch size × the sum of the widths).
     static let maximumActivationCount = 500_000_000
+    /// The memory estimate's bytes per parameter: the Float weight, its
+    /// gradient and two optimizer slots (Adam's moments; SGD with momentum,
+    /// RMSprop and AdaGrad keep fewer, AMSGrad and centered RMSprop one more).
+    static let bytesPerParameter = 16
+    /// The estimate's bytes per activation value: the layer's output and
+    /// the activation's, each with its gradient (Float).
+    static let bytesPerActivation = 16
 
     var layers: [Int]?
     var activation = ActivationChoice.relu
@@ -102,9 +109,12 @@ struct ModelOptions {
         return widths
     }
 
-    /// Refuses models beyond the limits before anything is allocated. With
-    /// widths ≤ 10^6 and at most 1,001 of them, no sum or product below overflows.
-    static func checkSizes(_ widths: [Int], batchNorm: Bool, batchSize: Int) throws(UsageError) {
+    /// Refuses models beyond the limits before anything is allocated, and
+    /// runs whose estimated memory (``bytesPerParameter`` per parameter,
+    /// ``bytesPerActivation`` per activation of a batch) exceeds what the
+    /// process may allocate (``MemoryBudget``). With widths ≤ 10^6 and at
+    /// most 1,001 of them, no sum or product below overflows.
+    static func checkSizes(_ widths: [Int], batchNorm: Bool, batchSize: Int, budget: MemoryBudget = .current) throws(UsageError) {
         if let wide = widths.first(where: { $0 > maximumWidth }) {
             throw UsageError("a layer of \(wide) units is wider than the limit of \(maximumWidth) (the data's features or classes set the first and last widths)")
         }
@@ -114,11 +124,17 @@ struct ModelOptions {
             if batchNorm, i < widths.count - 2 { parameters += 2 * widths[i + 1] }
         }
         guard parameters <= maximumParameterCount else {
-            throw UsageError("the model \(widths.map(String.init).joined(separator: "-")) has \(parameters) parameters, more than the limit of \(maximumParameterCount)")
+            throw UsageError("the model \(widths.map(String.init).joined(separator: "-").shownInMessage) has \(parameters) parameters, more than the limit of \(maximumParameterCount)")
         }
         let activations = batchSize * widths.reduce(0, +)
         guard activations <= maximumActivationCount else {
-            throw UsageError("a batch of \(batchSize) through \(widths.map(String.init).joined(separator: "-")) holds \(activations) activations, more than the limit of \(maximumActivationCount); lower --batch-size")
+            throw UsageError("a batch of \(batchSize) through \(widths.map(String.init).joined(separator: "-").shownInMessage) holds \(activations) activations, more than the limit of \(maximumActivationCount); lower --batch-size")
+        }
+        let bytes = parameters * bytesPerParameter + activations * bytesPerActivation
+        guard bytes <= budget.bytes else {
+            throw UsageError(
+                "training \(widths.map(String.init).joined(separator: "-").shownInMessage) (\(parameters) parameters) with batches of \(batchSize) needs about \(bytes) bytes, "
+                    + "\(budget.exceededDescription); use narrower --layers or a smaller --batch-size")
         }
     }
 

@@ -121,7 +121,7 @@ enum Option: CaseIterable, Hashable {
     static func named(_ name: String, for command: Command) throws(UsageError) -> Option {
         let matches = OptionTable.all.filter { $0.name == name }
         if let match = matches.first(where: { $0.commands.contains(command) }) { return match.option }
-        guard !matches.isEmpty else { throw UsageError("unknown option --\(name)") }
+        guard !matches.isEmpty else { throw UsageError("unknown option \(("--" + name).shownInMessage)") }
         let others = Command.allCases.filter { c in matches.contains { $0.commands.contains(c) } }
         throw UsageError("--\(name) does not apply to \(command.rawValue) (only to \(others.map(\.rawValue).joined(separator: ", ")))")
     }

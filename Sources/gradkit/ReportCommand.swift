@@ -6,7 +6,7 @@ func reportCommand(_ arguments: ParsedArguments) throws {
     let log = arguments.operands[0], output = arguments.text(.reportOutput) ?? "gradkit-report"
     var files = RunFiles()
     files.input("LOG", log)
-    files.directory(Option.reportOutput.flagName, output, writes: ["report.md"])
+    files.directory(Option.reportOutput.flagName, output, writes: ["report.md", "figures/"])
     try files.check()
     let history = try RunHistory(jsonLinesAt: log)
     try history.writeReport(to: output)

@@ -26,7 +26,7 @@ enum RecordedSettings {
         /// `--seed 0 (now 1)`.
         var description: String {
             let name = Option.allCases.contains { $0.specification.name == key } ? "--" + key : key
-            return "\(name) \(recorded ?? "(not recorded)") (now \(current))"
+            return "\(name) \(recorded?.shownInMessage ?? "(not recorded)") (now \(current.shownInMessage))"
         }
     }
 
@@ -51,12 +51,12 @@ enum RecordedSettings {
     static func check(_ configuration: [String: String], _ current: [Setting], file: String, accept: Bool) throws(CommandError) {
         guard configuration.keys.contains(where: { $0.hasPrefix(prefix) }) else {
             if accept { return }
-            throw CommandError("--resume \(file): the checkpoint records no gradkit train options (not written by gradkit train, or by an older version), so they cannot be compared; give --accept-changed-options to resume it anyway")
+            throw CommandError("--resume \(file.shownInMessage): the checkpoint records no gradkit train options (not written by gradkit train, or by an older version), so they cannot be compared; give --accept-changed-options to resume it anyway")
         }
         let differences = differences(configuration, current)
         guard !differences.isEmpty else { return }
         guard accept else {
-            throw CommandError("--resume \(file): the checkpoint's run had other options: \(differences.map(\.description).joined(separator: ", ")); give its options, or --accept-changed-options to go on with the new ones")
+            throw CommandError("--resume \(file.shownInMessage): the checkpoint's run had other options: \(differences.map(\.description).joined(separator: ", ")); give its options, or --accept-changed-options to go on with the new ones")
         }
         for difference in differences { printError("note: resuming with a changed option: \(difference)") }
     }

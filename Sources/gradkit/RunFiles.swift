@@ -7,12 +7,19 @@ import GradKit
 /// The inputs and outputs of one command, checked before the first epoch so
 /// that no output destroys an input, another output or a device, and a bad
 /// path fails at once rather than after an hour of training.
+///
+/// A directory output (`--report`, `--tensorboard`, `lab --output`) names the
+/// entries it writes; an entry ending in `/` is a subdirectory it fills with
+/// files whose names are not known in advance (a report's `figures/`). No
+/// input and no other output may be the directory itself or lie in what it
+/// writes; other files in the directory are left alone and may be used.
 struct RunFiles {
     /// An output: a file, or a directory with the files written in it.
     struct Output {
         let option: String
         let path: String
-        /// Names written inside a directory output; nil for a file output.
+        /// Names written inside a directory output (one ending in `/` is a
+        /// subdirectory it fills with files of its choosing); nil for a file output.
         let writes: [String]?
     }
 
@@ -38,12 +45,13 @@ struct RunFiles {
 
     /// - Throws: ``CommandError`` naming the option and path of the first output that breaks a rule.
     func check() throws(CommandError) {
+        try checkDirectoriesOwned()
         var written: [(option: String, path: String, key: String)] = []
         for output in outputs {
             let inputs = inputs.filter { input in !sameFileAllowed.contains { $0 == (output.option, input.option) } }.map(\.path)
             if let names = output.writes {
                 try checkDirectory(output)
-                for name in names {
+                for name in names where !name.hasSuffix("/") {
                     let path = output.path + (output.path.hasSuffix("/") ? "" : "/") + name
                     if FileIO.identity(of: output.path) != nil { try checkFile(output.option, path, inputs: inputs) }
                     written.append((output.option, path, fileKey(path)))
@@ -55,7 +63,30 @@ struct RunFiles {
         }
         for (i, a) in written.enumerated() {
             if let b = written[..<i].first(where: { $0.key == a.key }) {
-                throw CommandError("\(b.option) and \(a.option) both write \(a.path)")
+                throw CommandError("\(b.option) and \(a.option) both write \(a.path.shownInMessage)")
+            }
+        }
+    }
+
+    /// Refuses an input or another output that is a directory output itself
+    /// or one of the entries it writes (anything inside a `name/` entry).
+    private func checkDirectoriesOwned() throws(CommandError) {
+        let others = inputs.map { (option: $0.option, path: $0.path, kind: "input") }
+            + outputs.map { (option: $0.option, path: $0.path, kind: "output") }
+        for directory in outputs {
+            // A directory output that exists and is not a directory is reported by checkDirectory.
+            var info = stat()
+            guard let names = directory.writes, stat(directory.path, &info) != 0 || info.st_mode & S_IFMT == S_IFDIR else { continue }
+            let root = canonicalPath(directory.path)
+            let owned = names.map { (path: canonicalPath(root + "/" + $0), subtree: $0.hasSuffix("/")) }
+            for other in others where !(other.option == directory.option && other.path == directory.path) {
+                let path = canonicalPath(other.path)
+                let written = path == root || owned.contains { path == $0.path || ($0.subtree && path.hasPrefix($0.path + "/")) }
+                guard written else { continue }
+                throw CommandError(
+                    "\(directory.option) \(directory.path.shownInMessage) and \(other.option) \(other.path.shownInMessage): "
+                        + "the \(other.kind) \(path == root ? "is the directory" : "lies in what") \(directory.option) writes; "
+                        + "give them different places")
             }
         }
     }
@@ -64,7 +95,7 @@ struct RunFiles {
         do {
             try FileIO.checkOutput(path, inputs: inputs)
         } catch {
-            throw CommandError("\(option) \(path): \(error.message)")
+            throw CommandError("\(option) \(path.shownInMessage): \(error.message)")
         }
     }
 
@@ -76,16 +107,16 @@ struct RunFiles {
             var info = stat()
             if stat(path, &info) == 0 {
                 guard info.st_mode & S_IFMT == S_IFDIR else {
-                    throw CommandError("\(output.option) \(output.path): \(path) exists and is not a directory")
+                    throw CommandError("\(output.option) \(output.path.shownInMessage): \(path.shownInMessage) exists and is not a directory")
                 }
                 guard access(path, W_OK | X_OK) == 0 else {
-                    throw CommandError("\(output.option) \(output.path): cannot write in \(path): \(String(cString: strerror(errno)))")
+                    throw CommandError("\(output.option) \(output.path.shownInMessage): cannot write in \(path.shownInMessage): \(String(cString: strerror(errno)))")
                 }
                 return
             }
             let parent = parentDirectory(path)
             guard errno == ENOENT, parent != path else {
-                throw CommandError("\(output.option) \(output.path): \(path): \(String(cString: strerror(errno)))")
+                throw CommandError("\(output.option) \(output.path.shownInMessage): \(path.shownInMessage): \(String(cString: strerror(errno)))")
             }
             path = parent
         }
@@ -98,6 +129,29 @@ func parentDirectory(_ path: String) -> String {
     while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
     guard let slash = trimmed.lastIndex(of: "/") else { return "." }
     return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+}
+
+/// `path` made absolute with every symbolic link and `.`/`..` resolved, as
+/// far as it exists; the components that do not exist yet are appended as
+/// given (with `.` and `..` applied), so two spellings of one place agree.
+func canonicalPath(_ path: String) -> String {
+    var existing = path.isEmpty ? "." : path
+    var missing: [String] = []
+    while access(existing, F_OK) != 0 {
+        let parent = parentDirectory(existing)
+        missing.insert(String(existing.split(separator: "/").last ?? ""), at: 0)
+        if parent == existing { break }
+        existing = parent
+    }
+    var components = absolutePath(existing).split(separator: "/").map(String.init)
+    for component in missing {
+        switch component {
+        case "", ".": continue
+        case "..": if !components.isEmpty { components.removeLast() }
+        default: components.append(component)
+        }
+    }
+    return "/" + components.joined(separator: "/")
 }
 
 /// What identifies the file `path` writes: its device and inode when it

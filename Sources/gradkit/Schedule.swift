@@ -3,7 +3,7 @@ import GradKit
 
 /// A learning-rate schedule from `--schedule`, every field checked when
 /// parsed: counts are whole numbers of epochs in 1...1,000,000 (milestones
-/// from 0), decay factors are in [0, 1] (a factor above 1 would grow the rate
+/// from 0, strictly increasing), decay factors are in [0, 1] (a factor above 1 would grow the rate
 /// past what a Float holds), learning rates are finite.
 enum Schedule: Equatable {
     case constant
@@ -33,10 +33,10 @@ enum Schedule: Equatable {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         let name = fields[0]
         guard let counts = Schedule.fieldCounts[name] else {
-            throw UsageError("--schedule must be constant, step:SIZE[:GAMMA], multistep:E1/E2[:GAMMA], exponential:GAMMA, cosine[:MIN_LR], warmup:EPOCHS or onecycle[:MAX_LR], got '\(text)'")
+            throw UsageError("--schedule must be constant, step:SIZE[:GAMMA], multistep:E1/E2[:GAMMA], exponential:GAMMA, cosine[:MIN_LR], warmup:EPOCHS or onecycle[:MAX_LR], got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
         }
         guard counts.contains(fields.count) else {
-            throw UsageError("--schedule \(name) takes \(counts.upperBound - 1 == 0 ? "no values" : "\(counts.lowerBound - 1) to \(counts.upperBound - 1) values"), got '\(text)'")
+            throw UsageError("--schedule \(name) takes \(counts.upperBound - 1 == 0 ? "no values" : "\(counts.lowerBound - 1) to \(counts.upperBound - 1) values"), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
         }
         let value = fields.count > 1 ? fields[1] : nil, gamma = fields.count > 2 ? fields[2] : nil
         func number(_ text: String?, _ range: ValueRange, _ what: String) throws(UsageError) -> Double? {
@@ -49,9 +49,14 @@ enum Schedule: Equatable {
         case "multistep":
             var milestones: [Int] = []
             for part in value!.split(separator: "/", omittingEmptySubsequences: false) {
-                milestones.append(try parseInteger(String(part), range: 0...Schedule.epochRange.upperBound, what: "--schedule multistep's milestones"))
+                let milestone = try parseInteger(String(part), range: 0...Schedule.epochRange.upperBound, what: "--schedule multistep's milestones")
+                // PyTorch's MultiStepLR asks for increasing milestones and counts a repeated one twice: refuse the typo instead.
+                if let last = milestones.last, milestone <= last {
+                    throw UsageError("--schedule multistep's milestones must strictly increase, got \(milestone) after \(last)")
+                }
+                milestones.append(milestone)
             }
-            self = .multistep(milestones: milestones.sorted(), gamma: try number(gamma, Schedule.gammaRange, "GAMMA") ?? 0.1)
+            self = .multistep(milestones: milestones, gamma: try number(gamma, Schedule.gammaRange, "GAMMA") ?? 0.1)
         case "exponential": self = .exponential(gamma: try number(value, Schedule.gammaRange, "GAMMA")!)
         case "cosine": self = .cosine(minimum: try number(value, Schedule.rateRange, "MIN_LR") ?? 0)
         case "warmup": self = .warmup(epochs: try parseInteger(value!, range: Schedule.epochRange, what: "--schedule warmup's EPOCHS"))
@@ -60,7 +65,7 @@ enum Schedule: Equatable {
         }
     }
 
-    /// The spelling a checkpoint stores: defaults written out, milestones sorted.
+    /// The spelling a checkpoint stores: defaults written out.
     var canonical: String {
         switch self {
         case .constant: "constant"

@@ -31,7 +31,7 @@ func lockOutput(_ path: String, option: String) throws(CommandError) -> OutputLo
     do {
         return try OutputLock(path: path)
     } catch {
-        throw CommandError("\(option) \(path): \(error.message)")
+        throw CommandError("\(option) \(path.shownInMessage): \(error.message)")
     }
 }
 
@@ -45,7 +45,7 @@ extension TrainConfiguration {
         files.input(Option.resume.flagName, outputs.resume)
         files.file(Option.checkpoint.flagName, outputs.checkpoint)
         files.file(Option.log.flagName, outputs.log)
-        files.directory(Option.report.flagName, outputs.report, writes: ["report.md"])
+        files.directory(Option.report.flagName, outputs.report, writes: ["report.md", "figures/"])
         files.directory(Option.tensorboard.flagName, outputs.tensorboard, writes: [])
         files.allowSameFile(output: Option.checkpoint.flagName, input: Option.resume.flagName)
         return files
@@ -106,7 +106,7 @@ final class TrainingRun {
         let outputs = configuration.outputs
         var callbacks: [any TrainingCallback] = []
         if let path = outputs.checkpoint {
-            let settings = configuration.settings(widths: widths)
+            let settings = configuration.settings(widths: widths, loaded: data)
             callbacks.append(CheckpointWriter(path: path, configuration: RecordedSettings.metadata(settings, configuration: configuration)))
         }
         if let directory = outputs.report { callbacks.append(ReportWriter(directory: directory)) }
@@ -121,7 +121,7 @@ final class TrainingRun {
         let checkpoint = try Checkpoint.read(from: path)
         let outputs = configuration.outputs
         try RecordedSettings.check(
-            checkpoint.configuration, configuration.settings(widths: widths), file: path, accept: outputs.acceptsChangedOptions)
+            checkpoint.configuration, configuration.settings(widths: widths, loaded: data), file: path, accept: outputs.acceptsChangedOptions)
         try trainer.restore(checkpoint, file: path)
         if let recorded = checkpoint.configuration[RecordedSettings.epochsKey], recorded != "\(configuration.plan.epochs)",
             configuration.plan.schedule.spansEpochs

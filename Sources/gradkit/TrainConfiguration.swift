@@ -100,10 +100,11 @@ struct TrainConfiguration {
     var loss: LossFunction { data.regression ? .meanSquaredError : .softmaxCrossEntropy }
 
     /// Every option that defines the run, by the option a user would change,
-    /// with its value as used (defaults included): what a resumed run must share.
-    func settings(widths: [Int]) -> [Setting] {
+    /// with its value as used (defaults included), and the fingerprint of
+    /// the examples `loaded`: what a resumed run must share.
+    func settings(widths: [Int], loaded: LoadedData) -> [Setting] {
         let data: [Setting] = [
-            Setting("data", self.data.source.canonical), Setting(.test, self.data.testSource.map { $0.files.map(absolutePath).joined(separator: ",") } ?? "none"),
+            Setting("data", self.data.source.canonical), Setting("data-fingerprint", loaded.fingerprint), Setting(.test, self.data.testSource.map { $0.files.map(absolutePath).joined(separator: ",") } ?? "none"),
             Setting(.separator, self.data.separator == "\t" ? "tab" : String(self.data.separator)),
             Setting(.labelColumn, "\(self.data.labelColumn)"), Setting(.regression, "\(self.data.regression)"),
             Setting(.testFraction, shortNumber(self.data.testFraction)), Setting(.validationFraction, shortNumber(self.data.validationFraction)),

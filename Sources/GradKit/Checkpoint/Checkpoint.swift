@@ -110,8 +110,13 @@ public struct Checkpoint: Sendable {
         try self.init(tensors: tensors, metadata: metadata, file: source)
     }
 
-    /// The checkpoint held in a safetensors file's tensors and metadata.
-    private init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
+    /// The checkpoint held in a safetensors file's tensors and metadata, as
+    /// ``read(from:)`` builds it after reading the file (visible to the
+    /// package's fuzzers, which decode files in memory).
+    /// - Parameter file: The name errors report.
+    /// - Throws: ``CheckpointError`` for malformed metadata and for what
+    ///   ``validate(file:)`` refuses.
+    package init(tensors: [String: Tensor], metadata: [String: String], file path: String) throws {
         var model: [String: Tensor] = [:], optimizerBuffers: [String: Tensor] = [:], best: [String: Tensor] = [:]
         for (name, tensor) in tensors {
             if name.hasPrefix(Checkpoint.optimizerPrefix) {
@@ -186,12 +191,15 @@ public struct Checkpoint: Sendable {
     /// ``epoch`` and the optimizer's step counts are from 0 to
     /// ``countLimit`` - 1; every generator state has 4 words, not all zero;
     /// every hyperparameter is finite also as a Float (1e300 is not); every
-    /// model tensor and optimizer buffer is finite. ``read(from:)`` calls it;
+    /// model tensor and optimizer buffer is finite, and buffers of squares
+    /// (`squareBuffers`) are not negative; the optimizer's parameter names
+    /// are unique and, when the checkpoint has a model, name its tensors. ``read(from:)`` calls it;
     /// call it for a checkpoint built in memory from untrusted values.
     /// - Parameter file: The name errors report.
     /// - Throws: ``CheckpointError/badMetadata(file:key:reason:)`` naming the
-    ///   key, or ``CheckpointError/nonFinite(file:tensor:element:value:)``
-    ///   naming the tensor and element.
+    ///   key, or ``CheckpointError/nonFinite(file:tensor:element:value:)`` and
+    ///   ``CheckpointError/negative(file:tensor:element:value:)`` naming the
+    ///   tensor and element.
     public func validate(file: String = "checkpoint") throws {
         func count(_ value: Int, _ key: String) throws {
             guard value >= 0, value < Checkpoint.countLimit else {
@@ -213,12 +221,33 @@ public struct Checkpoint: Sendable {
         guard let optimizer else { return }
         try count(optimizer.stepCount, "optimizer.stepCount")
         for group in optimizer.groups { try Checkpoint.requireFinite(group.hyperparameters, key: "optimizer.groups", file) }
+        var named = Set<String>()
         for (index, entry) in optimizer.parameters.enumerated() {
             try count(entry.step, "optimizer.steps")
+            // Unnamed parameters (an optimizer over bare tensors) are matched by position alone.
+            if !entry.name.isEmpty {
+                guard named.insert(entry.name).inserted else {
+                    throw CheckpointError.badMetadata(file: file, key: "optimizer.parameters", reason: "names \(entry.name.quotedForMessage()) twice")
+                }
+                guard model.isEmpty || model[entry.name] != nil else {
+                    throw CheckpointError.badMetadata(
+                        file: file, key: "optimizer.parameters", reason: "names \(entry.name.quotedForMessage()), which is not a tensor of the model")
+                }
+            }
             for buffer in entry.buffers.keys.sorted() {
-                try Checkpoint.requireFinite(entry.buffers[buffer]!, Checkpoint.optimizerTensorName(index: index, buffer: buffer), file)
+                let name = Checkpoint.optimizerTensorName(index: index, buffer: buffer)
+                try Checkpoint.requireFinite(entry.buffers[buffer]!, name, file)
+                if Checkpoint.squareBuffers.contains(buffer) { try Checkpoint.requireNonNegative(entry.buffers[buffer]!, name, file) }
             }
         }
+    }
+
+    /// The optimizer buffers that accumulate squares, so can never be negative (a negative one makes a NaN step).
+    static let squareBuffers: Set<String> = ["exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"]
+
+    private static func requireNonNegative(_ tensor: Tensor, _ name: String, _ file: String) throws {
+        let bad = tensor.withUnsafeBufferPointer { values in values.firstIndex { $0 < 0 }.map { ($0, values[$0]) } }
+        if let (element, value) = bad { throw CheckpointError.negative(file: file, tensor: name, element: element, value: value) }
     }
 
     /// Hyperparameters are Double in files and Float in the optimizers: 1e300 passes one and not the other.

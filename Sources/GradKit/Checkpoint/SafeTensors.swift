@@ -22,6 +22,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case badMetadata(file: String, key: String, reason: String)
     /// A model tensor or optimizer buffer holds a NaN or an infinity at `element` (row-major).
     case nonFinite(file: String, tensor: String, element: Int, value: Float)
+    /// An optimizer buffer that holds squares (Adam's `exp_avg_sq`, RMSprop's
+    /// `square_avg`, AdaGrad's `sum`) holds a negative value at `element`.
+    case negative(file: String, tensor: String, element: Int, value: Float)
     /// The file could not be written.
     case writeFailed(file: String, reason: String)
 
@@ -39,11 +42,13 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .badMetadata(let file, let key, let reason): "\(Self.shown(file)): metadata \(key.quotedForMessage()): \(reason)"
         case .nonFinite(let file, let tensor, let element, let value):
             "\(Self.shown(file)): tensor \(tensor.quotedForMessage()) element \(element) is \(value), not a finite number"
+        case .negative(let file, let tensor, let element, let value):
+            "\(Self.shown(file)): tensor \(tensor.quotedForMessage()) element \(element) is \(value), but it holds squares, never negative"
         case .writeFailed(let file, let reason): "\(Self.shown(file)): cannot write: \(reason)"
         }
     }
 
-    private static func shown(_ file: String) -> String { file.escapingControlCharacters }
+    private static func shown(_ file: String) -> String { file.shownInMessage }
 }
 
 /// Reading and writing the safetensors format (Hugging Face): an 8-byte
@@ -55,8 +60,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 /// Reading trusts nothing in the file. The header length is checked against
 /// the file size and a 100 MB cap before the header is read; the whole header
 /// is validated (see `layout(fileSize:file:read:)`) before any tensor data
-/// is read; then each tensor's bytes go straight into its Float storage, so
-/// reading takes the memory of the resulting tensors plus a small constant.
+/// is read; then each tensor's bytes go straight into its Float storage
+/// (with `pread`, no memory map), so reading takes the memory of the resulting
+/// tensors plus a 64 KiB chunk, refused up front when that exceeds
+/// `MemoryBudget`.
 public enum SafeTensors {
     /// The largest header accepted (the reference implementation's limit).
     static let maximumHeaderBytes = 100_000_000
@@ -199,7 +206,7 @@ public enum SafeTensors {
 
     /// ``read(_:)`` for a file already in memory (tests and fuzzing); the same
     /// validation, the same errors.
-    static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    package static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let read: ByteReader = { buffer, offset in
             // The layout's checks keep every range inside `bytes`.
             bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + buffer.count)])) }
@@ -224,7 +231,11 @@ public enum SafeTensors {
     ///    elements × dtype size bytes.
     /// 4. The ranges, sorted, are contiguous, do not overlap, and cover the
     ///    data section exactly (as the reference reader requires).
-    /// 5. The tensors, as Float, fit in the machine's memory.
+    /// 5. The tensors, as Float, fit in the memory the process may still
+    ///    allocate (`MemoryBudget`: physical memory, `RLIMIT_AS`,
+    ///    `RLIMIT_DATA`, the cgroup's limit). Float storage is what reading
+    ///    costs, whatever the file's size on disk: a sparse file of one F64
+    ///    tensor needs half its length, one of U8 four times its length.
     static func layout(fileSize: Int, file: String, read: ByteReader) throws -> Layout {
         func malformed(_ offset: Int, _ reason: String) -> CheckpointError { .malformed(file: file, offset: offset, reason: reason) }
         guard fileSize >= 8 else { throw malformed(fileSize, "file ends inside the 8-byte header length") }
@@ -273,9 +284,9 @@ public enum SafeTensors {
 
         // The ranges cover the data exactly, so the element total is at most dataSize: no overflow.
         let floatBytes = entries.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.size
-        guard floatBytes <= FileIO.physicalMemoryBytes else {
-            throw CheckpointError.unreadable(
-                file: file, reason: "its tensors need \(floatBytes) bytes as Float, more than this machine's \(FileIO.physicalMemoryBytes) bytes of memory")
+        let budget = MemoryBudget.current
+        guard floatBytes <= budget.bytes else {
+            throw CheckpointError.unreadable(file: file, reason: "its tensors need \(floatBytes) bytes as Float, \(budget.exceededDescription)")
         }
         return Layout(entries: entries, metadata: metadata, dataStart: dataStart)
     }

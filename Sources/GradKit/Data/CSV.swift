@@ -20,7 +20,7 @@ extension Dataset {
         }
         guard labelColumn >= -width, labelColumn < width else {
             throw DataError.invalidArgument(
-                "\(file): label column \(labelColumn) is outside its \(width) columns (0..<\(width), or -\(width)...-1 counting from the end)")
+                "\(file.shownInMessage): label column \(labelColumn) is outside its \(width) columns (0..<\(width), or -\(width)...-1 counting from the end)")
         }
         let label = labelColumn < 0 ? width + labelColumn : labelColumn
         let header = hasHeader ?? !fields.contains { reader.looksNumeric($0) }
@@ -59,6 +59,20 @@ extension Dataset {
     }
 }
 
+extension Dataset {
+    /// Why `separator` cannot separate a numeric CSV file's fields, or nil
+    /// when it can: it must be one ASCII punctuation character or a tab, and
+    /// not `"`, `.`, `+` or `-` (a quote or part of a number).
+    package static func csvSeparatorProblem(_ separator: Character) -> String? {
+        guard let ascii = separator.asciiValue, ascii == 9 || (33...126).contains(ascii),
+              !separator.isLetter, !separator.isNumber, !"\".+-".contains(separator)
+        else {
+            return "must be one ASCII punctuation character or a tab, other than '\"', '.', '+' and '-'; got \(String(separator).quotedForMessage())"
+        }
+        return nil
+    }
+}
+
 /// Lines and fields of a numeric CSV file, read from its bytes. Every error
 /// names the file, row and column, and quotes the field (at most 80
 /// characters, control characters escaped).
@@ -88,12 +102,8 @@ struct CSVReader {
     ///   one ASCII punctuation character or a tab, or is `"`, `.`, `+` or `-`;
     ///   ``DataError/malformed(file:offset:reason:)`` for UTF-16 or UTF-32 text.
     init(_ bytes: [UInt8], file: String, separator: Character) throws {
-        guard let ascii = separator.asciiValue, ascii == 9 || (33...126).contains(ascii),
-              !separator.isLetter, !separator.isNumber, !"\".+-".contains(separator)
-        else {
-            throw DataError.invalidArgument(
-                "the CSV separator must be one ASCII punctuation character or a tab, other than '\"', '.', '+' and '-'; got \(separator.debugDescription)")
-        }
+        if let problem = Dataset.csvSeparatorProblem(separator) { throw DataError.invalidArgument("the CSV separator \(problem)") }
+        let ascii = separator.asciiValue!
         if bytes.count >= 2, (bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF) {
             throw DataError.malformed(file: file, offset: 0, reason: "the file is UTF-16 or UTF-32 text (it starts with a byte-order mark); save it as UTF-8")
         }

@@ -34,9 +34,9 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     /// One line saying where (file, byte offset, row and column, or example) and what was wrong.
     public var description: String {
         switch self {
-        case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"
-        case .malformed(let file, let offset, let reason): "\(file): byte \(offset): \(reason)"
-        case .badField(let file, let row, let column, let reason): "\(file): row \(row), column \(column): \(reason)"
+        case .unreadable(let file, let reason): "\(file.shownInMessage): cannot read: \(reason)"
+        case .malformed(let file, let offset, let reason): "\(file.shownInMessage): byte \(offset): \(reason)"
+        case .badField(let file, let row, let column, let reason): "\(file.shownInMessage): row \(row), column \(column): \(reason)"
         case .countMismatch(let features, let targets): "\(features) examples but \(targets) labels or targets"
         case .labelOutOfRange(let row, let label, let classCount): "example \(row): label \(label) is out of range 0..<\(classCount)"
         case .tooManyClasses(let row, let label, let limit):

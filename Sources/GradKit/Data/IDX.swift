@@ -10,7 +10,24 @@ public enum IDX {
     ///   malformed: a bad magic number, an unknown type, a size that does not
     ///   match the file's length, or a value that is not finite in Float.
     public static func read(_ path: String) throws -> Tensor {
-        try parse(readDataFile(path), file: path)
+        try parse(readFile(path), file: path)
+    }
+
+    /// The bytes of the IDX file at `path`, read only after its header has
+    /// been checked against its size: a short header over gigabytes of junk
+    /// (or of a sparse file's zeros) is refused without reading them.
+    /// - Throws: ``DataError`` as ``read(_:)``.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let file: ReadableFile
+        do throws(FileIOError) { file = try ReadableFile(path: path) } catch { throw DataError.unreadable(file: path, reason: error.message) }
+        var header = [UInt8](repeating: 0, count: Swift.min(file.size, 4 + 4 * 255))
+        var failure: FileIOError?
+        header.withUnsafeMutableBytes { buffer in
+            do throws(FileIOError) { try file.read(into: buffer, at: 0) } catch { failure = error }
+        }
+        if let failure { throw DataError.unreadable(file: path, reason: failure.message) }
+        _ = try Layout(header, file: path, fileSize: file.size)
+        return try readDataFile(path)
     }
 
     /// Decodes the bytes of a whole IDX file; ``read(_:)`` without the file
@@ -44,10 +61,12 @@ public enum IDX {
         /// The offset of the first element.
         let dataOffset: Int
 
-        /// Reads and checks the header of `bytes`.
+        /// Reads and checks the header of `bytes`, the start of a file of
+        /// `fileSize` bytes (all of it by default).
         /// - Throws: ``DataError/malformed(file:offset:reason:)`` for a bad magic
         ///   number, an unknown type, or dimensions that do not match the length.
-        init(_ bytes: [UInt8], file: String) throws {
+        init(_ bytes: [UInt8], file: String, fileSize: Int? = nil) throws {
+            let fileSize = fileSize ?? bytes.count
             guard bytes.count >= 4 else { throw DataError.malformed(file: file, offset: bytes.count, reason: "file ends inside the 4-byte magic number") }
             guard bytes[0] == 0, bytes[1] == 0 else { throw DataError.malformed(file: file, offset: 0, reason: "magic number does not start with two zero bytes") }
             switch bytes[2] {
@@ -77,10 +96,10 @@ public enum IDX {
             }
             dataOffset = 4 + 4 * rank
             let expected = total * elementSize
-            guard bytes.count - dataOffset == expected else {
+            guard fileSize - dataOffset == expected else {
                 throw DataError.malformed(
-                    file: file, offset: Swift.min(bytes.count, dataOffset + expected),
-                    reason: "dimensions \(shape) need \(expected) data bytes, the file has \(bytes.count - dataOffset)")
+                    file: file, offset: Swift.min(fileSize, dataOffset + expected),
+                    reason: "dimensions \(shape) need \(expected) data bytes, the file has \(fileSize - dataOffset)")
             }
             self.shape = shape
             count = total

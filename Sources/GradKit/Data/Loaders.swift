@@ -9,17 +9,53 @@ func readDataFile(_ path: String) throws -> [UInt8] {
     }
 }
 
+/// The text file at `path`, read in 1 MiB chunks up to and including its
+/// first NUL byte: a text file holds none, and the CSV reader reports the
+/// first at its row and column, so a text file followed by gigabytes of
+/// zeros (a sparse or binary file) costs a chunk, not gigabytes.
+/// - Throws: ``DataError/unreadable(file:reason:)``.
+func readTextFile(_ path: String) throws -> [UInt8] {
+    do throws(FileIOError) {
+        let file = try ReadableFile(path: path)
+        let chunkSize = 1 << 20
+        var bytes: [UInt8] = []
+        var offset = 0
+        let budget = MemoryBudget.current
+        while offset < file.size {
+            let count = Swift.min(chunkSize, file.size - offset)
+            guard offset + count <= budget.bytes else {
+                throw FileIOError(message: "the file's \(file.size) bytes are \(budget.exceededDescription)")
+            }
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: count))
+            var failure: FileIOError?
+            bytes.withUnsafeMutableBytes { buffer in
+                do throws(FileIOError) { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]), at: offset) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            if let nul = bytes[start...].firstIndex(of: 0) {
+                bytes.removeSubrange((nul + 1)...)
+                break
+            }
+            offset += count
+        }
+        return bytes
+    } catch {
+        throw DataError.unreadable(file: path, reason: error.message)
+    }
+}
+
 extension Dataset {
     /// An image data set from a pair of IDX files (MNIST's layout): images
     /// `[N, ...]` flattened to `[N, features]` and scaled by `scale` (1/255
     /// for bytes), labels `[N]`.
-    /// - Throws: ``DataError`` for malformed files, files with no images or
-    ///   images with no pixels, counts that differ, labels that are not
+    /// - Throws: ``DataError`` for malformed files, an images file of one
+    ///   dimension (a label file), files with no images or images with no pixels, counts that differ, labels that are not
     ///   non-negative integers, out of range (when `classCount` is given) or not
     ///   below ``maximumClassCount``, and scaled values beyond Float's range.
     public static func idx(images: String, labels: String, scale: Float = 1.0 / 255, classCount: Int? = nil) throws -> Dataset {
         try parseIDX(
-            images: readDataFile(images), imagesFile: images, labels: readDataFile(labels), labelsFile: labels,
+            images: IDX.readFile(images), imagesFile: images, labels: IDX.readFile(labels), labelsFile: labels,
             scale: scale, classCount: classCount)
     }
 
@@ -31,6 +67,10 @@ extension Dataset {
     ) throws -> Dataset {
         try checkClassCount(classCount)
         let x = try IDX.parse(imageBytes, file: imagesFile)
+        guard x.shape.count >= 2 else {
+            throw DataError.malformed(
+                file: imagesFile, offset: 3, reason: "images need two or more dimensions (the count, then each image's), found one: is this a label file?")
+        }
         guard x.shape[0] > 0 else { throw DataError.malformed(file: imagesFile, offset: 4, reason: "the file holds no images (its first dimension is 0)") }
         if let axis = x.shape.firstIndex(of: 0) {
             throw DataError.malformed(file: imagesFile, offset: 4 + 4 * axis, reason: "dimension \(axis) is 0: images of shape \(Array(x.shape.dropFirst())) have no pixels")
@@ -92,7 +132,7 @@ extension Dataset {
         classCount: Int? = nil
     ) throws -> Dataset {
         try parseCSV(
-            readDataFile(path), file: path, labelColumn: labelColumn, hasHeader: hasHeader, separator: separator,
+            readTextFile(path), file: path, labelColumn: labelColumn, hasHeader: hasHeader, separator: separator,
             regression: regression, classCount: classCount)
     }
 }

@@ -124,8 +124,8 @@ extension GradientMonitor {
             for layer in layers {
                 var line = "  layer \(layer.index) (\(layer.path), \(layer.kind)): \(layer.verdict.rawValue); |g| \(scientific(layer.gradientNorm)), |w| \(scientific(layer.weightNorm))"
                 if let r = layer.updateRatio { line += ", update/weight \(scientific(r))" }
-                if let d = layer.deadFraction { line += ", dead \(Int((d * 100).rounded()))%" }
-                if let s = layer.saturatedFraction { line += ", saturated \(Int((s * 100).rounded()))%" }
+                if let d = layer.deadFraction { line += ", dead \(Int(saturating: Double(d * 100).rounded()))%" }
+                if let s = layer.saturatedFraction { line += ", saturated \(Int(saturating: Double(s * 100).rounded()))%" }
                 lines.append(line)
                 for e in layer.evidence { lines.append("    - \(e)") }
             }

@@ -14,7 +14,7 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .emptyPath: "report: the output directory path is empty"
-        case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
+        case .cannotWrite(let path, let reason): "\(path.shownInMessage): cannot write: \(reason)"
         }
     }
 }
@@ -51,8 +51,9 @@ extension RunHistory {
         }
     }
 
-    /// The report's Markdown and its figures (file names under `figures/`).
-    func renderReport() -> (markdown: String, figures: [ReportFigure]) {
+    /// The report's Markdown and its figures (file names under `figures/`);
+    /// visible to the package's fuzzers, which render reports without writing them.
+    package func renderReport() -> (markdown: String, figures: [ReportFigure]) {
         var md = ["# Gradient health report", "", summary, ""]
         md.append("**Verdict:** " + verdictSentence)
         md.append("")
@@ -206,7 +207,7 @@ extension RunHistory {
         let finite = points.filter { $0.y.isFinite }
         var caption = "The first layer's gradient norm over the last layer's (layer \(n)) at each kept sampled step (log scale)"
         if let start = finite.first, let end = finite.last {
-            caption += ": \(scientific(Float(start.y))) at step \(Int(start.x)), \(scientific(Float(end.y))) at step \(Int(end.x))"
+            caption += ": \(scientific(Float(start.y))) at step \(Int(saturating: start.x)), \(scientific(Float(end.y))) at step \(Int(saturating: end.x))"
             caption += ", between \(scientific(Float(finite.map(\.y).min()!))) and \(scientific(Float(finite.map(\.y).max()!)))."
         } else {
             caption += ": undefined at every step (a zero norm)."
@@ -223,7 +224,7 @@ extension RunHistory {
         let logY = positive && lowest.y > 0 && (points.map(\.y).max()! / lowest.y) >= 100
         let plot = LinePlot(title: "Training loss", xLabel: "step", yLabel: "loss", series: [Series("loss", points: points)], logY: logY)
         var caption = "Training loss at each \(stepStride > 1 ? "kept (every \(ordinal(stepStride))) " : "")step\(logY ? " (log scale)" : ""): "
-        caption += "\(fixed(Float(start.y))) at step \(Int(start.x)), \(fixed(Float(end.y))) at step \(Int(end.x)), lowest \(fixed(Float(lowest.y))) at step \(Int(lowest.x))."
+        caption += "\(fixed(Float(start.y))) at step \(Int(saturating: start.x)), \(fixed(Float(end.y))) at step \(Int(saturating: end.x)), lowest \(fixed(Float(lowest.y))) at step \(Int(saturating: lowest.x))."
         let left = steps.count - points.count
         if left > 0 { caption += " \(left) skipped or non-finite step\(left == 1 ? "" : "s") left out." }
         return ReportFigure(fileName: "loss.svg", caption: caption, svg: plot.svg)
@@ -239,7 +240,7 @@ extension RunHistory {
         if low == high {
             caption += "constant at \(scientific(Float(low)))."
         } else {
-            caption += "\(scientific(Float(start.y))) at step \(Int(start.x)), \(scientific(Float(end.y))) at step \(Int(end.x)), "
+            caption += "\(scientific(Float(start.y))) at step \(Int(saturating: start.x)), \(scientific(Float(end.y))) at step \(Int(saturating: end.x)), "
             caption += "between \(scientific(Float(low))) and \(scientific(Float(high)))\(logY ? " (log scale)" : "")."
         }
         return ReportFigure(fileName: "learning-rate.svg", caption: caption, svg: plot.svg)
@@ -289,15 +290,18 @@ extension RunHistory {
 }
 
 /// One SVG figure of a report.
-struct ReportFigure: Sendable {
+package struct ReportFigure: Sendable {
     /// The file name under `figures/`.
-    var fileName: String
-    var caption: String
-    var svg: String
+    package var fileName: String
+    package var caption: String
+    package var svg: String
 }
 
-/// 0.123 → "12%".
-private func percentage(_ fraction: Float) -> String { "\(Int((fraction * 100).rounded()))%" }
+/// 0.123 → "12%"; a value a log holds beyond Int's range (or not finite) as it is.
+private func percentage(_ fraction: Float) -> String {
+    if let percent = Int(exactly: (fraction * 100).rounded()) { return "\(percent)%" }
+    return "\(Double(fraction) * 100)%"
+}
 
 /// 2 → "2nd", 4 → "4th".
 private func ordinal(_ n: Int) -> String {

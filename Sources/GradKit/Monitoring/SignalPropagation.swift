@@ -29,7 +29,7 @@ import Glibc
 /// Expectations are integrals against the Gaussian density, computed by
 /// adaptive Simpson quadrature on `[-12, 12]` (the mass beyond is below
 /// 1e-32) split at the activation's kink, to a relative tolerance of 1e-10;
-/// see ``gaussianExpectation(mean:variance:_:)``.
+/// see `gaussianExpectation(mean:variance:_:)`.
 ///
 /// ```swift
 /// let relu = SignalPropagation(activation: .relu, weightVariance: 2)
@@ -44,6 +44,8 @@ public struct SignalPropagation: Sendable, Equatable {
     /// `σ_b²`: the biases' variance.
     public var biasVariance: Double
 
+    /// The theory of a network whose layers have weights of variance
+    /// `weightVariance / fan-in` and biases of variance `biasVariance`, followed by `activation`.
     /// - Precondition: both variances finite and at least 0.
     public init(activation: Activation?, weightVariance: Double, biasVariance: Double = 0) {
         precondition(

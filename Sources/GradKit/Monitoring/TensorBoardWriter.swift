@@ -175,9 +175,9 @@ public enum TensorBoardError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .emptyPath: "TensorBoard: the log directory path is empty"
-        case .cannotCreate(let path, let reason): "\(path): cannot create: \(reason)"
-        case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
-        case .closed(let path): "\(path): events added after the writer was closed were dropped"
+        case .cannotCreate(let path, let reason): "\(path.shownInMessage): cannot create: \(reason)"
+        case .cannotWrite(let path, let reason): "\(path.shownInMessage): cannot write: \(reason)"
+        case .closed(let path): "\(path.shownInMessage): events added after the writer was closed were dropped"
         }
     }
 }

@@ -98,14 +98,14 @@ enum VerdictRules {
     static func deadUnits(_ l: LayerEvidence, _ t: GradientMonitor.Thresholds) -> [Finding] {
         guard let dead = l.statistics?.deadFraction, dead >= Double(t.deadFraction) else { return [] }
         let mean = l.statistics.map { Float($0.preactivationMean) } ?? 0
-        return [Finding(verdict: .dead, evidence: "\(Int((dead * 100).rounded()))% of the ReLU units after layer \(l.index) output 0 for every example of the batch (pre-activation mean \(scientific(mean)))")]
+        return [Finding(verdict: .dead, evidence: "\(Int(saturating: (dead * 100).rounded()))% of the ReLU units after layer \(l.index) output 0 for every example of the batch (pre-activation mean \(scientific(mean)))")]
     }
 
     /// Most of the following sigmoid's or tanh's outputs sit where its derivative is near 0.
     static func saturatedUnits(_ l: LayerEvidence, _ t: GradientMonitor.Thresholds) -> [Finding] {
         guard let saturated = l.statistics?.saturatedFraction, saturated >= Double(t.saturatedFraction) else { return [] }
         let spread = l.statistics.map { Float($0.preactivationStandardDeviation) } ?? 0
-        return [Finding(verdict: .saturated, evidence: "\(Int((saturated * 100).rounded()))% of the \(l.activationName ?? "activation") outputs after layer \(l.index) are saturated (pre-activation spread \(scientific(spread)))")]
+        return [Finding(verdict: .saturated, evidence: "\(Int(saturating: (saturated * 100).rounded()))% of the \(l.activationName ?? "activation") outputs after layer \(l.index) are saturated (pre-activation spread \(scientific(spread)))")]
     }
 
     /// A gradient that is exactly zero at every sampled step.
@@ -118,9 +118,10 @@ enum VerdictRules {
     }
 }
 
-/// "10^5" for a ratio of about 1e5.
+/// "10^5" for a ratio of about 1e5; "inf" for an infinite one (weights that overflowed).
 func powerOfTen(_ ratio: Double) -> String {
+    guard ratio.isFinite else { return "\(ratio)" }
     let exponent = log10(ratio)
     guard exponent.isFinite else { return "\(ratio)" }
-    return exponent >= 1 ? "10^\(Int(exponent.rounded()))" : String(Int(ratio.rounded()))
+    return exponent >= 1 ? "10^\(Int(saturating: exponent.rounded()))" : String(Int(saturating: ratio.rounded()))
 }

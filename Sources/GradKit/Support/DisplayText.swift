@@ -20,19 +20,32 @@ extension String {
     /// `limit` characters, in single quotes, for an error message; a cut text
     /// ends in `…` and says how long it was. A tensor name in a file can be
     /// megabytes of junk, and a message must stay one readable line.
-    package func quotedForMessage(limit: Int = 80) -> String {
-        var out = ""
-        for scalar in unicodeScalars {
-            // Counted after escaping, so a name of escape characters is cut as short as any other.
-            guard out.unicodeScalars.count < limit else { return "'" + out + "…' (\(utf8.count) bytes)" }
-            DisplayText.append(scalar, to: &out)
-        }
-        return "'" + out + "'"
-    }
+    package func quotedForMessage(limit: Int = 80) -> String { DisplayText.cut(self, limit: limit, quote: "'") }
+
+    /// This text as ``quotedForMessage(limit:)`` shows it, without the
+    /// quotes, cut at ``DisplayText/messageLimit`` characters: for a path or
+    /// argument a message names, which may be a 4096-character path or a
+    /// megabyte of command line.
+    package var shownInMessage: String { DisplayText.cut(self, limit: DisplayText.messageLimit, quote: "") }
 }
 
 /// The escaping rule behind ``Swift/String/escapingControlCharacters``.
-enum DisplayText {
+package enum DisplayText {
+    /// The most characters of one user-supplied text a message shows.
+    package static let messageLimit = 200
+
+    /// `text` escaped and cut to about `limit` characters between `quote`s; a
+    /// cut text ends in `…` and says how long it was.
+    static func cut(_ text: String, limit: Int, quote: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            // Counted after escaping, so a name of escape characters is cut as short as any other.
+            guard out.unicodeScalars.count < limit else { return quote + out + "…" + quote + " (\(text.utf8.count) bytes)" }
+            DisplayText.append(scalar, to: &out)
+        }
+        return quote + out + quote
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0..<0x20, 0x7F...0x9F: true  // C0, DEL, C1 (0x9B is a one-byte CSI to some terminals)

@@ -9,13 +9,14 @@ import Glibc
 /// (`/dev/null`).
 package enum FileIO {
     /// The whole file, or a description of why it could not be read.
-    /// Refuses files larger than the machine's memory rather than failing
-    /// to allocate them.
+    /// Refuses files larger than the memory the process may allocate
+    /// (``MemoryBudget``) rather than failing to allocate them.
     package static func readAll(_ path: String) -> Result<[UInt8], FileIOError> {
         do throws(FileIOError) {
             let file = try ReadableFile(path: path)
-            guard file.size <= physicalMemoryBytes else {
-                return .failure(FileIOError(message: "the file's \(file.size) bytes exceed this machine's \(physicalMemoryBytes) bytes of memory"))
+            let budget = MemoryBudget.current
+            guard file.size <= budget.bytes else {
+                return .failure(FileIOError(message: "the file's \(file.size) bytes are \(budget.exceededDescription)"))
             }
             var failure: FileIOError?
             let bytes = [UInt8](unsafeUninitializedCapacity: file.size) { buffer, count in

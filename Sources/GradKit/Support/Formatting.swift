@@ -6,7 +6,7 @@ import Glibc
 /// A fraction as a percentage with two decimals: 0.97214 → "97.21%".
 package func percent(_ fraction: Float) -> String {
     guard fraction.isFinite else { return "\(fraction)" }
-    let hundredths = Int((Double(fraction) * 10000).rounded())
+    let hundredths = Int(saturating: (Double(fraction) * 10000).rounded())
     let decimals = hundredths % 100
     return "\(hundredths / 100).\(decimals < 10 ? "0" : "")\(decimals)%"
 }
@@ -73,6 +73,24 @@ package func shortNumber(_ value: Float) -> String {
 /// The Double version of `shortNumber(_: Float)`.
 package func shortNumber(_ value: Double) -> String {
     value == value.rounded() && Swift.abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+}
+
+extension Int {
+    /// `value` rounded toward zero, clamped to `Int`'s range, NaN as 0: for
+    /// numbers computed from a run and shown as text, where an infinite or
+    /// enormous value (a diverged run's weights) must print rather than trap
+    /// as `Int(_:)` does.
+    package init(saturating value: Double) {
+        if value.isNaN {
+            self = 0
+        } else if value >= 0x1p63 {
+            self = .max
+        } else if value < -0x1p63 {
+            self = .min
+        } else {
+            self = Int(value)
+        }
+    }
 }
 
 extension Duration {

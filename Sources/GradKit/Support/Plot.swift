@@ -280,7 +280,9 @@ struct Scale {
     init(values: [Double], log: Bool, length: Double, padFraction: Double, nice: Bool) {
         self.log = log
         self.length = length
-        var lo = values.min() ?? 0, hi = values.max() ?? 1
+        // An infinite value has no place on an axis (and its logarithm no whole decade).
+        let finite = values.filter(\.isFinite)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
         if log {
             lo = log10(Swift.max(lo, 1e-300))
             hi = log10(Swift.max(hi, 1e-300))
@@ -289,7 +291,16 @@ struct Scale {
             lo = lo.rounded(.down)
             hi = hi.rounded(.up)
         } else {
-            if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+            // Beyond ±1e307 the range's width and padding would overflow: such values are drawn outside it.
+            lo = Swift.min(Swift.max(lo, -1e307), 1e307)
+            hi = Swift.min(Swift.max(hi, -1e307), 1e307)
+            // A range must be wide for its magnitude, or ±0.5 would round away and ticks would not advance.
+            let magnitude = Swift.max(Swift.abs(lo), Swift.abs(hi))
+            if hi - lo < Swift.max(1e-12, magnitude * 1e-9) {
+                let half = Swift.max(0.5, magnitude * 1e-6)
+                lo -= half
+                hi += half
+            }
             let pad = (hi - lo) * padFraction
             let nonNegative = lo >= 0
             lo -= pad
@@ -347,7 +358,7 @@ struct Scale {
     static func label(_ value: Double, step: Double) -> String {
         if Swift.abs(value) < step * 1e-9 { return "0" }
         if Swift.abs(value) >= 1e5 || step < 1e-4 { return shortScientific(value) }
-        return fixed(value, decimals: Swift.max(0, Int(-log10(step).rounded(.down))))
+        return fixed(value, decimals: Swift.max(0, Int(saturating: -log10(step).rounded(.down))))
     }
 }
 
@@ -413,7 +424,7 @@ struct SVGCanvas {
     /// Two decimals at most.
     static func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
-        return rounded == rounded.rounded() ? String(Int(rounded)) : "\(rounded)"
+        return rounded == rounded.rounded() && Swift.abs(rounded) < 1e15 ? String(Int(rounded)) : "\(rounded)"
     }
 
     private func n(_ value: Double) -> String { SVGCanvas.number(value) }

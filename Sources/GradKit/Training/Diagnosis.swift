@@ -8,6 +8,7 @@
 public struct Diagnosis: Sendable, CustomStringConvertible {
     /// One ``Linear`` layer, 1-based from the input, as the monitor numbers them.
     public struct LayerReport: Sendable {
+        /// The layer's 1-based position among the model's Linear layers, from the input.
         public var index: Int
         /// The layer's path in the model (`"0"`, `"2.body.0"`).
         public var path: String
@@ -42,6 +43,7 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
         /// ``Residual`` connections around the hidden layers whose input and output widths agree.
         case residualConnections
 
+        /// The cure in words, as `gradkit diagnose` prints it ("add BatchNorm after each hidden Linear").
         public var description: String {
             switch self {
             case .initialization(let initializer): "initialize the weights with \(Cure.name(initializer))"
@@ -77,6 +79,7 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
 
     /// A cure and what the theory predicts with it.
     public struct CureEffect: Sendable {
+        /// The change to the model.
         public var cure: Cure
         /// The first layer's gradient norm over the reference layer's, with the cure.
         public var predictedFirstToLastRatio: Double
@@ -160,8 +163,14 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
 /// print(diagnosis)        // vanishing; cure: add BatchNorm after each hidden Linear
 /// ```
 /// - Parameters:
+///   - model: the network at initialization; left exactly as it was.
+///   - data: examples whose features fit the model's input (and labels or
+///     targets that fit `loss`); one batch of them is measured.
+///   - loss: the loss whose gradient is propagated (the training loss).
 ///   - batchSize: the measured batch's size (at most the data's count); the
 ///     batch is the first of an epoch shuffled by `seed`.
+///   - seed: the seed of that shuffle.
+///   - thresholds: the monitor's thresholds for the verdicts.
 /// - Throws: ``DataError`` or ``TrainingError`` when the data does not fit
 ///   the model or the loss, and ``TrainingError/invalidOption(_:)`` for a
 ///   model the theory does not cover (a layer other than Linear, BatchNorm, an

@@ -279,7 +279,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .missingTargets(let what): what
         case .invalidOption(let what): what
-        case .cannotWrite(let path, let reason): "\(path): cannot write: \(reason)"
+        case .cannotWrite(let path, let reason): "\(path.shownInMessage): cannot write: \(reason)"
         }
     }
 }

@@ -2,5 +2,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import gradkit
 
 exit(runTool(Array(CommandLine.arguments.dropFirst())))

@@ -210,6 +210,34 @@ struct RecurrentTests {
         for (a, b) in zip(one, several) { expectIdentical(a, b, "\(cell)") }
     }
 
+    @Test("the recurrence releases its inputs: nothing a step allocates outlives the step", arguments: [GatedCell.lstm, .gru], [false, true])
+    func recurrenceReleasesItsInputs(cell: GatedCell, recording: Bool) {
+        // A training loop runs the recurrence thousands of times: one tensor kept per call
+        // is a leak of a whole [batch, time, gates] buffer per step.
+        let batch = 2, steps = 3, hidden = 4, gates = cell.gateCount * hidden
+        weak var projectedStorage: TensorStorage?
+        weak var outputStorage: TensorStorage?
+        func projected() -> Tensor {
+            let tensor = Tensor(shape: [batch, steps, gates], scalars: (0..<(batch * steps * gates)).map { Float($0 % 7) * 0.1 })
+            projectedStorage = tensor.storage
+            return tensor
+        }
+        do {
+            let weight = Parameter(Tensor(shape: [gates, hidden], scalars: (0..<(gates * hidden)).map { Float($0 % 5) * 0.05 }))
+            let bias = Parameter(Tensor(zeros: [gates]))
+            let run = {
+                gatedRecurrence(
+                    cell, projected: projected(), recurrentWeight: weight.value, initialHidden: nil, initialCell: nil,
+                    recurrentBias: bias.value, appendingFinalCell: false)
+            }
+            let output = recording ? run() : withoutGradients(run)
+            outputStorage = output.storage
+            if recording { output.sum().backward() }
+        }
+        #expect(projectedStorage == nil, "the input projection outlives the call")
+        #expect(outputStorage == nil, "the output outlives the call")
+    }
+
     @Test("names, shapes, initialization bounds and descriptions follow PyTorch")
     func parametersAndDescriptions() {
         let lstm = LSTM(inputSize: 3, hiddenSize: 4), gru = GRU(inputSize: 3, hiddenSize: 4, bias: false)

@@ -89,7 +89,8 @@ func gatedRecurrence(
     let hiddenGates = Tensor(uninitializedShape: [batch, gates])
     let outputSteps = steps + (appendingFinalCell ? 1 : 0)
     let y = Tensor(uninitializedShape: [batch, outputSteps, hidden])
-    withExtendedLifetime((projected, recurrentWeight, initialHidden, initialCell, recurrentBias, hiddenGates)) {
+    defer { withExtendedLifetime(projected) {} }
+    withExtendedLifetime((recurrentWeight, initialHidden, initialCell, recurrentBias, hiddenGates)) {
         let states = history.mutablePointer, cells = states + (steps + 1) * plane
         for (initial, destination) in [(initialHidden, states), (initialCell, cells)].prefix(cell.stateCount) {
             if let initial { destination.update(from: initial.pointer, count: plane) } else {

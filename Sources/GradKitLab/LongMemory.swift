@@ -22,7 +22,7 @@ enum LongMemory {
     /// The sequences of the gradient-per-step measurement.
     static let measuredBatch = 100
 
-    static func lengths(_ plan: Plan) -> [Int] { plan.quick ? [25, 50] : [25, 50, 100] }
+    static func lengths(_ plan: Plan) -> [Int] { plan.quick ? [25, 50] : [25, 50, 100, 200] }
     static func epochs(_ plan: Plan) -> Int { plan.epochs(full: 6, quick: 4) }
 
     static let experiment = Experiment(
@@ -65,77 +65,108 @@ enum LongMemory {
         return result
     }
 
-    /// A network and a way to run its recurrent layer returning every step's state.
+    /// A network and a way to run its recurrent layer from a given state.
     struct Built {
         var model: Sequential
         var readout: Linear
-        /// `[batch, time, hidden]`: every step's hidden state.
-        var states: (Tensor) -> Tensor
+        /// Runs the recurrent layer over `[batch, time, 2]` from a state (nil:
+        /// zeros) and returns the state after the last step: `[h]`, or `[h, c]`
+        /// for the LSTM, each `[batch, hidden]`.
+        var run: (_ input: Tensor, _ state: [Tensor]?) -> [Tensor]
     }
+
+    /// Gers, Schmidhuber and Cummins's (2000) forget-gate bias, Keras's
+    /// default (`unit_forget_bias`): the LSTM starts out keeping its cell.
+    static let forgetGateBias: Float = 1
 
     static func build(_ model: Model, seed: UInt64) -> Built {
         withManualSeed(seed) {
             let readout = Linear(inputSize: hidden, outputSize: 1)
-            func built<R: Layer>(_ layer: R, _ sequences: @escaping (Bool) -> Void) -> Built {
-                sequences(false)
-                return Built(model: Sequential([layer, readout]), readout: readout) { input in
-                    sequences(true)
-                    defer { sequences(false) }
-                    return layer(input)
-                }
-            }
             switch model {
             case .tanh, .relu:
                 let rnn = RNN(inputSize: 2, hiddenSize: hidden, nonlinearity: model == .tanh ? .tanh : .relu)
-                return built(rnn) { rnn.returnsSequences = $0 }
+                rnn.returnsSequences = false
+                return Built(model: Sequential([rnn, readout]), readout: readout) { input, state in
+                    [rnn.run(input, initialState: state?[0]).finalState]
+                }
             case .lstm:
                 let lstm = LSTM(inputSize: 2, hiddenSize: hidden)
-                return built(lstm) { lstm.returnsSequences = $0 }
+                lstm.returnsSequences = false
+                setForgetGateBias(lstm)
+                return Built(model: Sequential([lstm, readout]), readout: readout) { input, state in
+                    let final = lstm.run(input, initialState: state.map { LSTM.State(hidden: $0[0], cell: $0[1]) }).finalState
+                    return [final.hidden, final.cell]
+                }
             case .gru:
                 let gru = GRU(inputSize: 2, hiddenSize: hidden)
-                return built(gru) { gru.returnsSequences = $0 }
+                gru.returnsSequences = false
+                return Built(model: Sequential([gru, readout]), readout: readout) { input, state in
+                    [gru.run(input, initialState: state?[0]).finalState]
+                }
             }
+        }
+    }
+
+    /// The forget gate's total bias (b_ih + b_hh, rows hidden ..< 2·hidden in
+    /// PyTorch's gate order i, f, g, o) set to ``forgetGateBias``.
+    static func setForgetGateBias(_ lstm: LSTM) {
+        for (bias, value) in [(lstm.biasInputHidden, forgetGateBias), (lstm.biasHiddenHidden, 0)] {
+            guard let bias else { continue }
+            var scalars = bias.value.scalars
+            for j in hidden..<(2 * hidden) { scalars[j] = value }
+            bias.value = Tensor(shape: bias.value.shape, scalars: scalars)
         }
     }
 
     static func trial(_ model: Model, _ length: Int, _ context: TrialContext) -> Trial {
         let data = ExplodingRNN.data(context.seed, length: length)
         let network = build(model, seed: context.seed.initialization)
-        let initial = stepGradients(network, data.test)
+        let initial = stateGradients(network, data.test)
         let optimizer = Adam(network.model.parameters, learningRate: context.learningRate)
         var trial = train(network.model, optimizer: optimizer, TrainingPlan(
             data: data, metric: .testMeanSquaredError, loss: .meanSquaredError, epochs: epochs(context.plan),
             clipping: model == .relu ? .norm(clipLimit) : nil, seed: context.seed, sampleEvery: 1000))
         trial.curves["initial"] = initial
-        trial.curves["trained"] = stepGradients(network, data.test)
+        trial.curves["trained"] = stateGradients(network, data.test)
+        trial.curves["steps"] = measuredSteps(length).map(Double.init)
         return trial
     }
 
-    /// ‖∂L/∂x_t‖ for every step t, in order: the MSE of the first
-    /// ``measuredBatch`` test sequences back-propagated through the whole
-    /// recurrence to the input at each step (the input is a ``Parameter`` for
-    /// the measurement). The input weights map the gradient at step t's
-    /// pre-activations to it, so it falls and rises with the gradient reaching
-    /// step t. Every parameter's gradient is left as it was.
-    static func stepGradients(_ network: Built, _ data: Dataset) -> [Double] {
+    /// The steps t (1 ... T) at which the gradient reaching the state is
+    /// measured: about ``measuredPoints`` of them, evenly spaced, both ends included.
+    static func measuredSteps(_ steps: Int) -> [Int] {
+        let stride = Swift.max(1, steps / measuredPoints)
+        var result = Array(Swift.stride(from: 1, to: steps, by: stride))
+        result.append(steps)
+        return result
+    }
+    static let measuredPoints = 25
+
+    /// ‖∂L/∂h_t‖ at each of ``measuredSteps(_:)``: the MSE of the first
+    /// ``measuredBatch`` test sequences, with h_t the state after step t (h and
+    /// c together for the LSTM), back-propagated from the loss through every
+    /// later step. Measured by running the first t steps without gradients,
+    /// making the state a ``Parameter`` and running the remaining steps from
+    /// it: the state's gradient is the whole gradient reaching step t, through
+    /// the recurrence as well as directly. Every parameter's gradient is left as it was.
+    static func stateGradients(_ network: Built, _ data: Dataset) -> [Double] {
         let parameters = network.model.parameters
         let saved = parameters.map(\.gradient)
         defer { for (p, g) in zip(parameters, saved) { p.gradient = g } }
         let count = Swift.min(measuredBatch, data.count)
-        let input = Parameter(data.features.slicing(0..<count, alongAxis: 0), name: "input")
+        let input = data.features.slicing(0..<count, alongAxis: 0)
         let target = data.targetValues!.slicing(0..<count, alongAxis: 0)
-        let states = network.states(input.value)
-        let steps = states.shape[1], width = input.value.shape[2]
-        let last = states.slicing((steps - 1)..<steps, alongAxis: 1).reshaped(to: [count, hidden])
-        meanSquaredError(predicted: network.readout(last), expected: target).backward()
-        guard let gradient = input.gradient else { return Array(repeating: 0, count: steps) }
-        let g = gradient.scalars
-        return (0..<steps).map { t in
-            var total = 0.0
-            for b in 0..<count {
-                for j in 0..<width { total += Double(g[(b * steps + t) * width + j]) * Double(g[(b * steps + t) * width + j]) }
-            }
-            return total.squareRoot()
+        let steps = input.shape[1]
+        var state: [Tensor]?, done = 0
+        return measuredSteps(steps).map { t in
+            state = withoutGradients { network.run(input.slicing(done..<t, alongAxis: 1), state) }
+            done = t
+            let leaves = state!.map { Parameter($0, name: "state") }
+            let last = t < steps ? network.run(input.slicing(t..<steps, alongAxis: 1), leaves.map(\.value))[0] : leaves[0].value
+            meanSquaredError(predicted: network.readout(last), expected: target).backward()
+            return leaves.reduce(0.0) { total, leaf in
+                total + (leaf.gradient?.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } ?? 0)
+            }.squareRoot()
         }
     }
 
@@ -174,7 +205,7 @@ enum LongMemory {
         let decay = Model.allCases.map { model in (model, vanishing(a[name(model, longest)], "initial")) }
         var headline = "Learning the adding problem (test MSE at most a tenth of the mean's in at least 80% of the seeds, \(epochs(a.plan)) "
         headline += "epochs of Adam) at lengths \(lengths.map(String.init).joined(separator: ", ")): \(parts.joined(separator: "; "))."
-        headline += " At initialization the gradient reaching the first of \(longest) steps (‖∂L/∂x₁‖ / ‖∂L/∂x_T‖) is "
+        headline += " At initialization the gradient reaching the first of \(longest) steps (‖∂L/∂h₁‖ / ‖∂L/∂h_T‖) is "
         headline += decay.map { "\(sci($0.1)) for the \($0.0.rawValue)" }.joined(separator: ", ") + " (medians)."
         let learnedSomewhere = reach.contains { $0.1 != nil }
         let tanhVanishes = decay.first { $0.0 == .tanh }.map { $0.1 < 1e-3 } ?? false
@@ -195,7 +226,7 @@ enum LongMemory {
     }
 
     static let columns = [
-        Column(header: "‖∂L/∂x₁‖ / ‖∂L/∂x_T‖ at init (median)") { s in
+        Column(header: "‖∂L/∂h₁‖ / ‖∂L/∂h_T‖ at init (median)") { s in
             s.trials[0].curves["initial"] == nil ? "—" : sci(vanishing(s, "initial"))
         },
         Column(header: "after training (median)") { s in s.trials[0].curves["trained"] == nil ? "—" : sci(vanishing(s, "trained")) },
@@ -206,13 +237,14 @@ enum LongMemory {
         The adding problem as Le, Jaitly and Hinton (2015) set it (the generator of the exploding-RNN experiment): a value \
         in [0, 1) and a marker per step, one marked step in each half, the target the sum of the two marked values; \
         predicting the mean scores 1/6. Per seed and length 1,600 sequences to fit, 400 to validate and 500 to test. Each \
-        network has \(hidden) units, PyTorch's initialization and a linear read-out of the last state, and is trained by \
-        Adam at rate \(rate(learningRate)), batch 32, for \(epochs(a.plan)) epochs; the ReLU RNN clips the global gradient norm \
-        to \(fixed(Double(clipLimit), decimals: 0)) (Pascanu et al. 2013), as it explodes without. The gradient reaching step t is \
-        measured as ‖∂L/∂x_t‖, the norm over the first \(measuredBatch) test sequences of the loss's gradient with respect \
-        to the input at step t, back-propagated through every later step (the gradient with respect to the states tensor \
-        the layer returns holds only the loss's direct path, not the path through the recurrence); the input weights map \
-        the gradient at step t's pre-activations to it. Measured at initialization and after training. The question \
+        network has \(hidden) units, PyTorch's initialization (the LSTM's forget gate biased to \(fixed(Double(forgetGateBias), decimals: 0)), \
+        Keras's default after Gers, Schmidhuber and Cummins 2000, so that it starts out keeping its cell) and a linear \
+        read-out of the last state, and is trained by Adam at rate \(rate(learningRate)), batch 32, for \(epochs(a.plan)) epochs; \
+        the ReLU RNN clips the global gradient norm to \(fixed(Double(clipLimit), decimals: 0)) (Pascanu et al. 2013), as it \
+        explodes without. The gradient reaching step t is measured as ‖∂L/∂h_t‖, the norm over the first \(measuredBatch) \
+        test sequences of the loss's gradient with respect to the state after step t (h and c together for the LSTM), \
+        through every later step: the first t steps run without gradients, the rest from that state as a parameter. \
+        Measured at \(measuredPoints) evenly spaced steps, at initialization and after training. The question \
         is the long-range dependency of Bengio, Simard and Frasconi (1994) and Hochreiter and Schmidhuber (1997): a \
         marked value early in the sequence must reach the loss through every later step.
         """
@@ -225,11 +257,12 @@ enum LongMemory {
             let series = Model.allCases.map { model -> Series in
                 let s = a[name(model, longest)]
                 let curves = s.trials.map { trial in (trial.curves[key] ?? []).map { $0 > 0 ? $0 / (trial.curves[key]!.last!) : .nan } }
-                return medianSeries(model.rawValue, curves, pastEnd: .nan)
+                let steps = measuredSteps(longest)
+                return medianSeries(model.rawValue, curves, x: { Double(steps[$0]) }, pastEnd: .nan)
             }
             let plot = LinePlot(
-                title: "‖∂L/∂x_t‖ over the last step's, \(key == "initial" ? "at initialization" : "after training"), \(longest) steps",
-                xLabel: "time step t", yLabel: "‖∂L/∂x_t‖ / ‖∂L/∂x_T‖", series: series, logY: true, yLimits: 1e-30...10)
+                title: "‖∂L/∂h_t‖ over the last step's, \(key == "initial" ? "at initialization" : "after training"), \(longest) steps",
+                xLabel: "time step t", yLabel: "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖", series: series, logY: true, yLimits: 1e-30...10)
             let ratios = Model.allCases.map { "\($0.rawValue) \(sci(vanishing(a[name($0, longest)], key)))" }
             blocks.append(.figure(Figure(
                 fileName: "long-memory-gradient-\(key).svg",

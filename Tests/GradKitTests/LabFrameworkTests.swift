@@ -216,6 +216,37 @@ struct LabExperimentVerdictTests {
         }
     }
 
+    @Test("long memory's gradient reaching step t equals the gradient of h_t in the step-by-step composition")
+    func longMemoryStateGradients() throws {
+        // The reference composes the tanh RNN step by step and hooks each h_t's gradient;
+        // the measurement splits the run at t and differentiates with respect to the state.
+        let data = Dataset.addingProblem(count: 6, length: 10, seed: 3)
+        let network = LongMemory.build(.tanh, seed: 7)
+        let measured = LongMemory.stateGradients(network, data)
+        #expect(network.model.parameters.allSatisfy { $0.gradient == nil }, "the measurement leaves gradients as they were")
+        let rnn = try #require(network.model.children[0] as? RNN)
+        let input = data.features, batch = data.count, hidden = LongMemory.hidden
+        var state = Tensor(zeros: [batch, hidden])
+        var norms = [Double](repeating: .nan, count: 10)
+        for t in 0..<10 {
+            let x = input.slicing(t..<(t + 1), alongAxis: 1).reshaped(to: [batch, 2])
+            state = (linear(x, weight: rnn.weightInputHidden.value, bias: rnn.biasInputHidden?.value)
+                + linear(state, weight: rnn.weightHiddenHidden.value, bias: rnn.biasHiddenHidden?.value)).tanh()
+            state.registerGradientHook { gradient in
+                norms[t] = gradient.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                return nil
+            }
+        }
+        meanSquaredError(predicted: network.readout(state), expected: data.targetValues!).backward()
+        let steps = LongMemory.measuredSteps(10)
+        #expect(steps == Array(1...10))
+        #expect(measured.count == steps.count)
+        for (t, value) in zip(steps, measured) {
+            let reference = norms[t - 1]
+            #expect(reference > 0 && abs(value - reference) <= 1e-4 * reference, "step \(t): \(value) vs \(reference)")
+        }
+    }
+
     @Test("long memory: a length is learned at a tenth of the mean's error in 80% of the seeds; the reach is the longest such length")
     func longMemoryVerdicts() throws {
         let a = longMemory(gruFailsAt50: 0)

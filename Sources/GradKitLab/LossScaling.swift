@@ -83,6 +83,21 @@ enum LossScaling {
             zeros = Array(repeating: 0, count: layers)
             entries = zeros
         }
+
+        /// A parameter's gradient hook: `gradient` as `format` stores it (nil
+        /// without a format: FP32 keeps it as it is), counted into `layer`'s
+        /// zero share when the parameter is that layer's weight.
+        func store(_ gradient: Tensor, format: StorageFormat?, layer: Int?) -> Tensor? {
+            let stored = format.map { gradient.stored(as: $0) } ?? gradient
+            if let layer {
+                zeros[layer] += stored.scalars.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                entries[layer] += stored.scalarCount
+            }
+            return format == nil ? nil : stored
+        }
+
+        /// Each layer's share of zero entries over everything counted (0 for a layer never counted).
+        var zeroShares: [Double] { zip(zeros, entries).map { Double($0) / Double(Swift.max($1, 1)) } }
     }
 
     static func trial(_ storage: Storage, _ context: TrialContext) -> Trial {
@@ -91,15 +106,7 @@ enum LossScaling {
         let weights = model.parameters.filter { $0.shape.count == 2 }
         for p in model.parameters {
             let layer = weights.firstIndex { $0 === p }
-            p.registerGradientHook { gradient in
-                // The weight gradient as the format stores it (FP32 keeps it as it is).
-                let stored = storage.format.map { gradient.stored(as: $0) } ?? gradient
-                if let layer {
-                    recorder.zeros[layer] += stored.scalars.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
-                    recorder.entries[layer] += stored.scalarCount
-                }
-                return storage.format == nil ? nil : stored
-            }
+            p.registerGradientHook { recorder.store($0, format: storage.format, layer: layer) }
         }
         let optimizer = Adam(model.parameters, learningRate: context.learningRate, epsilon: 1e-8 * lossWeight)
         let loss = LossFunction(name: "λ · cross-entropy", targets: .labels) { output, batch in
@@ -111,7 +118,7 @@ enum LossScaling {
             seed: context.seed, sampleEvery: 10, lossScaler: scaler)) { _, record in
             if record.skipped { recorder.skipped += 1 }
         }
-        for layer in 0..<depth { trial.values[Key.zeroShare(layer: layer + 1)] = Double(recorder.zeros[layer]) / Double(Swift.max(recorder.entries[layer], 1)) }
+        for (layer, share) in recorder.zeroShares.enumerated() { trial.values[Key.zeroShare(layer: layer + 1)] = share }
         trial.values[Key.skippedSteps] = Double(recorder.skipped)
         trial.values[Key.finalScale] = Double(scaler?.scale ?? 1)
         return trial

@@ -46,7 +46,7 @@ struct LossScalingLabTests {
             == [85, 87, 80, 72, 70, 31])
     }
 
-    @Test("loss scaling restores FP32 within 2 points, without extra zeros, beating unscaled fp16 clearly; bf16 only has to match")
+    @Test("loss scaling restores FP32 within 3 points, without extra zeros, beating unscaled fp16 clearly; bf16 only has to match")
     func restoreAndMatchRules() {
         let fp32 = trial(0.9, zeros: Self.reference), fp16 = trial(0.5, zeros: [0.9, 0.9, 0.9, 0.9, 0.9, 0.4])
         let restores = LossScaling.restores(), matches = LossScaling.matches()
@@ -54,11 +54,12 @@ struct LossScalingLabTests {
             let s = seed(fp32: fp32, fp16: fp16, scaled: candidate, bf16: candidate)
             return (restores.test(candidate, s), matches.test(candidate, s))
         }
-        #expect(check(trial(0.885, zeros: Self.reference)) == (true, true))
-        #expect(check(trial(0.875, zeros: Self.reference)) == (false, false))
+        #expect(check(trial(0.875, zeros: Self.reference)) == (true, true))
+        #expect(check(trial(0.865, zeros: Self.reference)) == (false, false))
         #expect(check(trial(0.95, zeros: Self.reference.map { $0 + 0.11 })) == (false, false))
         // Matching FP32 is not enough to restore it when unscaled fp16 did about as well.
         #expect(check(trial(0.9, zeros: Self.reference), fp16: trial(0.88, zeros: Self.reference)) == (false, true))
+        #expect(LossScaling.lossWeightWords == "2⁻¹⁹")
         #expect(check(trial(.nan, zeros: Self.reference)) == (false, false))
     }
 

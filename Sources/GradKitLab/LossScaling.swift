@@ -195,7 +195,7 @@ enum LossScaling {
         var metrics: [String: JSON] = [
             "depth": .number(Double(depth)), "epochs": .number(Double(epochs(a.plan))), "loss_weight": .number(Double(lossWeight)),
             "fp16_demonstrated_underflow": .bool(pathology.verdict.holds), "loss_scaling_restores_fp32": .bool(remedy.verdict.holds),
-            "bf16_matches_fp32": .bool(bf16.verdict.holds),
+            "bf16_matches_fp32": .bool(bf16.verdict.holds), "fp16_stopped_seeds": .number(Double(pathology.divergedSeeds)),
         ]
         for s in [pathology, remedy, bf16, a[Name.fp32]] {
             metrics["zero_share_by_layer." + s.name] = .array((1...depth).map { layer in .number(medianZeroShare(s, layer: layer)) })
@@ -216,10 +216,18 @@ enum LossScaling {
             s.trials.first?.values[Key.zeroShare(layer: 1)] == nil
                 ? "—" : (1...depth).map { percent(medianZeroShare(s, layer: $0)) }.joined(separator: " / ")
         },
-        Column(header: "skipped steps (median)") { s in
-            s.trials.first?.values[Key.skippedSteps].map { _ in fixed(Range3(s.trials.map { $0.values[Key.skippedSteps]! }).median, decimals: 0) } ?? "—"
-        },
+        Column(header: "non-finite gradients", value: nonFiniteCell),
     ]
+
+    /// With the scaler, the steps it skipped (median); without, the seeds whose run a NaN or ∞ stopped.
+    static func nonFiniteCell(_ s: ConfigurationSummary) -> String {
+        guard s.trials.first?.values[Key.skippedSteps] != nil else { return "—" }
+        if s.name == Name.scaled { return "\(fixed(Range3(s.trials.map { $0.values[Key.skippedSteps]! }).median, decimals: 0)) steps skipped (median)" }
+        return "run stopped in \(s.divergedSeeds) of \(s.trials.count) seeds"
+    }
+
+    /// The median step (1-based) at which the runs that hit a non-finite gradient stopped.
+    static func medianStop(_ s: ConfigurationSummary) -> Double { Range3(s.trials.compactMap(\.stoppedAtStep).map { Double($0 + 1) }).median }
 
     static func setup(_ a: Analysis) -> String {
         """
@@ -237,7 +245,9 @@ enum LossScaling {
         FP32 before the step (Micikevicius et al., 2018, "Mixed Precision Training", ICLR). "bf16 storage" rounds to \
         bfloat16, which keeps FP32's exponent range with 8 bits of precision. The weights enter the forward pass in FP32 (the \
         fp16 copy of the weights real mixed precision uses is not emulated). A weight gradient's zero entries include those \
-        FP32 has too (a ReLU silent for the whole batch); the rules compare with FP32 at the same seed.
+        FP32 has too (a ReLU silent for the whole batch); the rules compare with FP32 at the same seed. As in the \
+        other experiments, the monitor stops a run without a scaler at its first NaN or infinite gradient; with the scaler \
+        such a step is skipped and the scale halved.
         """
     }
 
@@ -253,6 +263,11 @@ enum LossScaling {
                 + "\(percent(medianZeroShare(fp16, layer: worst + 1))) zero against \(percent(medianZeroShare(fp32, layer: worst + 1))) in FP32; medians), "
                 + "and the test accuracy falls to \(percent(fp16.scoreRange.median)) from FP32's \(percent(fp32.scoreRange.median)) "
                 + "(\(fp16.verdict.holding) of \(fp16.verdict.seeds) seeds)."
+        if fp16.divergedSeeds > 0 {
+            let steps = fp16.trials.map(\.stepLoss.count).max() ?? 0
+            text += " Later, in \(fp16.divergedSeeds) of \(fp16.trials.count) seeds, a value overflows fp16 (past 65504) and a gradient "
+                + "turns NaN (median step \(fixed(medianStop(fp16), decimals: 0)) of \(steps)), which stops the run."
+        }
         } else {
             text = "fp16 storage without scaling does not fail consistently: \(fp16.verdict.describe(fp16.claim)) (test accuracy "
                 + "\(percent(fp16.scoreRange.median)), FP32 \(percent(fp32.scoreRange.median)))."

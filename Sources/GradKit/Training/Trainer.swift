@@ -3,9 +3,9 @@
 import Glibc
 #endif
 
-/// Fits a model to data: batches, loss, backward, the gradient monitor's
-/// non-finite guard, clipping, the optimizer step and the learning-rate
-/// schedule; validation, early stopping, callbacks, progress and an optional
+/// Fits a model to data: batches, loss (optionally scaled, ``lossScaler``),
+/// backward, the gradient monitor's non-finite guard, clipping, the
+/// optimizer step and the learning-rate schedule; validation, early stopping, callbacks, progress and an optional
 /// JSON-lines log.
 ///
 /// ```swift

@@ -29,7 +29,7 @@ public enum Lab {
     /// Every experiment, in report order.
     static let experiments: [Experiment] = [
         Vanishing.experiment, ExplodingDeepNet.experiment, ExplodingRNN.experiment, Optimizers.experiment, PerceptronExperiment.experiment,
-        LongMemory.experiment, SignalPropagationExperiment.experiment,
+        LongMemory.experiment, SignalPropagationExperiment.experiment, LossScaling.experiment,
     ]
 
     /// The experiments' names, in report order.

@@ -82,6 +82,10 @@ struct TrainingPlan {
     var sampleEvery = 1
     /// Also evaluate the fitting data after every epoch (``Trial/fitted``).
     var scoresFitData = false
+    /// Scales the loss (``Trainer/lossScaler``); the monitor then skips a
+    /// step with a non-finite gradient, which is the scaler's signal to back
+    /// off, instead of stopping the run.
+    var lossScaler: LossScaler? = nil
 }
 
 /// Trains `model`, evaluating on the validation and test data after every
@@ -92,18 +96,19 @@ func train(
     _ model: any Layer, optimizer: Optimizer, _ plan: TrainingPlan, observe: ((Trainer, StepRecord) -> Void)? = nil
 ) -> Trial {
     var trial = Trial(learningRate: optimizer.learningRate)
-    let monitor = GradientMonitor(model: model, policy: .stop, sampleEvery: plan.sampleEvery)
+    let monitor = GradientMonitor(model: model, policy: plan.lossScaler == nil ? .stop : .skip, sampleEvery: plan.sampleEvery)
     let trainer = Trainer(
         model: model, optimizer: optimizer, loss: plan.loss,
         options: TrainingOptions(
             epochs: plan.epochs, batchSize: plan.batchSize, seed: plan.seed.shuffling, dropsLastBatch: true, clipping: plan.clipping,
             progress: .silent),
         monitor: monitor)
+    trainer.lossScaler = plan.lossScaler
     trainer.onStep = { record in
         trial.stepLoss.append(Double(record.loss))
         trial.stepGradientNorm.append(Double(record.gradientNorm))
         if record.clipped { trial.clippedSteps += 1 }
-        if record.skipped, trial.stoppedAtStep == nil { trial.stoppedAtStep = record.step }
+        if record.skipped, monitor.policy == .stop, trial.stoppedAtStep == nil { trial.stoppedAtStep = record.step }
         observe?(trainer, record)
     }
     trainer.onEpoch = { record in

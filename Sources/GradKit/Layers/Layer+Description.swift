@@ -80,3 +80,8 @@ extension GRU: CustomStringConvertible {
         "GRU(inputSize: \(inputSize), hiddenSize: \(hiddenSize)\(biasInputHidden == nil ? ", bias: false" : ""))"
     }
 }
+
+extension StorageRounding: CustomStringConvertible {
+    /// The initializer call that builds this layer, e.g. `StorageRounding(.float16)`.
+    public var description: String { "StorageRounding(.\(format.rawValue))" }
+}

@@ -3,9 +3,9 @@
 import Glibc
 #endif
 
-/// Fits a model to data: batches, loss, backward, the gradient monitor's
-/// non-finite guard, clipping, the optimizer step and the learning-rate
-/// schedule; validation, early stopping, callbacks, progress and an optional
+/// Fits a model to data: batches, loss (optionally scaled, ``lossScaler``),
+/// backward, the gradient monitor's non-finite guard, clipping, the
+/// optimizer step and the learning-rate schedule; validation, early stopping, callbacks, progress and an optional
 /// JSON-lines log.
 ///
 /// ```swift
@@ -46,6 +46,15 @@ public final class Trainer {
     /// progress; ``onStep`` and ``onEpoch`` run on every rank and see the same
     /// records, so their decisions agree.
     public var dataParallel: (any DataParallelTraining)?
+
+    /// Scales the loss of every step when set (``LossScaler``, PyTorch's
+    /// `GradScaler`): backward runs on `scale · loss`, the gradients are
+    /// unscaled before the monitor's non-finite guard, clipping and the
+    /// step, and the scale is updated from the guard's decision — a
+    /// non-finite gradient skips the step (parameters and optimizer state
+    /// untouched) and backs the scale off. Needs the monitor's
+    /// ``GradientMonitor/NonFinitePolicy/skip`` policy; its state is kept in checkpoints.
+    public var lossScaler: LossScaler?
 
     /// Epochs completed (across resumed runs).
     public private(set) var completedEpochs = 0
@@ -103,6 +112,10 @@ public final class Trainer {
         }
         guard options.batchSize > 0, options.epochs >= 0 else {
             throw TrainingError.invalidOption("batch size must be > 0 and epochs >= 0, got \(options.batchSize) and \(options.epochs)")
+        }
+        if lossScaler != nil, monitor.policy != .skip {
+            throw TrainingError.invalidOption(
+                "a loss scaler needs the monitor's .skip policy: a non-finite gradient is its signal to skip the step and back off, not a fault (the monitor's policy is .\(monitor.policy))")
         }
         if let limit = options.maximumConsecutiveSkippedSteps, limit < 1 {
             throw TrainingError.invalidOption("maximumConsecutiveSkippedSteps must be at least 1, got \(limit)")
@@ -264,7 +277,7 @@ public final class Trainer {
             if let labels = shard.labels, loss.usesLabels {
                 lastCorrect = zip(withoutGradients { logits.argmax() }, labels).filter { $0 == $1 }.count
             }
-            value.backward()
+            (lossScaler?.scaled(value) ?? value).backward()
             stepLoss = value.scalar
         }
         if let parallel = dataParallel {
@@ -273,14 +286,16 @@ public final class Trainer {
             stepLoss = Float(totals[0] / Double(batch.count))
             if loss.usesLabels, batch.labels != nil { lastCorrect = Int(totals[1]) }
         }
+        lossScaler?.unscaleGradients(optimizer.parameters)
         let step = completedSteps
         completedSteps += 1
         var record = StepRecord(
             epoch: epoch, step: step, loss: stepLoss, gradientNorm: 0, learningRate: optimizer.learningRate, skipped: false, clipped: false)
         switch try monitor.inspectGradients(loss: stepLoss, learningRate: optimizer.learningRate) {
         case .step:
-            break
+            lossScaler?.update(foundNonFinite: false)
         case .skip(let parameter), .stop(let parameter):
+            lossScaler?.update(foundNonFinite: true)
             record.skipped = true
             record.gradientNorm = .nan
             clearGradients()
@@ -372,6 +387,7 @@ public final class Trainer {
         config["trainer.bestLoss"] = "\(bestLoss)"
         config["trainer.epochsWithoutImprovement"] = "\(epochsWithoutImprovement)"
         if let finished { config["trainer.finished"] = finished }
+        if let lossScaler { config.merge(lossScaler.state) { _, scaler in scaler } }
         var checkpoint = Checkpoint(
             model: model.stateDictionary(), optimizer: optimizer.exportState(), step: completedSteps, epoch: completedEpochs,
             randomState: random, configuration: config)
@@ -406,6 +422,7 @@ public final class Trainer {
         epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init)
             .map { Swift.min(Swift.max($0, 0), Checkpoint.countLimit - 1) } ?? 0
         finished = checkpoint.configuration["trainer.finished"]
+        lossScaler?.restore(checkpoint.configuration)
         bestWeights = checkpoint.bestModel
     }
 

@@ -10,7 +10,7 @@
 #   FUZZ_RUNS=N        stop each target after N inputs instead of after SECONDS
 #   FUZZ_BUDGET=S      the whole run, build included, within about S seconds: the time
 #                      the build leaves is shared by the targets (each SECONDS at most,
-#                      20 at least), so a slow build shortens fuzzing instead of CI
+#                      FUZZ_MIN at least, default 20), so a slow build shortens fuzzing instead of CI
 #   FUZZ_WORK=DIR      keep the new corpus entries, logs and artifacts there (default: a temporary directory)
 # Extra libFuzzer flags go in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-jobs=2").
 set -euo pipefail
@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
         if [ -n "${FUZZ_BUDGET:-}" ]; then
             share=$(( (FUZZ_BUDGET - ($(date +%s) - started)) / left ))
             [ "$share" -le "$seconds" ] || share=$seconds
-            [ "$share" -ge 20 ] || share=20
+            [ "$share" -ge "${FUZZ_MIN:-20}" ] || share=${FUZZ_MIN:-20}
         fi
         limit=(-max_total_time="$share"); what="${share} s"
     fi

@@ -20,7 +20,7 @@ enum LongMemory {
     /// one of the two values leaves 1/12 ≈ 0.083, half of the mean's 1/6.
     static let learnedFraction = 0.1
     /// The sequences of the gradient-per-step measurement.
-    static let measuredBatch = 100
+    static let measuredBatch = 50
 
     static func lengths(_ plan: Plan) -> [Int] { plan.quick ? [25, 50] : [25, 50, 100, 200] }
     static func epochs(_ plan: Plan) -> Int { plan.epochs(full: 6, quick: 4) }
@@ -140,7 +140,7 @@ enum LongMemory {
         result.append(steps)
         return result
     }
-    static let measuredPoints = 25
+    static let measuredPoints = 12
 
     /// ‖∂L/∂h_t‖ at each of ``measuredSteps(_:)``: the MSE of the first
     /// ``measuredBatch`` test sequences, with h_t the state after step t (h and

@@ -146,6 +146,8 @@ struct ReadmeTests {
         #expect(table.frozenParameters == 24 && table.rows.count == 5)
         trainer.callbacks = [TensorBoardLogger(directory: "tb"), ReportWriter(directory: "report")]
         #expect(trainer.callbacks.count == 2)
+        trainer.lossScaler = LossScaler()                   // dynamic loss scaling: PyTorch's GradScaler, its defaults
+        #expect(trainer.lossScaler?.scale == 65536)
     }
 
     @Test("every line of the README's Swift blocks is here")

@@ -251,6 +251,39 @@ struct BFloat16GEMMTests {
         }
     }
 
+    @Test("operands on rounding ties, next to them, denormal or zero round alike on every path (the packs' vector rounding)")
+    func roundingInsidePacks() {
+        var rng = SeededGenerator(seed: 5)
+        /// Magnitudes in [2^-20, 2^20] (products stay normal), low halves on and around the tie; denormals; signed zeros.
+        func special(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                switch Int.random(in: 0..<8, using: &rng) {
+                case 0: Float(bitPattern: UInt32.random(in: 1...0x007f_ffff, using: &rng) | (Bool.random(using: &rng) ? 0x8000_0000 : 0))
+                case 1: Bool.random(using: &rng) ? 0 : -0.0
+                default:
+                    Float(bitPattern: (UInt32.random(in: 107...147, using: &rng) << 23)
+                        | UInt32.random(in: 0...0x7f, using: &rng) << 16
+                        | [0x8000, 0x7fff, 0x8001, 0, 0xffff, UInt32.random(in: 0...0xffff, using: &rng)].randomElement(using: &rng)!
+                        | (Bool.random(using: &rng) ? 0x8000_0000 : 0))
+                }
+            }
+        }
+        Kernels.withMatmulPrecision(.bfloat16) {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                for (m, n, k) in [(37, 45, 61), (3, 50, 40), (64, 64, 33)] {
+                    let product = Product(transposeA: ta, transposeB: tb, m: m, n: n, k: k, pad: 1)
+                    let a = special((ta ? k : m) * product.lda), b = special((tb ? n : k) * product.ldb)
+                    let c0 = [Float](repeating: 0, count: m * product.ldc), bias = [Float](repeating: 0, count: n)
+                    let expected = product.emulate(a, b, c0, bias)
+                    forEachInstructionSet { isa in
+                        expectIdentical(Kernels.withBackend(.c) { product.run(a, b, c0, bias) }, expected, "C \(isa) \(product)")
+                    }
+                    expectIdentical(Kernels.withBackend(.swift) { product.run(a, b, c0, bias) }, expected, "Swift \(product)")
+                }
+            }
+        }
+    }
+
     @Test("the result does not depend on the thread count (1, 2, 3), on any ISA path, nor on running as a pair")
     func threadCountIndependent() {
         withExclusiveThreadCount {

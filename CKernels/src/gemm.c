@@ -122,9 +122,10 @@ CK_INLINE void store_row(float *CK_RESTRICT row, const float *CK_RESTRICT acc, s
 }
 
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth: the
-// transposing packs (op(A) = A, op(B) = Bᵀ); with `round`, rounded to bfloat16.
+// transposing packs (op(A) = A, op(B) = Bᵀ). Each comes as is and rounding to
+// bfloat16 (_bf16): one body compiled twice, so the FP32 packs are unchanged.
 typedef void (*transpose_fn)(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
-                             ptrdiff_t dst_stride, int round);
+                             ptrdiff_t dst_stride);
 
 typedef struct gemm_config {
     size_t mr, nr, kc, mc, nc;
@@ -134,10 +135,14 @@ typedef struct gemm_config {
 } gemm_config;
 
 static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
-                           ptrdiff_t dst_stride, int round);
+                           ptrdiff_t dst_stride);
+static void transpose_into_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                ptrdiff_t dst_stride);
 #if CK_HAVE_X86
 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
-                                  ptrdiff_t dst_stride, int round);
+                                  ptrdiff_t dst_stride);
+static void transpose_into_avx512_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                       ptrdiff_t dst_stride);
 #endif
 
 // ---------------------------------------------------------------- micro-kernels
@@ -159,14 +164,10 @@ CK_INLINE void micro_portable_body(size_t kc, const float *ap, ptrdiff_t a_step,
                                    float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu,
                                    int paired) {
     float acc[PORTABLE_MR][PORTABLE_NR] = { { 0 } };
-    size_t p = 0;
-    if (paired) {
-        for (; p + 2 <= kc; p += 2) {
-            portable_step(acc, ap + (ptrdiff_t)(p + 1) * a_step, bp + (ptrdiff_t)(p + 1) * b_step);
-            portable_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
-        }
+    for (size_t q = 0; q < kc; ++q) {
+        size_t p = paired && (q | 1) < kc ? q ^ 1 : q; // k = 1, 0, 3, 2, ... when paired
+        portable_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
     }
-    for (; p < kc; ++p) portable_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
     for (int i = 0; i < PORTABLE_MR; ++i) store_row(c + (ptrdiff_t)i * ldc, acc[i], PORTABLE_NR, alpha, beta, bias, relu);
 }
 
@@ -197,19 +198,17 @@ CK_INLINE CK_TARGET_AVX2 void micro_avx2_body(size_t kc, const float *ap, ptrdif
                                               const float *bias, int relu, int paired) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    size_t p = 0;
     if (paired) {
-        for (; p + 2 <= kc; p += 2) {
-            avx2_step(acc, ap + a_step, bp + b_step);
-            avx2_step(acc, ap, bp);
-            ap += 2 * a_step;
-            bp += 2 * b_step;
+        for (size_t q = 0; q < kc; ++q) { // k = 1, 0, 3, 2, ... (see CK_MICRO_AVX512)
+            size_t p = (q | 1) < kc ? q ^ 1 : q;
+            avx2_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
         }
-    }
-    for (; p < kc; ++p) {
-        avx2_step(acc, ap, bp);
-        ap += a_step;
-        bp += b_step;
+    } else {
+        for (size_t p = 0; p < kc; ++p) {
+            avx2_step(acc, ap, bp);
+            ap += a_step;
+            bp += b_step;
+        }
     }
     for (int i = 0; i < 6; ++i) {
         float t[16]; // acc[i] as floats: the copy compiles away
@@ -252,19 +251,19 @@ CK_TARGET_AVX2 static void micro_avx2_bf16(size_t kc, const float *ap, ptrdiff_t
         const ptrdiff_t a_step_ = (A_STEP), a_row_ = (A_ROW);                                                        \
         __m512 acc[MR][2];                                                                                           \
         for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
-        size_t p = 0;                                                                                                \
         if (PAIRED) {                                                                                                \
-            for (; p + 2 <= kc; p += 2) {                                                                            \
-                CK_AVX512_STEP(MR, ap + a_step_, bp + b_step);                                                       \
-                CK_AVX512_STEP(MR, ap, bp);                                                                          \
-                ap += 2 * a_step_;                                                                                   \
-                bp += 2 * b_step;                                                                                    \
+            /* k = 1, 0, 3, 2, ...: one loop of one step, which keeps the tile in registers (a loop over pairs  \
+               and a tail loop spilled the 12-row tile between them: half the speed). */                         \
+            for (size_t q = 0; q < kc; ++q) {                                                                        \
+                size_t p = (q | 1) < kc ? q ^ 1 : q;                                                                 \
+                CK_AVX512_STEP(MR, ap + (ptrdiff_t)p * a_step_, bp + (ptrdiff_t)p * b_step);                         \
             }                                                                                                        \
-        }                                                                                                            \
-        for (; p < kc; ++p) {                                                                                        \
-            CK_AVX512_STEP(MR, ap, bp);                                                                              \
-            ap += a_step_;                                                                                           \
-            bp += b_step;                                                                                            \
+        } else {                                                                                                     \
+            for (size_t p = 0; p < kc; ++p) {                                                                        \
+                CK_AVX512_STEP(MR, ap, bp);                                                                          \
+                ap += a_step_;                                                                                       \
+                bp += b_step;                                                                                        \
+            }                                                                                                        \
         }                                                                                                            \
         for (int i = 0; i < MR; ++i) {                                                                               \
             float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
@@ -292,17 +291,21 @@ static gemm_config current_config(size_t m, int bf16) {
         if (m % 12 != 0 && m % 8 == 0)
             return (gemm_config){ .mr = 8, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
                                   .micro = bf16 ? micro_avx512_8_bf16 : micro_avx512_8,
-                                  .micro_rows = bf16 ? NULL : micro_avx512_rows_8, .transpose = transpose_into_avx512 };
+                                  .micro_rows = bf16 ? NULL : micro_avx512_rows_8,
+                                  .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512 };
         return (gemm_config){ .mr = 12, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
-                              .micro = bf16 ? micro_avx512_12_bf16 : micro_avx512_12, .transpose = transpose_into_avx512 };
+                              .micro = bf16 ? micro_avx512_12_bf16 : micro_avx512_12,
+                              .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512 };
     case CK_ISA_AVX2:
         return (gemm_config){ .mr = 6, .nr = 16, .kc = CK_GEMM_BF16_BLOCK, .mc = 96, .nc = 2048,
-                              .micro = bf16 ? micro_avx2_bf16 : micro_avx2, .transpose = transpose_into };
+                              .micro = bf16 ? micro_avx2_bf16 : micro_avx2,
+                              .transpose = bf16 ? transpose_into_bf16 : transpose_into };
     case CK_ISA_PORTABLE: break;
     }
 #endif
     return (gemm_config){ .mr = PORTABLE_MR, .nr = PORTABLE_NR, .kc = CK_GEMM_BF16_BLOCK, .mc = 64, .nc = 1024,
-                          .micro = bf16 ? micro_portable_bf16 : micro_portable, .transpose = transpose_into };
+                          .micro = bf16 ? micro_portable_bf16 : micro_portable,
+                          .transpose = bf16 ? transpose_into_bf16 : transpose_into };
 }
 
 // ---------------------------------------------------------------- packing
@@ -322,8 +325,8 @@ typedef struct gemm_operands {
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth:
 // 4 x 4 blocks through four vector registers (the shuffles compile to SSE on
 // any x86-64), the edges one by one.
-static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
-                           ptrdiff_t dst_stride, int round) {
+CK_INLINE void transpose_body(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                              ptrdiff_t dst_stride, int round) {
     size_t i = 0;
     for (; i + 4 <= rows; i += 4) {
         size_t d = 0;
@@ -359,12 +362,23 @@ static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, 
         }
 }
 
+static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                           ptrdiff_t dst_stride) {
+    transpose_body(src, src_stride, rows, depth, dst, dst_stride, 0);
+}
+
+static void transpose_into_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                ptrdiff_t dst_stride) {
+    transpose_body(src, src_stride, rows, depth, dst, dst_stride, 1);
+}
+
 #if CK_HAVE_X86
 // transpose_into with AVX-512: blocks of 8 rows x 16 depth through eight
 // registers (unpack, shuffle within lanes, permute across lanes: 24 shuffles
 // for 128 floats where the 4 x 4 blocks take 64), written as 16 runs of 8.
-CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth,
-                                                   float *dst, ptrdiff_t dst_stride, int round) {
+CK_INLINE CK_TARGET_AVX512 void transpose_avx512_body(const float *src, ptrdiff_t src_stride, size_t rows,
+                                                      size_t depth, float *dst, ptrdiff_t dst_stride, int round) {
+    transpose_fn edges = round ? transpose_into_bf16 : transpose_into;
     const __m512i low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     size_t i = 0;
@@ -396,9 +410,19 @@ CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t s
                 _mm256_storeu_ps(o + 12 * dst_stride, _mm512_extractf32x8_ps(hi, 1));
             }
         }
-        if (d < depth) transpose_into(s + (ptrdiff_t)d, src_stride, 8, depth - d, dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, dst_stride, round);
+        if (d < depth) edges(s + (ptrdiff_t)d, src_stride, 8, depth - d, dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, dst_stride);
     }
-    if (i < rows) transpose_into(src + (ptrdiff_t)i * src_stride, src_stride, rows - i, depth, dst + (ptrdiff_t)i, dst_stride, round);
+    if (i < rows) edges(src + (ptrdiff_t)i * src_stride, src_stride, rows - i, depth, dst + (ptrdiff_t)i, dst_stride);
+}
+
+CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth,
+                                                   float *dst, ptrdiff_t dst_stride) {
+    transpose_avx512_body(src, src_stride, rows, depth, dst, dst_stride, 0);
+}
+
+CK_TARGET_AVX512 static void transpose_into_avx512_bf16(const float *src, ptrdiff_t src_stride, size_t rows,
+                                                        size_t depth, float *dst, ptrdiff_t dst_stride) {
+    transpose_avx512_body(src, src_stride, rows, depth, dst, dst_stride, 1);
 }
 #endif
 
@@ -411,8 +435,7 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         size_t rows = ck_min_size(mr, mc - q);
         float *panel = ap + q * kc;
         if (g->ta == CK_TRANSPOSE_NONE) {
-            cfg->transpose(g->a + (ptrdiff_t)(i0 + q) * g->lda + (ptrdiff_t)p0, g->lda, rows, kc, panel, (ptrdiff_t)mr,
-                           g->bf16);
+            cfg->transpose(g->a + (ptrdiff_t)(i0 + q) * g->lda + (ptrdiff_t)p0, g->lda, rows, kc, panel, (ptrdiff_t)mr);
         } else {
             for (size_t p = 0; p < kc; ++p) {
                 const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
@@ -436,7 +459,7 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
-        cfg->transpose(g->b + (ptrdiff_t)j * g->ldb + (ptrdiff_t)p0, g->ldb, cols, kc, panel, (ptrdiff_t)nr, g->bf16);
+        cfg->transpose(g->b + (ptrdiff_t)j * g->ldb + (ptrdiff_t)p0, g->ldb, cols, kc, panel, (ptrdiff_t)nr);
         for (size_t p = 0; p < kc; ++p)
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
     }

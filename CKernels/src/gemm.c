@@ -75,14 +75,24 @@ void ck_bf16_round_f32(size_t count, float *y, const float *x) {
     for (size_t i = 0; i < count; ++i) y[i] = bf16_round(x[i]);
 }
 
-// dst[0 : n] := src[0 : n], rounded to bfloat16 when `round`.
-static void copy_row(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n, int round) {
-    if (!round) {
-        memcpy(dst, src, n * sizeof(float));
-        return;
-    }
+// dst[0 : n] := src[0 : n] rounded to bfloat16: the copying packs in bfloat16
+// precision (the FP32 ones memcpy). One body per instruction set, so the
+// rounding runs at the vector width the micro-kernel has.
+typedef void (*round_row_fn)(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n);
+
+CK_INLINE void round_row_body(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
     for (size_t i = 0; i < n; ++i) dst[i] = bf16_round(src[i]);
 }
+
+static void round_row(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) { round_row_body(dst, src, n); }
+#if CK_HAVE_X86
+CK_TARGET_AVX2 static void round_row_avx2(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
+    round_row_body(dst, src, n);
+}
+CK_TARGET_AVX512 static void round_row_avx512(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
+    round_row_body(dst, src, n);
+}
+#endif
 
 // bias: NULL, or NR values added to every row after alpha and beta (the fused
 // bias of a linear layer; only on the last k block, so the sum is rounded as
@@ -132,6 +142,7 @@ typedef struct gemm_config {
     gemm_micro_fn micro;
     gemm_micro_fn micro_rows; // A row-major in place (third argument: lda); NULL if none
     transpose_fn transpose;
+    round_row_fn round_row;   // the copying packs' rounding (bfloat16 precision)
 } gemm_config;
 
 static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
@@ -292,20 +303,22 @@ static gemm_config current_config(size_t m, int bf16) {
             return (gemm_config){ .mr = 8, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
                                   .micro = bf16 ? micro_avx512_8_bf16 : micro_avx512_8,
                                   .micro_rows = bf16 ? NULL : micro_avx512_rows_8,
-                                  .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512 };
+                                  .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512,
+                                  .round_row = round_row_avx512 };
         return (gemm_config){ .mr = 12, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
                               .micro = bf16 ? micro_avx512_12_bf16 : micro_avx512_12,
-                              .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512 };
+                              .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512,
+                              .round_row = round_row_avx512 };
     case CK_ISA_AVX2:
         return (gemm_config){ .mr = 6, .nr = 16, .kc = CK_GEMM_BF16_BLOCK, .mc = 96, .nc = 2048,
                               .micro = bf16 ? micro_avx2_bf16 : micro_avx2,
-                              .transpose = bf16 ? transpose_into_bf16 : transpose_into };
+                              .transpose = bf16 ? transpose_into_bf16 : transpose_into, .round_row = round_row_avx2 };
     case CK_ISA_PORTABLE: break;
     }
 #endif
     return (gemm_config){ .mr = PORTABLE_MR, .nr = PORTABLE_NR, .kc = CK_GEMM_BF16_BLOCK, .mc = 64, .nc = 1024,
                           .micro = bf16 ? micro_portable_bf16 : micro_portable,
-                          .transpose = bf16 ? transpose_into_bf16 : transpose_into };
+                          .transpose = bf16 ? transpose_into_bf16 : transpose_into, .round_row = round_row };
 }
 
 // ---------------------------------------------------------------- packing
@@ -439,7 +452,8 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         } else {
             for (size_t p = 0; p < kc; ++p) {
                 const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
-                copy_row(panel + p * mr, src, rows, g->bf16);
+                if (g->bf16) cfg->round_row(panel + p * mr, src, rows);
+                else memcpy(panel + p * mr, src, rows * sizeof(float));
             }
         }
         if (rows < mr) {
@@ -455,7 +469,9 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
     size_t nr = cfg->nr;
     if (g->tb == CK_TRANSPOSE_NONE) {
         for (size_t p = 0; p < kc; ++p) {
-            copy_row(panel + p * nr, g->b + (ptrdiff_t)(p0 + p) * g->ldb + (ptrdiff_t)j, cols, g->bf16);
+            const float *src = g->b + (ptrdiff_t)(p0 + p) * g->ldb + (ptrdiff_t)j;
+            if (g->bf16) cfg->round_row(panel + p * nr, src, cols);
+            else memcpy(panel + p * nr, src, cols * sizeof(float));
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
@@ -792,7 +808,9 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
             // When A needs no packing and B does, a column split lets each part pack
             // its own panels of B: one fork/join instead of two, no serial packing
             // (the forward X Wᵀ of a 64-wide layer: 1.85 -> 1.4 us).
-            job.pack_b_in_parts = !job.b_in_place && parts > 1 && (job.a_in_place || job.a_rows_in_place)
+            // In bfloat16 precision each part packs (rounds) all of A itself instead: for m <= 128
+            // that costs less than the second fork/join (the deep MLP's 64x64x64 products).
+            job.pack_b_in_parts = !job.b_in_place && parts > 1 && (job.a_in_place || job.a_rows_in_place || bf16)
                                   && col_panels >= parts && m <= 128;
             if (job.pack_b_in_parts) job.split_rows = 0;
             if (!job.b_in_place && !job.pack_b_in_parts) {

@@ -23,8 +23,9 @@ func stepFLOPs(sizes: [Int], batch: Int) -> Double {
 
 /// This machine's best SGEMM rate in GFLOP/s: the highest median rate of the C
 /// kernel over square products from 256 to 1024 and the MLP workloads' own
-/// shapes (forward, input gradient, weight gradient), at the current thread count.
-func bestSGEMMRate(budget: Double) -> (gflops: Double, shape: String) {
+/// shapes (forward, input gradient, weight gradient), at the current thread
+/// count, with matrix products in `precision`.
+func bestSGEMMRate(budget: Double, precision: MatmulPrecision) -> (gflops: Double, shape: String) {
     var shapes: [(label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int)] =
         [256, 512, 1024].map { ("\($0)x\($0)x\($0)", false, false, $0, $0, $0) }
     for workload in stepWorkloads {
@@ -45,9 +46,11 @@ func bestSGEMMRate(budget: Double) -> (gflops: Double, shape: String) {
         let t = a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 Kernels.withBackend(.c) {
-                    time(budget: budget, warmup: 2) {
+                    Kernels.withMatmulPrecision(precision) {
+                        time(budget: budget, warmup: 2) {
                         BenchmarkKernels.gemm(
-                            transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: ap.baseAddress!, b: bp.baseAddress!, c: c)
+                                transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: ap.baseAddress!, b: bp.baseAddress!, c: c)
+                        }
                     }
                 }
             }
@@ -61,34 +64,44 @@ func bestSGEMMRate(budget: Double) -> (gflops: Double, shape: String) {
 /// `gradkit-bench --roofline`: the best SGEMM rate, then per step workload its
 /// FLOPs, its median step time, the time those FLOPs take at the best rate (the
 /// bound) and bound/time; ten back-to-back timings of the deep step (slowest
-/// over fastest). With `--json` the last line is
-/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction"}]}`.
+/// over fastest). The same rate and step times with bfloat16 matrix products
+/// (``MatmulPrecision/bfloat16``, whatever `--matmul-precision` says; the FP32
+/// figures are FP32 likewise). With `--json` the last line is
+/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "bf16_step_us"}], "bf16_gemm_gflops": Y}`.
 func runRoofline() {
-    let rate = bestSGEMMRate(budget: options.budget / 2)
-    var rows: [(name: String, flops: Double, step: Double, bound: Double)] = []
+    let rate = bestSGEMMRate(budget: options.budget / 2, precision: .float32)
+    let bf16Rate = bestSGEMMRate(budget: options.budget / 2, precision: .bfloat16)
+    var rows: [(name: String, flops: Double, step: Double, bound: Double, bf16Step: Double)] = []
     var deepRuns: [Double] = []
     for workload in stepWorkloads {
         let step = makeTrainingStep(sizes: workload.sizes, batch: workload.batch)
-        let seconds = Kernels.withBackend(.c) { time(budget: options.budget * 2, step).median }
+        func median(_ precision: MatmulPrecision) -> Double {
+            Kernels.withBackend(.c) { Kernels.withMatmulPrecision(precision) { time(budget: options.budget * 2, step).median } }
+        }
+        let seconds = median(.float32), bf16Seconds = median(.bfloat16)
         let flops = stepFLOPs(sizes: workload.sizes, batch: workload.batch)
-        rows.append((workload.name, flops, seconds, flops / (rate.gflops * 1e9)))
+        rows.append((workload.name, flops, seconds, flops / (rate.gflops * 1e9), bf16Seconds))
         if workload.name.hasPrefix("deep") {
-            deepRuns = Kernels.withBackend(.c) { (0..<10).map { _ in time(budget: options.budget / 2, step).median } }
+            deepRuns = Kernels.withBackend(.c) {
+                Kernels.withMatmulPrecision(.float32) { (0..<10).map { _ in time(budget: options.budget / 2, step).median } }
+            }
         }
     }
     if options.json {
         let items = rows.map { row in
             "{\"name\": \(jsonString(row.name)), \"flops\": \(row.flops), \"step_us\": \(row.step * 1e6), "
-                + "\"bound_us\": \(row.bound * 1e6), \"fraction\": \(row.bound / row.step)}"
+                + "\"bound_us\": \(row.bound * 1e6), \"fraction\": \(row.bound / row.step), \"bf16_step_us\": \(row.bf16Step * 1e6)}"
         }
-        print("{\"sgemm_gflops\": \(rate.gflops), \"workloads\": [\(items.joined(separator: ", "))]}")
+        print("{\"sgemm_gflops\": \(rate.gflops), \"workloads\": [\(items.joined(separator: ", "))], \"bf16_gemm_gflops\": \(bf16Rate.gflops)}")
         return
     }
     print("best SGEMM: \(format3(rate.gflops)) GFLOP/s (\(rate.shape), \(Kernels.threadCount) threads)")
-    print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) of bound")
+    print("best bfloat16 GEMM: \(format3(bf16Rate.gflops)) GFLOP/s (\(bf16Rate.shape); operands rounded in software, "
+        + "AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "present, unused" : "absent"))")
+    print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) \(padded("of bound", 9)) bf16 step")
     for row in rows {
         print("\(padded(row.name, 32)) \(padded(format3(row.flops / 1e6), 9)) \(padded(formatSeconds(row.step), 10)) "
-            + "\(padded(formatSeconds(row.bound), 10)) \(Int((row.bound / row.step * 100).rounded()))%")
+            + "\(padded(formatSeconds(row.bound), 10)) \(padded("\(Int((row.bound / row.step * 100).rounded()))%", 9)) \(formatSeconds(row.bf16Step))")
     }
     if let fastest = deepRuns.min(), let slowest = deepRuns.max() {
         print("deep step, 10 back-to-back medians: \(formatSeconds(fastest))–\(formatSeconds(slowest)), slowest/fastest \(format3(slowest / fastest))")

@@ -1,8 +1,8 @@
 // gradkit-bench — C vs pure-Swift kernels, and autograd bookkeeping.
 // SPDX-License-Identifier: MIT
 //
-//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--json] [--quick]
-//   swift run -c release gradkit-bench --roofline [--threads N] [--json]   (Roofline.swift)
+//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--json] [--quick]
+//   swift run -c release gradkit-bench --roofline [--threads N] [--json]   (Roofline.swift; FP32 and bfloat16)
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 //   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
 #if canImport(Glibc)
@@ -32,14 +32,21 @@ while let argument = arguments.first {
         guard let value = arguments.first, let backend = KernelBackend(rawValue: value) else { fatalError("--backend needs c or swift") }
         onlyBackend = backend
         arguments.removeFirst()
+    case "--matmul-precision":
+        guard let value = arguments.first, let precision = MatmulPrecision(name: value) else {
+            fatalError("--matmul-precision needs float32 (fp32) or bfloat16 (bf16)")
+        }
+        Kernels.matmulPrecision = precision
+        arguments.removeFirst()
     case "--unsplit": Kernels.splitsSmallProducts = false
     case "--json": json = true
     case "--quick": quick = true
     case "--distributed": distributed = true
     case "--roofline": roofline = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
+        print("  --matmul-precision float32|bf16: GEMMs with operands rounded to bfloat16 (Kernels.matmulPrecision); --roofline measures both")
         print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
         print("  --roofline: each step workload's time against its FLOPs at this machine's best SGEMM rate")
         exit(0)
@@ -125,14 +132,23 @@ let gemmShapes: [(label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int)] =
     ]
 
 /// Checks a GEMM result against the double-accumulating reference (on up to 64
-/// rows) with the error bound of the tests: |error| <= (k + 2) 2^-24 Σ|a||b|.
-func checkGEMM(_ s: (label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int), a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-               c: UnsafePointer<Float>, backend: KernelBackend) {
+/// rows) with the error bound of the tests: |error| <= (k + 2) 2^-24 Σ|a||b|. In
+/// bfloat16 precision the reference multiplies the operands rounded as the kernel rounds them.
+func checkGEMM(_ s: (label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int), a unrounded: UnsafePointer<Float>,
+               b unroundedB: UnsafePointer<Float>, c: UnsafePointer<Float>, backend: KernelBackend) {
     let rows = 0..<Swift.min(s.m, 64)
     let reference = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
     let absA = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.k), absB = UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
     let bound = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
-    defer { reference.deallocate(); absA.deallocate(); absB.deallocate(); bound.deallocate() }
+    let roundedA = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.k), roundedB = UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
+    defer { reference.deallocate(); absA.deallocate(); absB.deallocate(); bound.deallocate(); roundedA.deallocate(); roundedB.deallocate() }
+    roundedA.update(from: unrounded, count: s.m * s.k)
+    roundedB.update(from: unroundedB, count: s.k * s.n)
+    if Kernels.activeMatmulPrecision == .bfloat16 {
+        BenchmarkKernels.roundToBFloat16(count: s.m * s.k, x: roundedA, y: roundedA)
+        BenchmarkKernels.roundToBFloat16(count: s.k * s.n, x: roundedB, y: roundedB)
+    }
+    let a = UnsafePointer(roundedA), b = UnsafePointer(roundedB)
     for i in 0..<(s.m * s.k) { absA[i] = Swift.abs(a[i]) }
     for i in 0..<(s.k * s.n) { absB[i] = Swift.abs(b[i]) }
     BenchmarkKernels.gemmReference(transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: a, b: b, c: reference, rows: rows)

@@ -10,6 +10,9 @@
 // column tiles, A transposed with whole row tiles) is read in place.
 // Products of a few rows skip packing (direct loops), where packing would cost
 // more than it saves.
+// In bfloat16 precision (ck_gemm.h) the packs round the operands as they copy
+// them, so every product reads rounded values: no operand is read in place,
+// the direct loops round as they read, and the micro-kernels take k in pairs.
 #include "ck_gemm.h"
 #include "ck_internal.h"
 
@@ -23,6 +26,73 @@
 #define GEMM_MAX_MR 12
 #define GEMM_MAX_NR 32
 #define GEMM_ALIGN 64u
+
+// ---------------------------------------------------------------- bfloat16 rounding
+
+typedef float ck_v4f __attribute__((vector_size(16)));
+typedef uint32_t ck_u32x16 __attribute__((vector_size(64)));
+
+// x rounded to bfloat16 as ck_gemm.h specifies (vcvtneps2bf16), as FP32 bits:
+// to nearest even by adding 0x7fff plus the lowest kept bit and truncating (the
+// carry takes values past the largest bfloat16 to infinity, and leaves infinity
+// alone); NaN made quiet and truncated; zeros and denormals to a signed zero.
+CK_INLINE uint32_t bf16_round_bits(uint32_t u) {
+    uint32_t nearest = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    uint32_t quiet = (u | 0x00400000u) & 0xffff0000u;
+    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? quiet : nearest;
+    return (u & 0x7f800000u) == 0 ? u & 0x80000000u : r;
+}
+
+CK_INLINE float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = bf16_round_bits(u);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+// bf16_round on each lane (the transposing packs round what they load).
+CK_INLINE ck_v4f bf16_round_v4(ck_v4f x) {
+    for (int lane = 0; lane < 4; ++lane) x[lane] = bf16_round(x[lane]);
+    return x;
+}
+
+#if CK_HAVE_X86
+// The same on sixteen lanes, in vector operations (comparisons give all-ones
+// lanes): the AVX-512 transpose rounds eight of these per block.
+CK_INLINE CK_TARGET_AVX512 ck_f32x16 bf16_round_v16(ck_f32x16 x) {
+    ck_u32x16 u = (ck_u32x16)x;
+    ck_u32x16 nearest = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    ck_u32x16 quiet = (u | 0x00400000u) & 0xffff0000u;
+    ck_u32x16 nan = (ck_u32x16)((u & 0x7fffffffu) > 0x7f800000u);
+    ck_u32x16 tiny = (ck_u32x16)((u & 0x7f800000u) == 0u);
+    ck_u32x16 r = (nearest & ~nan) | (quiet & nan);
+    return (ck_f32x16)((r & ~tiny) | (u & 0x80000000u & tiny));
+}
+#endif
+
+void ck_bf16_round_f32(size_t count, float *y, const float *x) {
+    for (size_t i = 0; i < count; ++i) y[i] = bf16_round(x[i]);
+}
+
+// dst[0 : n] := src[0 : n] rounded to bfloat16: the copying packs in bfloat16
+// precision (the FP32 ones memcpy). One body per instruction set, so the
+// rounding runs at the vector width the micro-kernel has.
+typedef void (*round_row_fn)(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n);
+
+CK_INLINE void round_row_body(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = bf16_round(src[i]);
+}
+
+static void round_row(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) { round_row_body(dst, src, n); }
+#if CK_HAVE_X86
+CK_TARGET_AVX2 static void round_row_avx2(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
+    round_row_body(dst, src, n);
+}
+CK_TARGET_AVX512 static void round_row_avx512(float *CK_RESTRICT dst, const float *CK_RESTRICT src, size_t n) {
+    round_row_body(dst, src, n);
+}
+#endif
 
 // bias: NULL, or NR values added to every row after alpha and beta (the fused
 // bias of a linear layer; only on the last k block, so the sum is rounded as
@@ -62,7 +132,8 @@ CK_INLINE void store_row(float *CK_RESTRICT row, const float *CK_RESTRICT acc, s
 }
 
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth: the
-// transposing packs (op(A) = A, op(B) = Bᵀ).
+// transposing packs (op(A) = A, op(B) = Bᵀ). Each comes as is and rounding to
+// bfloat16 (_bf16): one body compiled twice, so the FP32 packs are unchanged.
 typedef void (*transpose_fn)(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
                              ptrdiff_t dst_stride);
 
@@ -71,47 +142,84 @@ typedef struct gemm_config {
     gemm_micro_fn micro;
     gemm_micro_fn micro_rows; // A row-major in place (third argument: lda); NULL if none
     transpose_fn transpose;
+    round_row_fn round_row;   // the copying packs' rounding (bfloat16 precision)
 } gemm_config;
 
 static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
                            ptrdiff_t dst_stride);
+static void transpose_into_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                ptrdiff_t dst_stride);
 #if CK_HAVE_X86
 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
                                   ptrdiff_t dst_stride);
+static void transpose_into_avx512_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                       ptrdiff_t dst_stride);
 #endif
 
 // ---------------------------------------------------------------- micro-kernels
 
+// Every micro-kernel comes in two orders of k: one after the other (FP32), and
+// in pairs, the second of each pair first (bfloat16, the order of vdpbf16ps; an
+// odd last k alone). `paired` is a constant in each instance.
+
 // Portable: 4 x 8, plain C the compiler keeps in registers.
+enum { PORTABLE_MR = 4, PORTABLE_NR = 8 };
+
+// acc += a[0 : MR]ᵀ b[0 : NR], one k step (a multiply and an add: contract(off)).
+CK_INLINE void portable_step(float acc[PORTABLE_MR][PORTABLE_NR], const float *a, const float *b) {
+    for (int i = 0; i < PORTABLE_MR; ++i)
+        for (int j = 0; j < PORTABLE_NR; ++j) acc[i][j] += a[i] * b[j];
+}
+
+CK_INLINE void micro_portable_body(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
+                                   float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu,
+                                   int paired) {
+    float acc[PORTABLE_MR][PORTABLE_NR] = { { 0 } };
+    for (size_t q = 0; q < kc; ++q) {
+        size_t p = paired && (q | 1) < kc ? q ^ 1 : q; // k = 1, 0, 3, 2, ... when paired
+        portable_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
+    }
+    for (int i = 0; i < PORTABLE_MR; ++i) store_row(c + (ptrdiff_t)i * ldc, acc[i], PORTABLE_NR, alpha, beta, bias, relu);
+}
+
 static void micro_portable(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step, float *c,
                            ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
-    enum { MR = 4, NR = 8 };
-    float acc[MR][NR] = { { 0 } };
-    for (size_t p = 0; p < kc; ++p) {
-        for (int i = 0; i < MR; ++i) {
-            float a = ap[(ptrdiff_t)p * a_step + i];
-            for (int j = 0; j < NR; ++j) acc[i][j] += a * bp[(ptrdiff_t)p * b_step + j];
-        }
-    }
-    for (int i = 0; i < MR; ++i) store_row(c + (ptrdiff_t)i * ldc, acc[i], NR, alpha, beta, bias, relu);
+    micro_portable_body(kc, ap, a_step, bp, b_step, c, ldc, alpha, beta, bias, relu, 0);
+}
+
+static void micro_portable_bf16(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
+                                float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
+    micro_portable_body(kc, ap, a_step, bp, b_step, c, ldc, alpha, beta, bias, relu, 1);
 }
 
 #if CK_HAVE_X86
 // AVX2 + FMA: 6 x 16, twelve ymm accumulators.
-CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
-                                      float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
+CK_INLINE CK_TARGET_AVX2 void avx2_step(__m256 acc[6][2], const float *a_, const float *b_) {
+    __m256 b0 = _mm256_loadu_ps(b_), b1 = _mm256_loadu_ps(b_ + 8);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 6; ++i) {
+        __m256 a = _mm256_broadcast_ss(a_ + i);
+        acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    }
+}
+
+CK_INLINE CK_TARGET_AVX2 void micro_avx2_body(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp,
+                                              ptrdiff_t b_step, float *c, ptrdiff_t ldc, float alpha, float beta,
+                                              const float *bias, int relu, int paired) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (size_t p = 0; p < kc; ++p) {
-        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 6; ++i) {
-            __m256 a = _mm256_broadcast_ss(ap + i);
-            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    if (paired) {
+        for (size_t q = 0; q < kc; ++q) { // k = 1, 0, 3, 2, ... (see CK_MICRO_AVX512)
+            size_t p = (q | 1) < kc ? q ^ 1 : q;
+            avx2_step(acc, ap + (ptrdiff_t)p * a_step, bp + (ptrdiff_t)p * b_step);
         }
-        ap += a_step;
-        bp += b_step;
+    } else {
+        for (size_t p = 0; p < kc; ++p) {
+            avx2_step(acc, ap, bp);
+            ap += a_step;
+            bp += b_step;
+        }
     }
     for (int i = 0; i < 6; ++i) {
         float t[16]; // acc[i] as floats: the copy compiles away
@@ -120,28 +228,53 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
     }
 }
 
+CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,
+                                      float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {
+    micro_avx2_body(kc, ap, a_step, bp, b_step, c, ldc, alpha, beta, bias, relu, 0);
+}
+
+CK_TARGET_AVX2 static void micro_avx2_bf16(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp,
+                                           ptrdiff_t b_step, float *c, ptrdiff_t ldc, float alpha, float beta,
+                                           const float *bias, int relu) {
+    micro_avx2_body(kc, ap, a_step, bp, b_step, c, ldc, alpha, beta, bias, relu, 1);
+}
+
 // AVX-512: MR x 32 with MR = 12 (twenty-four zmm accumulators) or 8 (sixteen,
 // for row counts that are multiples of 8 but not of 12, such as 64 and 128:
 // no partial tiles). A values are broadcast from memory straight into the FMAs.
 // NAME(kc, ap, STRIDE, ...): STRIDE is a_step (floats from one k to the next; rows
 // adjacent) for panels, or a_row (floats from one row to the next; k adjacent)
-// for row-major A read in place.
-#define CK_MICRO_AVX512(NAME, MR, STRIDE, A_STEP, A_ROW)                                                            \
+// for row-major A read in place. PAIRED: k in pairs, the second first (bfloat16).
+#define CK_AVX512_STEP(MR, A, B)                                                                                    \
+    do {                                                                                                             \
+        const float *a_ = (A), *b_ = (B);                                                                            \
+        __m512 b0 = _mm512_loadu_ps(b_), b1 = _mm512_loadu_ps(b_ + 16);                                             \
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {                                            \
+            __m512 a = _mm512_set1_ps(a_[(ptrdiff_t)i * a_row_]);                                                    \
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                           \
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                           \
+        }                                                                                                            \
+    } while (0)
+#define CK_MICRO_AVX512(NAME, MR, STRIDE, A_STEP, A_ROW, PAIRED)                                                    \
     CK_TARGET_AVX512 static void NAME(size_t kc, const float *ap, ptrdiff_t STRIDE, const float *bp,                \
                                       ptrdiff_t b_step, float *c, ptrdiff_t ldc, float alpha, float beta,            \
                                       const float *bias, int relu) {                                                 \
         const ptrdiff_t a_step_ = (A_STEP), a_row_ = (A_ROW);                                                        \
         __m512 acc[MR][2];                                                                                           \
         for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
-        for (size_t p = 0; p < kc; ++p) {                                                                            \
-            __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);                                         \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {                                        \
-                __m512 a = _mm512_set1_ps(ap[(ptrdiff_t)i * a_row_]);                                                \
-                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                       \
-                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                       \
+        if (PAIRED) {                                                                                                \
+            /* k = 1, 0, 3, 2, ...: one loop of one step, which keeps the tile in registers (a loop over pairs  \
+               and a tail loop spilled the 12-row tile between them: half the speed). */                         \
+            for (size_t q = 0; q < kc; ++q) {                                                                        \
+                size_t p = (q | 1) < kc ? q ^ 1 : q;                                                                 \
+                CK_AVX512_STEP(MR, ap + (ptrdiff_t)p * a_step_, bp + (ptrdiff_t)p * b_step);                         \
             }                                                                                                        \
-            ap += a_step_;                                                                                           \
-            bp += b_step;                                                                                            \
+        } else {                                                                                                     \
+            for (size_t p = 0; p < kc; ++p) {                                                                        \
+                CK_AVX512_STEP(MR, ap, bp);                                                                          \
+                ap += a_step_;                                                                                       \
+                bp += b_step;                                                                                        \
+            }                                                                                                        \
         }                                                                                                            \
         for (int i = 0; i < MR; ++i) {                                                                               \
             float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
@@ -149,31 +282,43 @@ CK_TARGET_AVX2 static void micro_avx2(size_t kc, const float *ap, ptrdiff_t a_st
             store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);                                       \
         }                                                                                                            \
     }
-CK_MICRO_AVX512(micro_avx512_12, 12, a_step, a_step, 1)
-CK_MICRO_AVX512(micro_avx512_8, 8, a_step, a_step, 1)
-CK_MICRO_AVX512(micro_avx512_rows_8, 8, a_row, 1, a_row)
+CK_MICRO_AVX512(micro_avx512_12, 12, a_step, a_step, 1, 0)
+CK_MICRO_AVX512(micro_avx512_8, 8, a_step, a_step, 1, 0)
+CK_MICRO_AVX512(micro_avx512_rows_8, 8, a_row, 1, a_row, 0)
+CK_MICRO_AVX512(micro_avx512_12_bf16, 12, a_step, a_step, 1, 1)
+CK_MICRO_AVX512(micro_avx512_8_bf16, 8, a_step, a_step, 1, 1)
 #endif
 
 // The blocking for this instruction set and m rows. Each element of C is one
-// dot product in k order whatever MR is, so the choice never changes results.
-static gemm_config current_config(size_t m) {
-    (void)m;
+// dot product in k order (bfloat16: in pairs) whatever MR is, so the choice
+// never changes results. KC is CK_GEMM_BF16_BLOCK on every path: the k blocks
+// are part of the bfloat16 contract. Neither the blocking nor the workspace
+// depends on the precision.
+static gemm_config current_config(size_t m, int bf16) {
+    (void)m, (void)bf16;
 #if CK_HAVE_X86
     switch (ck_isa_active()) {
     case CK_ISA_AVX512:
         if (m % 12 != 0 && m % 8 == 0)
-            return (gemm_config){ .mr = 8, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_8,
-                                  .micro_rows = micro_avx512_rows_8, .transpose = transpose_into_avx512 };
-        return (gemm_config){ .mr = 12, .nr = 32, .kc = 256, .mc = 144, .nc = 2048, .micro = micro_avx512_12,
-                              .transpose = transpose_into_avx512 };
+            return (gemm_config){ .mr = 8, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
+                                  .micro = bf16 ? micro_avx512_8_bf16 : micro_avx512_8,
+                                  .micro_rows = bf16 ? NULL : micro_avx512_rows_8,
+                                  .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512,
+                                  .round_row = round_row_avx512 };
+        return (gemm_config){ .mr = 12, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
+                              .micro = bf16 ? micro_avx512_12_bf16 : micro_avx512_12,
+                              .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512,
+                              .round_row = round_row_avx512 };
     case CK_ISA_AVX2:
-        return (gemm_config){ .mr = 6, .nr = 16, .kc = 256, .mc = 96, .nc = 2048, .micro = micro_avx2,
-                              .transpose = transpose_into };
+        return (gemm_config){ .mr = 6, .nr = 16, .kc = CK_GEMM_BF16_BLOCK, .mc = 96, .nc = 2048,
+                              .micro = bf16 ? micro_avx2_bf16 : micro_avx2,
+                              .transpose = bf16 ? transpose_into_bf16 : transpose_into, .round_row = round_row_avx2 };
     case CK_ISA_PORTABLE: break;
     }
 #endif
-    return (gemm_config){ .mr = 4, .nr = 8, .kc = 256, .mc = 64, .nc = 1024, .micro = micro_portable,
-                          .transpose = transpose_into };
+    return (gemm_config){ .mr = PORTABLE_MR, .nr = PORTABLE_NR, .kc = CK_GEMM_BF16_BLOCK, .mc = 64, .nc = 1024,
+                          .micro = bf16 ? micro_portable_bf16 : micro_portable,
+                          .transpose = bf16 ? transpose_into_bf16 : transpose_into, .round_row = round_row };
 }
 
 // ---------------------------------------------------------------- packing
@@ -187,15 +332,14 @@ typedef struct gemm_operands {
     float *c;
     const float *bias;  // n values added to every row of C, or NULL
     int relu;           // then max(0, .) as the elementwise ReLU rounds it
+    int bf16;           // CK_GEMM_PRECISION_BF16: operands rounded, k in pairs
 } gemm_operands;
-
-typedef float ck_v4f __attribute__((vector_size(16)));
 
 // dst[d * dst_stride + i] = src[i * src_stride + d] for i < rows, d < depth:
 // 4 x 4 blocks through four vector registers (the shuffles compile to SSE on
 // any x86-64), the edges one by one.
-static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
-                           ptrdiff_t dst_stride) {
+CK_INLINE void transpose_body(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                              ptrdiff_t dst_stride, int round) {
     size_t i = 0;
     for (; i + 4 <= rows; i += 4) {
         size_t d = 0;
@@ -205,6 +349,10 @@ static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, 
             memcpy(&r1, src + (ptrdiff_t)(i + 1) * src_stride + (ptrdiff_t)d, sizeof r1);
             memcpy(&r2, src + (ptrdiff_t)(i + 2) * src_stride + (ptrdiff_t)d, sizeof r2);
             memcpy(&r3, src + (ptrdiff_t)(i + 3) * src_stride + (ptrdiff_t)d, sizeof r3);
+            if (round) {
+                r0 = bf16_round_v4(r0), r1 = bf16_round_v4(r1);
+                r2 = bf16_round_v4(r2), r3 = bf16_round_v4(r3);
+            }
             ck_v4f t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
             ck_v4f t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
             ck_v4f c0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), c1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
@@ -215,18 +363,35 @@ static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, 
             memcpy(dst + (ptrdiff_t)(d + 3) * dst_stride + (ptrdiff_t)i, &c3, sizeof c3);
         }
         for (; d < depth; ++d)
-            for (size_t r = i; r < i + 4; ++r) dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)r] = src[(ptrdiff_t)r * src_stride + (ptrdiff_t)d];
+            for (size_t r = i; r < i + 4; ++r) {
+                float v = src[(ptrdiff_t)r * src_stride + (ptrdiff_t)d];
+                dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)r] = round ? bf16_round(v) : v;
+            }
     }
     for (; i < rows; ++i)
-        for (size_t d = 0; d < depth; ++d) dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)i] = src[(ptrdiff_t)i * src_stride + (ptrdiff_t)d];
+        for (size_t d = 0; d < depth; ++d) {
+            float v = src[(ptrdiff_t)i * src_stride + (ptrdiff_t)d];
+            dst[(ptrdiff_t)d * dst_stride + (ptrdiff_t)i] = round ? bf16_round(v) : v;
+        }
+}
+
+static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                           ptrdiff_t dst_stride) {
+    transpose_body(src, src_stride, rows, depth, dst, dst_stride, 0);
+}
+
+static void transpose_into_bf16(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
+                                ptrdiff_t dst_stride) {
+    transpose_body(src, src_stride, rows, depth, dst, dst_stride, 1);
 }
 
 #if CK_HAVE_X86
 // transpose_into with AVX-512: blocks of 8 rows x 16 depth through eight
 // registers (unpack, shuffle within lanes, permute across lanes: 24 shuffles
 // for 128 floats where the 4 x 4 blocks take 64), written as 16 runs of 8.
-CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth,
-                                                   float *dst, ptrdiff_t dst_stride) {
+CK_INLINE CK_TARGET_AVX512 void transpose_avx512_body(const float *src, ptrdiff_t src_stride, size_t rows,
+                                                      size_t depth, float *dst, ptrdiff_t dst_stride, int round) {
+    transpose_fn edges = round ? transpose_into_bf16 : transpose_into;
     const __m512i low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     size_t i = 0;
@@ -236,6 +401,8 @@ CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t s
         for (; d + 16 <= depth; d += 16) {
             __m512 r[8], t[8], u[8];
             for (int q = 0; q < 8; ++q) r[q] = _mm512_loadu_ps(s + q * src_stride + (ptrdiff_t)d);
+            if (round)
+                for (int q = 0; q < 8; ++q) r[q] = (__m512)bf16_round_v16((ck_f32x16)r[q]);
             for (int q = 0; q < 8; q += 2) {
                 t[q] = _mm512_unpacklo_ps(r[q], r[q + 1]);     // per lane: d0 of rows q, q+1; d1 of both
                 t[q + 1] = _mm512_unpackhi_ps(r[q], r[q + 1]); // d2, d3
@@ -256,9 +423,19 @@ CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t s
                 _mm256_storeu_ps(o + 12 * dst_stride, _mm512_extractf32x8_ps(hi, 1));
             }
         }
-        if (d < depth) transpose_into(s + (ptrdiff_t)d, src_stride, 8, depth - d, dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, dst_stride);
+        if (d < depth) edges(s + (ptrdiff_t)d, src_stride, 8, depth - d, dst + (ptrdiff_t)d * dst_stride + (ptrdiff_t)i, dst_stride);
     }
-    if (i < rows) transpose_into(src + (ptrdiff_t)i * src_stride, src_stride, rows - i, depth, dst + (ptrdiff_t)i, dst_stride);
+    if (i < rows) edges(src + (ptrdiff_t)i * src_stride, src_stride, rows - i, depth, dst + (ptrdiff_t)i, dst_stride);
+}
+
+CK_TARGET_AVX512 static void transpose_into_avx512(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth,
+                                                   float *dst, ptrdiff_t dst_stride) {
+    transpose_avx512_body(src, src_stride, rows, depth, dst, dst_stride, 0);
+}
+
+CK_TARGET_AVX512 static void transpose_into_avx512_bf16(const float *src, ptrdiff_t src_stride, size_t rows,
+                                                        size_t depth, float *dst, ptrdiff_t dst_stride) {
+    transpose_avx512_body(src, src_stride, rows, depth, dst, dst_stride, 1);
 }
 #endif
 
@@ -275,7 +452,8 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
         } else {
             for (size_t p = 0; p < kc; ++p) {
                 const float *src = g->a + (ptrdiff_t)(p0 + p) * g->lda + (ptrdiff_t)(i0 + q);
-                memcpy(panel + p * mr, src, rows * sizeof(float));
+                if (g->bf16) cfg->round_row(panel + p * mr, src, rows);
+                else memcpy(panel + p * mr, src, rows * sizeof(float));
             }
         }
         if (rows < mr) {
@@ -291,7 +469,9 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
     size_t nr = cfg->nr;
     if (g->tb == CK_TRANSPOSE_NONE) {
         for (size_t p = 0; p < kc; ++p) {
-            memcpy(panel + p * nr, g->b + (ptrdiff_t)(p0 + p) * g->ldb + (ptrdiff_t)j, cols * sizeof(float));
+            const float *src = g->b + (ptrdiff_t)(p0 + p) * g->ldb + (ptrdiff_t)j;
+            if (g->bf16) cfg->round_row(panel + p * nr, src, cols);
+            else memcpy(panel + p * nr, src, cols * sizeof(float));
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
         }
     } else {
@@ -440,7 +620,7 @@ static int use_direct(size_t m, size_t n, ck_transpose ta, ck_transpose tb) {
 
 size_t ck_sgemm_workspace_size(size_t m, size_t n, size_t k) {
     if (m == 0 || n == 0 || k == 0) return 0;
-    gemm_config cfg = current_config(m);
+    gemm_config cfg = current_config(m, 0);
     size_t parts = gemm_flops_parts_max(m, n, k);
     size_t b_floats, a_floats;
     workspace_layout(&cfg, m, n, k, &b_floats, &a_floats);
@@ -475,20 +655,71 @@ CK_INLINE void gemm_direct(const gemm_operands *g) {
     }
 }
 
+// acc[0 : n] += a * round(b[0 : n]), a already rounded: one k step of a row.
+CK_INLINE void axpy_bf16(float *CK_RESTRICT acc, size_t n, float a, const float *CK_RESTRICT b) {
+    for (size_t j = 0; j < n; ++j) acc[j] += a * bf16_round(b[j]);
+}
+
+// The bfloat16 products of the direct path, and of a call whose workspace is
+// too small to pack: no packing, the operands rounded as they are read, each
+// element of C one chain per k block in the pair order (ck_gemm.h), stored per
+// block as the packed path stores it. Any m and n (columns 512 at a time).
+CK_INLINE void gemm_direct_bf16(const gemm_operands *g) {
+    enum { COLUMNS = 512 };
+    float acc[COLUMNS];
+    ptrdiff_t a_row = g->ta == CK_TRANSPOSE_NONE ? g->lda : 1;
+    ptrdiff_t a_col = g->ta == CK_TRANSPOSE_NONE ? 1 : g->lda;
+    for (size_t j0 = 0; j0 < g->n; j0 += COLUMNS) {
+        size_t n = ck_min_size(COLUMNS, g->n - j0);
+        for (size_t i = 0; i < g->m; ++i) {
+            const float *arow = g->a + (ptrdiff_t)i * a_row;
+            for (size_t p0 = 0; p0 < g->k; p0 += CK_GEMM_BF16_BLOCK) {
+                size_t p1 = ck_min_size(p0 + CK_GEMM_BF16_BLOCK, g->k), p = p0;
+                if (g->tb == CK_TRANSPOSE_NONE) {
+                    const float *b = g->b + (ptrdiff_t)j0;
+                    for (size_t j = 0; j < n; ++j) acc[j] = 0.0f;
+                    for (; p + 2 <= p1; p += 2) {
+                        axpy_bf16(acc, n, bf16_round(arow[(ptrdiff_t)(p + 1) * a_col]), b + (ptrdiff_t)(p + 1) * g->ldb);
+                        axpy_bf16(acc, n, bf16_round(arow[(ptrdiff_t)p * a_col]), b + (ptrdiff_t)p * g->ldb);
+                    }
+                    if (p < p1) axpy_bf16(acc, n, bf16_round(arow[(ptrdiff_t)p * a_col]), b + (ptrdiff_t)p * g->ldb);
+                } else { // op(A) row i . B row j
+                    for (size_t j = 0; j < n; ++j) {
+                        const float *brow = g->b + (ptrdiff_t)(j0 + j) * g->ldb;
+                        float s = 0.0f;
+                        size_t q = p0;
+                        for (; q + 2 <= p1; q += 2) {
+                            s += bf16_round(arow[(ptrdiff_t)(q + 1) * a_col]) * bf16_round(brow[q + 1]);
+                            s += bf16_round(arow[(ptrdiff_t)q * a_col]) * bf16_round(brow[q]);
+                        }
+                        if (q < p1) s += bf16_round(arow[(ptrdiff_t)q * a_col]) * bf16_round(brow[q]);
+                        acc[j] = s;
+                    }
+                }
+                int last = p1 == g->k;
+                store_row(g->c + (ptrdiff_t)i * g->ldc + (ptrdiff_t)j0, acc, n, g->alpha, p0 == 0 ? g->beta : 1.0f,
+                          last && g->bias ? g->bias + j0 : NULL, last && g->relu);
+            }
+        }
+    }
+}
+
 #if CK_HAVE_X86
 CK_TARGET_AVX2 static void gemm_direct_avx2(const gemm_operands *g) { gemm_direct(g); }
 CK_TARGET_AVX512 static void gemm_direct_avx512(const gemm_operands *g) { gemm_direct(g); }
+CK_TARGET_AVX2 static void gemm_direct_bf16_avx2(const gemm_operands *g) { gemm_direct_bf16(g); }
+CK_TARGET_AVX512 static void gemm_direct_bf16_avx512(const gemm_operands *g) { gemm_direct_bf16(g); }
 #endif
 
 static void run_direct(const gemm_operands *g) {
 #if CK_HAVE_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512: gemm_direct_avx512(g); return;
-    case CK_ISA_AVX2: gemm_direct_avx2(g); return;
+    case CK_ISA_AVX512: g->bf16 ? gemm_direct_bf16_avx512(g) : gemm_direct_avx512(g); return;
+    case CK_ISA_AVX2: g->bf16 ? gemm_direct_bf16_avx2(g) : gemm_direct_avx2(g); return;
     case CK_ISA_PORTABLE: break;
     }
 #endif
-    gemm_direct(g);
+    g->bf16 ? gemm_direct_bf16(g) : gemm_direct(g);
 }
 
 // ---------------------------------------------------------------- entry points
@@ -512,22 +743,24 @@ static void finish_rows(size_t m, size_t n, float *c, ptrdiff_t ldc, const float
 
 void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m, size_t n, size_t k, float alpha,
                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
-                           ptrdiff_t ldc, const float *bias, ck_gemm_activation activation, void *workspace,
-                           size_t workspace_size) {
+                           ptrdiff_t ldc, const float *bias, ck_gemm_activation activation,
+                           ck_gemm_precision precision, void *workspace, size_t workspace_size) {
     if (m == 0 || n == 0) return;
     int relu = activation == CK_GEMM_ACTIVATION_RELU;
+    int bf16 = precision == CK_GEMM_PRECISION_BF16;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
         finish_rows(m, n, c, ldc, bias, relu);
         return;
     }
     gemm_operands g = { .ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
-                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias, .relu = relu };
+                        .a = a, .b = b, .lda = lda, .ldb = ldb, .ldc = ldc, .c = c, .bias = bias, .relu = relu,
+                        .bf16 = bf16 };
     if (use_direct(m, n, trans_a, trans_b)) {
         run_direct(&g);
         return;
     }
-    gemm_config cfg = current_config(m);
+    gemm_config cfg = current_config(m, bf16);
     size_t parts = gemm_flops_parts(m, n, k);
     size_t b_floats, a_floats;
     workspace_layout(&cfg, m, n, k, &b_floats, &a_floats);
@@ -535,6 +768,10 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
     size_t usable = workspace ? workspace_size - (size_t)(base - (uintptr_t)workspace) : 0;
     if (!workspace || workspace_size < GEMM_ALIGN) usable = 0;
     size_t fit = usable / sizeof(float) > b_floats ? (usable / sizeof(float) - b_floats) / a_floats : 0;
+    if (fit == 0 && bf16) {
+        run_direct(&g);
+        return;
+    }
     if (fit == 0) {
         ck_sgemm_reference_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         finish_rows(m, n, c, ldc, bias, relu);
@@ -550,8 +787,9 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
     // (the wide MLP's 1024-column GEMMs lose 8% read in place). And B only up to 1 MiB:
     // a 1024x1024 B read in place (4 KiB between its rows) ran at half speed at m = 128
     // (dX = dY W of the wide MLP on half its batch: 6.2 -> 3.0 ms packed).
-    job.b_in_place = trans_b == CK_TRANSPOSE_NONE && n % cfg.nr == 0 && m <= 128 && k * n <= ((size_t)1 << 18);
-    job.a_in_place = trans_a == CK_TRANSPOSE_YES && m % cfg.mr == 0 && n <= 128;
+    // In bfloat16 precision every operand is packed: packing rounds it.
+    job.b_in_place = !bf16 && trans_b == CK_TRANSPOSE_NONE && n % cfg.nr == 0 && m <= 128 && k * n <= ((size_t)1 << 18);
+    job.a_in_place = !bf16 && trans_a == CK_TRANSPOSE_YES && m % cfg.mr == 0 && n <= 128;
     // A (not transposed) is read row by row in place by a micro-kernel that
     // broadcasts from MR row pointers: the same loads as from a packed panel.
     job.a_rows_in_place = cfg.micro_rows && trans_a == CK_TRANSPOSE_NONE && m % cfg.mr == 0 && n <= 128;
@@ -570,7 +808,9 @@ void ck_sgemm_epilogue_f32(ck_transpose trans_a, ck_transpose trans_b, size_t m,
             // When A needs no packing and B does, a column split lets each part pack
             // its own panels of B: one fork/join instead of two, no serial packing
             // (the forward X Wᵀ of a 64-wide layer: 1.85 -> 1.4 us).
-            job.pack_b_in_parts = !job.b_in_place && parts > 1 && (job.a_in_place || job.a_rows_in_place)
+            // In bfloat16 precision each part packs (rounds) all of A itself instead: for m <= 128
+            // that costs less than the second fork/join (the deep MLP's 64x64x64 products).
+            job.pack_b_in_parts = !job.b_in_place && parts > 1 && (job.a_in_place || job.a_rows_in_place || bf16)
                                   && col_panels >= parts && m <= 128;
             if (job.pack_b_in_parts) job.split_rows = 0;
             if (!job.b_in_place && !job.pack_b_in_parts) {
@@ -612,7 +852,7 @@ size_t ck_sgemm_pair_workspace_size(const ck_gemm_args *first, const ck_gemm_arg
 
 static void run_args(const ck_gemm_args *g, void *workspace, size_t size) {
     ck_sgemm_epilogue_f32(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
-                          g->ldc, g->bias, CK_GEMM_ACTIVATION_NONE, workspace, size);
+                          g->ldc, g->bias, CK_GEMM_ACTIVATION_NONE, g->precision, workspace, size);
 }
 
 typedef struct pair_job {

@@ -117,6 +117,45 @@ bool ck_build_native(void) {
 #endif
 }
 
+#if CK_HAVE_X86
+// XCR0, the state components the OS saves on a context switch (0 without OSXSAVE).
+static uint64_t os_saved_state(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return 0;
+    unsigned int low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    return ((uint64_t)high << 32) | low;
+}
+#endif
+
+bool ck_cpu_has_avx512_bf16(void) {
+#if CK_HAVE_X86
+    unsigned int eax, ebx, ecx, edx;
+    if (__get_cpuid_max(0, NULL) < 7) return false;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    if (!(ebx & (1u << 16)) || eax < 1) return false; // AVX512F; subleaf 1 exists
+    __cpuid_count(7, 1, eax, ebx, ecx, edx);
+    if (!(eax & (1u << 5))) return false;
+    const uint64_t avx512_state = 0xe6; // SSE, AVX, opmask, ZMM0-15 upper halves, ZMM16-31
+    return (os_saved_state() & avx512_state) == avx512_state;
+#else
+    return false;
+#endif
+}
+
+bool ck_cpu_has_amx_bf16(void) {
+#if CK_HAVE_X86
+    unsigned int eax, ebx, ecx, edx;
+    if (__get_cpuid_max(0, NULL) < 7) return false;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    if (!(edx & (1u << 22)) || !(edx & (1u << 24))) return false;
+    const uint64_t tile_state = (uint64_t)3 << 17; // XTILECFG, XTILEDATA
+    return (os_saved_state() & tile_state) == tile_state;
+#else
+    return false;
+#endif
+}
+
 void ck_cpu_brand(char *buffer, size_t capacity) {
     if (capacity == 0) return;
     char brand[49] = "unknown";

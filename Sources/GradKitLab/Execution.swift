@@ -16,7 +16,8 @@ extension Lab {
     /// (an OpenMP build gives each calling thread its own team), and a
     /// kernel's result never depends on how its work was split. So the
     /// trials, collected by position, are the same for any number of threads
-    /// and any schedule.
+    /// and any schedule. Trials compute matrix products in the calling
+    /// thread's precision (``Kernels/withMatmulPrecision(_:_:)``).
     static func execute(_ experiment: Experiment, _ plan: Plan, threads: Int) -> Analysis {
         let configurations = experiment.configurations(plan)
         struct Job: Sendable {
@@ -29,10 +30,13 @@ extension Lab {
                 for r in 0..<rates { jobs.append(Job(configuration: c, seed: s, rate: r)) }
             }
         }
+        let precision = Kernels.activeMatmulPrecision
         let trials = parallelMap(jobs, threads: threads) { job in
             let configuration = configurations[job.configuration]
             let rate = configuration.learningRates.isEmpty ? 0 : configuration.learningRates[job.rate]
-            return configuration.run(TrialContext(seed: RunSeed(value: plan.seeds[job.seed]), learningRate: rate, plan: plan))
+            return Kernels.withMatmulPrecision(precision) {
+                configuration.run(TrialContext(seed: RunSeed(value: plan.seeds[job.seed]), learningRate: rate, plan: plan))
+            }
         }
         // Back into configuration → seed → rate, by the jobs' own coordinates.
         var grid: [[[Trial]]] = configurations.map { c in plan.seeds.map { _ in [] } }

@@ -17,7 +17,8 @@ func labCommand(_ arguments: ParsedArguments) throws {
     try Lab.prepareOutput(output)
     let clock = ContinuousClock()
     let started = clock.now
-    let results = Lab.run(options) { print($0) }
+    // The trials' threads take the precision from this one (Lab.execute).
+    let results = Kernels.withMatmulPrecision(arguments.matmulPrecision()) { Lab.run(options) { print($0) } }
     let total = started.duration(to: clock.now).seconds
     try Lab.writeReport(results, options: options, totalSeconds: total, to: output)
     print("wrote \(output)/report.md, \(output)/results.json and \(results.reduce(0) { $0 + $1.figures.count }) figures in \(output)/figures/ (\(fixed(Float(total))) s)")

@@ -14,6 +14,8 @@ struct TrainingPlan {
     var detectsAnomalies = false
     /// Data-parallel across the processes of an MPI job (`--distributed`).
     var distributed = false
+    /// How the run's matrix products compute (`--matmul-precision`).
+    var matmulPrecision = MatmulPrecision.float32
 
     init(_ a: ParsedArguments) throws(UsageError) {
         switch try a.oneOf([.clipNorm, .clipValue, .adaptiveClipping]) {
@@ -30,6 +32,7 @@ struct TrainingPlan {
         if let limit = a.integer(.maxSkippedSteps) { maximumSkippedSteps = limit == 0 ? nil : limit }
         detectsAnomalies = a.flag(.detectAnomaly)
         distributed = a.flag(.distributed)
+        matmulPrecision = a.matmulPrecision()
     }
 
     /// Canonical values for checkpoints.
@@ -44,6 +47,7 @@ struct TrainingPlan {
         return [
             Setting("clipping", clip), Setting(.schedule, schedule.canonical), Setting(.batchSize, "\(batchSize)"),
             Setting(.seed, "\(seed)"), Setting(.earlyStopping, earlyStoppingPatience.map(String.init) ?? "none"),
+            Setting(.matmulPrecision, matmulPrecision.rawValue),
         ]
     }
 }
@@ -126,4 +130,11 @@ struct Setting: Equatable {
     }
 
     init(_ option: Option, _ value: String) { self.init(option.specification.name, value) }
+}
+
+extension ParsedArguments {
+    /// `--matmul-precision` (the table checked the name), float32 without it.
+    func matmulPrecision() -> MatmulPrecision {
+        text(.matmulPrecision).flatMap(MatmulPrecision.init(name:)) ?? .float32
+    }
 }

@@ -248,6 +248,20 @@ struct CommandLineResumeTests {
         return (status, error ?? "")
     }
 
+    @Test("--matmul-precision bf16 trains with bfloat16 products on this thread only; a resume in another precision is refused")
+    func matmulPrecision() throws {
+        let directory = try temporaryDirectory()
+        #expect(train(["--epochs", "2", "--matmul-precision", "bf16", "--checkpoint", directory + "/bf16"]).status == 0)
+        #expect(train(["--epochs", "2", "--matmul-precision", "fp32", "--checkpoint", directory + "/fp32"]).status == 0)
+        #expect(Kernels.matmulPrecision == .float32 && Kernels.activeMatmulPrecision == .float32)
+        let bf16 = try Checkpoint.read(from: directory + "/bf16"), fp32 = try Checkpoint.read(from: directory + "/fp32")
+        #expect(bf16.model["0.weight"]!.scalars != fp32.model["0.weight"]!.scalars, "the bf16 run computed in FP32")
+        #expect(bf16.configuration["gradkit.option.matmul-precision"] == "bfloat16")
+        let refused = train(["--epochs", "3", "--resume", directory + "/bf16"])
+        #expect(refused.status == 1 && refused.error.contains("--matmul-precision bfloat16 (now float32)"), "\(refused)")
+        #expect(train(["--epochs", "3", "--resume", directory + "/bf16", "--matmul-precision", "bfloat16"]).status == 0)
+    }
+
     @Test("2 epochs, then --resume X --checkpoint X up to 4, equal 4 straight, bit for bit")
     func resumeEqualsStraight() throws {
         let directory = try temporaryDirectory()
@@ -297,7 +311,7 @@ struct CommandLineResumeTests {
             .initialAccumulatorValue: (["--optimizer", "adagrad"], ["--initial-accumulator", "0.5"]),
             .clipNorm: ([], ["--clip-norm", "1"]), .clipValue: ([], ["--clip-value", "1"]), .adaptiveClipping: ([], ["--agc", "0.1"]),
             .schedule: ([], ["--schedule", "cosine"]), .batchSize: ([], ["--batch-size", "8"]), .seed: ([], ["--seed", "3"]),
-            .earlyStopping: ([], ["--early-stopping", "3"]),
+            .earlyStopping: ([], ["--early-stopping", "3"]), .matmulPrecision: ([], ["--matmul-precision", "bf16"]),
         ]
         for specification in OptionTable.all where specification.commands.contains(.train) && specification.onResume == .mustMatch {
             guard specification.option != .layers else { continue }  // recorded from the widths built, checked below

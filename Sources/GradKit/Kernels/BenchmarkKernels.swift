@@ -81,6 +81,12 @@ public enum BenchmarkKernels {
             ldb: transposeB ? k : n, beta: 0, c: c, ldc: n)
     }
 
+    /// y[i] := x[i] rounded to bfloat16, as ``MatmulPrecision/bfloat16`` rounds GEMM
+    /// operands (y may equal x): a benchmark's reference multiplies what the kernel multiplies.
+    public static func roundToBFloat16(count: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        Kernels.roundToBFloat16(count: count, output: y, input: x)
+    }
+
     /// Rows `rows` of the double-accumulating reference for ``gemm(transposeA:transposeB:m:n:k:a:b:c:)``.
     public static func gemmReference(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,

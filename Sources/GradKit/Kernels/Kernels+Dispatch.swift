@@ -172,19 +172,21 @@ extension Kernels {
         beta: Float, c: FloatPointer, ldc: Int, bias: ConstFloatPointer? = nil, relu: Bool = false
     ) {
         let context = KernelContext.local.current
+        let precision = context.matmulPrecision
         if (context.backendOverride ?? Kernels.backend) == .c {
             let bytes = ck_sgemm_workspace_size(m, n, k)
             let workspace = context.workspace(bytes: bytes)
             ck_sgemm_epilogue_f32(
                 transposeA ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE, transposeB ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                relu ? CK_GEMM_ACTIVATION_RELU : CK_GEMM_ACTIVATION_NONE, workspace, bytes)
+                relu ? CK_GEMM_ACTIVATION_RELU : CK_GEMM_ACTIVATION_NONE, precision.c, workspace, bytes)
         } else {
             let bytes = SwiftKernels.gemmWorkspaceSize(m: m, n: n, k: k)
             let workspace = context.workspace(bytes: bytes)
             SwiftKernels.gemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, workspace: workspace)
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, precision: precision,
+                workspace: workspace)
             // The twin adds the bias (then the ReLU) after the product, as the C epilogue rounds them.
             if let bias {
                 for i in 0..<m {
@@ -219,10 +221,16 @@ extension Kernels {
             gemm(second)
             return
         }
-        var one = first.cArguments, two = second.cArguments
+        let precision = context.matmulPrecision
+        var one = first.cArguments(precision), two = second.cArguments(precision)
         let bytes = ck_sgemm_pair_workspace_size(&one, &two)
         let workspace = context.workspace(bytes: bytes)
         ck_sgemm_pair_f32(&one, &two, workspace, bytes)
+    }
+
+    /// `y[i] = x[i]` rounded to bfloat16 by the C kernels' rounding (`ck_bf16_round_f32`).
+    static func roundToBFloat16(count: Int, output: FloatPointer, input: ConstFloatPointer) {
+        ck_bf16_round_f32(count, output, input)
     }
 
     /// The plain triple loop (double accumulator) the blocked GEMMs are tested against.
@@ -294,11 +302,21 @@ struct GEMMArguments {
     var beta: Float
     var c: FloatPointer, ldc: Int
 
-    /// The C struct.
-    var cArguments: ck_gemm_args {
+    /// The C struct, computing in `precision`.
+    func cArguments(_ precision: MatmulPrecision) -> ck_gemm_args {
         ck_gemm_args(
             trans_a: transposeA ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE,
             trans_b: transposeB ? CK_TRANSPOSE_YES : CK_TRANSPOSE_NONE, m: m, n: n, k: k, alpha: alpha, a: a,
-            lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: nil)
+            lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: nil, precision: precision.c)
+    }
+}
+
+extension MatmulPrecision {
+    /// The C enum.
+    var c: ck_gemm_precision {
+        switch self {
+        case .float32: CK_GEMM_PRECISION_F32
+        case .bfloat16: CK_GEMM_PRECISION_BF16
+        }
     }
 }

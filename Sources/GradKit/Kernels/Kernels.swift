@@ -17,9 +17,40 @@ public enum KernelBackend: String, Sendable, CaseIterable, CustomStringConvertib
     public var description: String { rawValue }
 }
 
-/// Global switches for the kernels: backend, threads, instruction set.
+/// How matrix products compute, as PyTorch's `torch.set_float32_matmul_precision`.
+///
+/// Tensors stay `Float` either way: the precision decides only what happens
+/// inside a GEMM (every linear layer, recurrent layer and `matmul`, forward and
+/// backward). Optimizer state, reductions, elementwise operations and losses
+/// stay FP32.
+public enum MatmulPrecision: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// FP32 operands and FP32 sums (the default).
+    case float32
+    /// Both operands rounded to bfloat16 (8 significant bits, to nearest even),
+    /// the products summed in FP32 in the order of AVX512_BF16's `vdpbf16ps`:
+    /// k in pairs, the second of each pair first. The same bits on every code
+    /// path, thread count and backend; the exact contract, denormals included,
+    /// is in `ck_gemm.h` and docs/decisions.md.
+    case bfloat16
+
+    /// The raw value: `"float32"` or `"bfloat16"`.
+    public var description: String { rawValue }
+
+    /// The precision a name denotes: `float32` or `fp32`, `bfloat16` or `bf16`
+    /// (as `--matmul-precision` takes them); nil for any other text.
+    public init?(name: String) {
+        switch name {
+        case "float32", "fp32": self = .float32
+        case "bfloat16", "bf16": self = .bfloat16
+        default: return nil
+        }
+    }
+}
+
+/// Global switches for the kernels: backend, threads, instruction set, matmul precision.
 public enum Kernels {
     private static let globalBackend = Atomic<UInt8>(0)
+    private static let globalMatmulPrecision = Atomic<UInt8>(0)
 
     /// The backend used by threads that have not chosen one with
     /// ``withBackend(_:_:)``. Default: ``KernelBackend/c``.
@@ -44,6 +75,39 @@ public enum Kernels {
     public static var activeBackend: KernelBackend {
         KernelContext.local.existing?.backendOverride ?? backend
     }
+
+    /// How GEMMs compute on threads that have not chosen otherwise with
+    /// ``withMatmulPrecision(_:_:)``, for both backends. Default:
+    /// ``MatmulPrecision/float32``.
+    public static var matmulPrecision: MatmulPrecision {
+        get { globalMatmulPrecision.load(ordering: .relaxed) == 0 ? .float32 : .bfloat16 }
+        set { globalMatmulPrecision.store(newValue == .float32 ? 0 : 1, ordering: .relaxed) }
+    }
+
+    /// Runs `body` with GEMMs called on this thread computing in `precision`,
+    /// whatever the global setting; other threads are unaffected. Nests.
+    public static func withMatmulPrecision<Result>(
+        _ precision: MatmulPrecision, _ body: () throws -> Result
+    ) rethrows -> Result {
+        let context = KernelContext.local.current
+        let saved = context.matmulPrecisionOverride
+        context.matmulPrecisionOverride = precision
+        defer { context.matmulPrecisionOverride = saved }
+        return try body()
+    }
+
+    /// The precision GEMMs called on this thread use now.
+    public static var activeMatmulPrecision: MatmulPrecision {
+        KernelContext.local.existing?.matmulPrecisionOverride ?? matmulPrecision
+    }
+
+    /// Whether this CPU (and its OS) supports AVX512_BF16, whose `vdpbf16ps`
+    /// computes ``MatmulPrecision/bfloat16``'s order in hardware. No kernel
+    /// uses it yet.
+    public static var cpuHasAVX512BF16: Bool { ck_cpu_has_avx512_bf16() }
+
+    /// Whether this CPU (and its OS) supports AMX-BF16 tiles. No kernel uses AMX.
+    public static var cpuHasAMXBF16: Bool { ck_cpu_has_amx_bf16() }
 
     /// Threads the C kernels use (the calling thread included). Defaults to the
     /// CPUs this process may run on; setting 0 restores that default. The Swift
@@ -154,14 +218,16 @@ public enum Kernels {
         "CPU \(cpuName); \(threadCount) threads; \(instructionSet) (detected \(detectedInstructionSet)); "
             + "build \(isNativeOpenMPBuild ? "NativeOpenMP" : "default"); backend \(activeBackend)"
             + (splitsSmallProducts ? "" : "; small products unsplit")
+            + (activeMatmulPrecision == .float32 ? "" : "; matmul \(activeMatmulPrecision)")
     }
 }
 
-/// Per-thread kernel state: the backend override and the GEMM workspace.
+/// Per-thread kernel state: the backend and precision overrides and the GEMM workspace.
 final class KernelContext {
     static let local = ThreadLocal { KernelContext() }
 
     var backendOverride: KernelBackend?
+    var matmulPrecisionOverride: MatmulPrecision?
     private(set) var workspace: UnsafeMutableRawPointer?
     private(set) var workspaceSize = 0
 
@@ -182,4 +248,7 @@ final class KernelContext {
 
     @inline(__always)
     static var backend: KernelBackend { local.existing?.backendOverride ?? Kernels.backend }
+
+    /// The precision GEMMs on this thread use: the override, else the global setting.
+    var matmulPrecision: MatmulPrecision { matmulPrecisionOverride ?? Kernels.matmulPrecision }
 }

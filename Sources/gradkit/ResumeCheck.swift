@@ -30,8 +30,13 @@ enum RecordedSettings {
         }
     }
 
+    /// Settings added after checkpoints recorded options, with the value every
+    /// run before them had: a checkpoint without the key ran with it.
+    static let implicit = [Option.matmulPrecision.specification.name: MatmulPrecision.float32.rawValue]
+
     /// The settings of `current` that `configuration` records otherwise, in
-    /// `current`'s order. A key the checkpoint lacks counts as different.
+    /// `current`'s order. A key the checkpoint lacks counts as different,
+    /// unless ``implicit`` gives the value it had.
     /// With a different optimizer, only the optimizer is reported: the
     /// hyperparameters recorded are another optimizer's.
     static func differences(_ configuration: [String: String], _ current: [Setting]) -> [Difference] {
@@ -40,7 +45,7 @@ enum RecordedSettings {
         let hyperparameterKeys = Set(OptimizerOptions.hyperparameterOptions.map { $0.0.specification.name })
         return current.compactMap { setting in
             if otherOptimizer, hyperparameterKeys.contains(setting.key) { return nil }
-            let recorded = configuration[prefix + setting.key]
+            let recorded = configuration[prefix + setting.key] ?? implicit[setting.key]
             return recorded == setting.value ? nil : Difference(key: setting.key, recorded: recorded, current: setting.value)
         }
     }

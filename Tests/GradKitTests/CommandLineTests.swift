@@ -260,6 +260,13 @@ struct CommandLineResumeTests {
         let refused = train(["--epochs", "3", "--resume", directory + "/bf16"])
         #expect(refused.status == 1 && refused.error.contains("--matmul-precision bfloat16 (now float32)"), "\(refused)")
         #expect(train(["--epochs", "3", "--resume", directory + "/bf16", "--matmul-precision", "bfloat16"]).status == 0)
+        // A checkpoint from before the option ran in float32: it resumes as such, and only as such.
+        var older = fp32
+        older.configuration["gradkit.option.matmul-precision"] = nil
+        try older.write(to: directory + "/older")
+        #expect(train(["--epochs", "3", "--resume", directory + "/older"]).status == 0)
+        let olderInBF16 = train(["--epochs", "3", "--resume", directory + "/older", "--matmul-precision", "bf16"])
+        #expect(olderInBF16.status == 1 && olderInBF16.error.contains("--matmul-precision float32 (now bfloat16)"), "\(olderInBF16)")
     }
 
     @Test("2 epochs, then --resume X --checkpoint X up to 4, equal 4 straight, bit for bit")

@@ -53,7 +53,9 @@ public final class Trainer {
     /// step, and the scale is updated from the guard's decision — a
     /// non-finite gradient skips the step (parameters and optimizer state
     /// untouched) and backs the scale off. Needs the monitor's
-    /// ``GradientMonitor/NonFinitePolicy/skip`` policy; its state is kept in checkpoints.
+    /// ``GradientMonitor/NonFinitePolicy/skip`` policy and excludes
+    /// ``TrainingOptions/detectsAnomalies`` (either would end training at the
+    /// scaler's first, expected, overflow); its state is kept in checkpoints.
     public var lossScaler: LossScaler?
 
     /// Epochs completed (across resumed runs).
@@ -116,6 +118,10 @@ public final class Trainer {
         if lossScaler != nil, monitor.policy != .skip {
             throw TrainingError.invalidOption(
                 "a loss scaler needs the monitor's .skip policy: a non-finite gradient is its signal to skip the step and back off, not a fault (the monitor's policy is .\(monitor.policy))")
+        }
+        if lossScaler != nil, options.detectsAnomalies {
+            throw TrainingError.invalidOption(
+                "a loss scaler and anomaly mode (detectsAnomalies) exclude each other: anomaly mode would end training at the scaler's first overflow, which is its signal to back off, not a fault; look for the fault without the scaler")
         }
         if let limit = options.maximumConsecutiveSkippedSteps, limit < 1 {
             throw TrainingError.invalidOption("maximumConsecutiveSkippedSteps must be at least 1, got \(limit)")

@@ -101,6 +101,8 @@ public final class Trainer {
     }
 
     private func validate(_ data: Dataset, _ role: String) throws {
+        // `Dataset.subset([])` is the one way to an empty data set; its epoch would report a loss of NaN.
+        guard data.count > 0 else { throw DataError.invalidArgument("the \(role) data set has no examples") }
         if let width = model.inputWidth, width != data.featureCount {
             throw DataError.widthMismatch(dataset: data.featureCount, model: width)
         }
@@ -158,7 +160,7 @@ public final class Trainer {
     /// Trains until `options.epochs` epochs are complete (continuing from a
     /// restored checkpoint), or early stopping, divergence, the monitor's
     /// policy or `onEpoch` ends it.
-    /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
+    /// - Throws: ``DataError`` for an empty data set or one that does not fit
     ///   the model, ``TrainingError`` for data that does not fit the loss, invalid options
     ///   or a log that cannot be written, ``GradientMonitor/NonFiniteGradientError`` under
     ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks and ``dataParallel`` throw.

@@ -248,6 +248,23 @@ struct DiagnoseTests {
         #expect(diagnosis.layers.map(\.verdict) == [.healthy, .frozen] && diagnosis.referenceIndex == 1)
     }
 
+    @Test("weights of zeros, where the theory's ratios are 0 / 0, are judged vanishing, never healthy")
+    func zeroWeights() throws {
+        let model = withManualSeed(0) { MLP(sizes: [64, 16, 16, 10], initializer: .constant(0)) }
+        let diagnosis = try diagnose(model: model, data: try standardizedDigits())
+        #expect(diagnosis.verdict == .vanishing)
+        for layer in diagnosis.layers.dropLast() where layer.predictedRatio.isNaN {
+            #expect(layer.predictedVerdict == .vanishing, "layer \(layer.index)")
+        }
+        // A cure that keeps the zero weights (residual connections, BatchNorm) predicts nothing healthy.
+        for candidate in diagnosis.candidates where candidate.predictedFirstToLastRatio.isNaN {
+            #expect(candidate.predictedVerdict != .healthy, "\(candidate.cure)")
+        }
+        #expect(diagnosis.candidates.contains { $0.predictedFirstToLastRatio.isNaN }, "no 0 / 0 case: the test checks nothing")
+        let cure = try #require(diagnosis.recommendedCure?.cure)
+        guard case .initialization = cure else { Issue.record("recommended \(cure), not a re-initialization"); return }
+    }
+
     @Test("a layer the theory does not cover is refused by name")
     func unsupported() throws {
         let model = Sequential([Linear(inputSize: 64, outputSize: 8), LayerNorm(featureCount: 8), Linear(inputSize: 8, outputSize: 10)])

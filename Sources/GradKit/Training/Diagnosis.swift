@@ -210,6 +210,8 @@ public func diagnose(
         if !norm.isFinite { return .nonFinite }
         guard index != referenceIndex else { return .healthy }
         guard let ratio else { return norm == 0 ? .vanishing : .healthy }
+        // 0 / 0 (weights of zeros): no gradient reaches the reference layer either, so none flows anywhere.
+        if ratio.isNaN { return .vanishing }
         if ratio > Double(thresholds.explodingRatio) { return .exploding }
         if ratio < Double(thresholds.vanishingRatio) { return .vanishing }
         return .healthy

@@ -1,7 +1,7 @@
 // Dynamic loss scaling: PyTorch's GradScaler step for step (goldens from torch 2.15), the default
 // growth interval, and the Trainer: scaling by a power of two changes nothing in FP32, an overflowing
 // scale skips steps through the monitor's guard and backs off, the scaler's state survives a
-// checkpoint, and a policy other than skip is refused.
+// checkpoint, and a policy other than skip or anomaly mode is refused.
 import Testing
 
 @testable import GradKit
@@ -139,6 +139,18 @@ struct LossScalerTests {
             model: model, optimizer: SGD(model.parameters), loss: .meanSquaredError, options: TrainingOptions(epochs: 1, progress: .silent),
             monitor: GradientMonitor(model: model, policy: .stop))
         trainer.lossScaler = LossScaler()
+        #expect(throws: TrainingError.self) { try trainer.fit(data) }
+        #expect(trainer.completedSteps == 0)
+    }
+
+    @Test("a loss scaler in anomaly mode is refused before the first step, not ended by its first overflow")
+    func excludesAnomalyMode() throws {
+        let (data, model) = try regression()
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters), loss: .meanSquaredError,
+            options: TrainingOptions(epochs: 1, progress: .silent, detectsAnomalies: true))
+        // A scale at which some steps overflow (see overflowBacksOff): anomaly mode would end training there.
+        trainer.lossScaler = LossScaler(initialScale: 0x1p127)
         #expect(throws: TrainingError.self) { try trainer.fit(data) }
         #expect(trainer.completedSteps == 0)
     }

@@ -225,6 +225,46 @@ struct DiagnoseTests {
         #expect(a.layers.map(\.predictedRatio) == b.layers.map(\.predictedRatio))
     }
 
+    @Test("a loss past Int's range prints in the report instead of trapping")
+    func hugeLossPrints() throws {
+        // Finite inputs of 1e20 (a CSV read without normalization) give logits and a loss near 1e20.
+        let features = Tensor(shape: [4, 2], scalars: [1e20, 2, 3e20, 4, -1e20, 4, 2e20, 1])
+        let data = try Dataset(features: features, labels: [0, 1, 1, 0])
+        let diagnosis = try diagnose(model: withManualSeed(0) { MLP(sizes: [2, 4, 2]) }, data: data)
+        try #require(diagnosis.loss.isFinite && diagnosis.loss > 0x1p63, "the loss \(diagnosis.loss) must exceed Int.max")
+        #expect(diagnosis.description.contains("loss \(Double(diagnosis.loss))"), "\(diagnosis)")
+    }
+
+    @Test("an empty data set and a model with every Linear frozen are refused, not trapped on")
+    func nothingToMeasure() throws {
+        let data = try standardizedDigits()
+        #expect(throws: DataError.self) { try diagnose(model: MLP(sizes: [64, 10]), data: data.subset([])) }
+        let frozen = withManualSeed(0) { MLP(sizes: [64, 16, 10]) }
+        frozen.freeze()
+        #expect(throws: TrainingError.self) { try diagnose(model: frozen, data: data) }
+        // One trainable Linear is enough: the frozen ones are reported as frozen.
+        frozen.network.layers[0].unfreeze()
+        let diagnosis = try diagnose(model: frozen, data: data)
+        #expect(diagnosis.layers.map(\.verdict) == [.healthy, .frozen] && diagnosis.referenceIndex == 1)
+    }
+
+    @Test("weights of zeros, where the theory's ratios are 0 / 0, are judged vanishing, never healthy")
+    func zeroWeights() throws {
+        let model = withManualSeed(0) { MLP(sizes: [64, 16, 16, 10], initializer: .constant(0)) }
+        let diagnosis = try diagnose(model: model, data: try standardizedDigits())
+        #expect(diagnosis.verdict == .vanishing)
+        for layer in diagnosis.layers.dropLast() where layer.predictedRatio.isNaN {
+            #expect(layer.predictedVerdict == .vanishing, "layer \(layer.index)")
+        }
+        // A cure that keeps the zero weights (residual connections, BatchNorm) predicts nothing healthy.
+        for candidate in diagnosis.candidates where candidate.predictedFirstToLastRatio.isNaN {
+            #expect(candidate.predictedVerdict != .healthy, "\(candidate.cure)")
+        }
+        #expect(diagnosis.candidates.contains { $0.predictedFirstToLastRatio.isNaN }, "no 0 / 0 case: the test checks nothing")
+        let cure = try #require(diagnosis.recommendedCure?.cure)
+        guard case .initialization = cure else { Issue.record("recommended \(cure), not a re-initialization"); return }
+    }
+
     @Test("a layer the theory does not cover is refused by name")
     func unsupported() throws {
         let model = Sequential([Linear(inputSize: 64, outputSize: 8), LayerNorm(featureCount: 8), Linear(inputSize: 8, outputSize: 10)])

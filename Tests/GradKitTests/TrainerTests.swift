@@ -29,6 +29,18 @@ struct TrainerTests {
         #expect(trainer.monitor.report.isHealthy, "\(trainer.monitor.report)")
     }
 
+    @Test("an empty training or validation set is refused before the first step, not trained on with a loss of NaN")
+    func emptyData() throws {
+        let data = Dataset.twoSpirals(countPerClass: 10, seed: 1)
+        let model = withManualSeed(1) { MLP(sizes: [2, 8, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, progress: .silent))
+        #expect(throws: DataError.self) { try trainer.fit(data.subset([])) }
+        #expect(throws: DataError.self) { try trainer.fit(data, validation: data.subset([])) }
+        #expect(trainer.completedSteps == 0 && trainer.completedEpochs == 0)
+    }
+
     @Test("early stopping waits `patience` epochs and restores the best weights")
     func earlyStopping() throws {
         let data = Dataset.twoSpirals(countPerClass: 40, seed: 1)

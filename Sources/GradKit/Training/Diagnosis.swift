@@ -171,11 +171,12 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
 ///     batch is the first of an epoch shuffled by `seed`.
 ///   - seed: the seed of that shuffle.
 ///   - thresholds: the monitor's thresholds for the verdicts.
-/// - Throws: ``DataError`` or ``TrainingError`` when the data does not fit
-///   the model or the loss, and ``TrainingError/invalidOption(_:)`` for a
-///   model the theory does not cover (a layer other than Linear, BatchNorm, an
-///   elementwise activation, Dropout, Residual without projection, Sequential
-///   or MLP) or a BatchNorm with a batch of one example.
+/// - Throws: ``DataError`` when the data is empty or does not fit the model,
+///   ``TrainingError`` when it does not fit the loss, and
+///   ``TrainingError/invalidOption(_:)`` for a model the theory does not cover
+///   (a layer other than Linear, BatchNorm, an elementwise activation,
+///   Dropout, Residual without projection, Sequential or MLP), a model whose
+///   Linear layers are all frozen, or a BatchNorm with a batch of one example.
 public func diagnose(
     model: any Layer, data: Dataset, loss: LossFunction = .softmaxCrossEntropy, batchSize: Int = 32, seed: UInt64 = 0,
     thresholds: GradientMonitor.Thresholds = .init()
@@ -183,9 +184,15 @@ public func diagnose(
     if let width = model.inputWidth, width != data.featureCount { throw DataError.widthMismatch(dataset: data.featureCount, model: width) }
     if loss.usesLabels != (data.labels != nil) { throw TrainingError.missingTargets("the loss and the data set's targets do not match") }
     guard batchSize > 0 else { throw TrainingError.invalidOption("diagnose: the batch size must be positive, got \(batchSize)") }
+    // `Dataset.subset([])` is the one way to an empty data set.
+    guard data.count > 0 else { throw DataError.invalidArgument("diagnose: the data set has no examples") }
     var found = ModelStructure()
     let stages = try found.stages(of: model, path: "")
     guard !found.linears.isEmpty else { throw TrainingError.invalidOption("diagnose: the model has no Linear layer") }
+    // With every Linear frozen nothing is measured, and without a trainable parameter the loss has no backward pass.
+    guard found.linears.contains(where: { !$0.isFrozen }) else {
+        throw TrainingError.invalidOption("diagnose: every Linear layer is frozen, so there is no gradient to diagnose; unfreeze one")
+    }
     var generator: SeededGenerator? = SeededGenerator(seed: seed)
     let batch = data.batches(size: Swift.min(batchSize, data.count), shuffledBy: &generator)[0]
     if found.hasBatchNorm && batch.count < 2 {
@@ -203,6 +210,8 @@ public func diagnose(
         if !norm.isFinite { return .nonFinite }
         guard index != referenceIndex else { return .healthy }
         guard let ratio else { return norm == 0 ? .vanishing : .healthy }
+        // 0 / 0 (weights of zeros): no gradient reaches the reference layer either, so none flows anywhere.
+        if ratio.isNaN { return .vanishing }
         if ratio > Double(thresholds.explodingRatio) { return .exploding }
         if ratio < Double(thresholds.vanishingRatio) { return .vanishing }
         return .healthy
@@ -563,9 +572,9 @@ private func scientificText(_ value: Double) -> String {
     return scientific(Float(Swift.max(Swift.min(value, Double(Float.greatestFiniteMagnitude)), -Double(Float.greatestFiniteMagnitude))))
 }
 
-/// A short decimal: `0.333`, `2`.
+/// A short decimal: `0.333`, `2`; past 1e15 as Swift prints a Double (`1e+37`: a loss
+/// or σ_w² that large comes from huge inputs or weights, and must print, not trap).
 private func shortDecimal(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    let rounded = (value * 1000).rounded() / 1000
-    return rounded == rounded.rounded() ? "\(Int(rounded))" : "\(rounded)"
+    guard value.isFinite, Swift.abs(value) < 1e15 else { return "\(value)" }
+    return shortNumber((value * 1000).rounded() / 1000)
 }

@@ -53,7 +53,9 @@ public final class Trainer {
     /// step, and the scale is updated from the guard's decision — a
     /// non-finite gradient skips the step (parameters and optimizer state
     /// untouched) and backs the scale off. Needs the monitor's
-    /// ``GradientMonitor/NonFinitePolicy/skip`` policy; its state is kept in checkpoints.
+    /// ``GradientMonitor/NonFinitePolicy/skip`` policy and excludes
+    /// ``TrainingOptions/detectsAnomalies`` (either would end training at the
+    /// scaler's first, expected, overflow); its state is kept in checkpoints.
     public var lossScaler: LossScaler?
 
     /// Epochs completed (across resumed runs).
@@ -99,6 +101,8 @@ public final class Trainer {
     }
 
     private func validate(_ data: Dataset, _ role: String) throws {
+        // `Dataset.subset([])` is the one way to an empty data set; its epoch would report a loss of NaN.
+        guard data.count > 0 else { throw DataError.invalidArgument("the \(role) data set has no examples") }
         if let width = model.inputWidth, width != data.featureCount {
             throw DataError.widthMismatch(dataset: data.featureCount, model: width)
         }
@@ -116,6 +120,10 @@ public final class Trainer {
         if lossScaler != nil, monitor.policy != .skip {
             throw TrainingError.invalidOption(
                 "a loss scaler needs the monitor's .skip policy: a non-finite gradient is its signal to skip the step and back off, not a fault (the monitor's policy is .\(monitor.policy))")
+        }
+        if lossScaler != nil, options.detectsAnomalies {
+            throw TrainingError.invalidOption(
+                "a loss scaler and anomaly mode (detectsAnomalies) exclude each other: anomaly mode would end training at the scaler's first overflow, which is its signal to back off, not a fault; look for the fault without the scaler")
         }
         if let limit = options.maximumConsecutiveSkippedSteps, limit < 1 {
             throw TrainingError.invalidOption("maximumConsecutiveSkippedSteps must be at least 1, got \(limit)")
@@ -152,7 +160,7 @@ public final class Trainer {
     /// Trains until `options.epochs` epochs are complete (continuing from a
     /// restored checkpoint), or early stopping, divergence, the monitor's
     /// policy or `onEpoch` ends it.
-    /// - Throws: ``DataError/widthMismatch(dataset:model:)`` for data that does not fit
+    /// - Throws: ``DataError`` for an empty data set or one that does not fit
     ///   the model, ``TrainingError`` for data that does not fit the loss, invalid options
     ///   or a log that cannot be written, ``GradientMonitor/NonFiniteGradientError`` under
     ///   that policy, ``AnomalyError`` in anomaly mode, and what callbacks and ``dataParallel`` throw.

@@ -1,5 +1,5 @@
 // A package outside GradKit that depends on it by version tag. It runs the
-// Core issue's snippet and checks the gradient against the closed form
+// README's autograd example and checks the gradient against the closed form
 // dL/dW = Xᵀ (1 − tanh²(X W)), computed here in Double. Exit status 1 on mismatch.
 #if canImport(Glibc)
 import Glibc

@@ -64,11 +64,7 @@ public enum Kernels {
     public static func withBackend<Result>(
         _ backend: KernelBackend, _ body: () throws -> Result
     ) rethrows -> Result {
-        let context = KernelContext.local.current
-        let saved = context.backendOverride
-        context.backendOverride = backend
-        defer { context.backendOverride = saved }
-        return try body()
+        try KernelContext.local.current.overriding(\.backendOverride, with: backend, body)
     }
 
     /// The backend kernels called on this thread use now.
@@ -89,11 +85,7 @@ public enum Kernels {
     public static func withMatmulPrecision<Result>(
         _ precision: MatmulPrecision, _ body: () throws -> Result
     ) rethrows -> Result {
-        let context = KernelContext.local.current
-        let saved = context.matmulPrecisionOverride
-        context.matmulPrecisionOverride = precision
-        defer { context.matmulPrecisionOverride = saved }
-        return try body()
+        try KernelContext.local.current.overriding(\.matmulPrecisionOverride, with: precision, body)
     }
 
     /// The precision GEMMs called on this thread use now.
@@ -245,6 +237,16 @@ final class KernelContext {
     }
 
     deinit { workspace?.deallocate() }
+
+    /// Runs `body` with this thread's `setting` set to `value`, then restores it (scopes nest).
+    func overriding<Value, Result>(
+        _ setting: ReferenceWritableKeyPath<KernelContext, Value?>, with value: Value, _ body: () throws -> Result
+    ) rethrows -> Result {
+        let saved = self[keyPath: setting]
+        self[keyPath: setting] = value
+        defer { self[keyPath: setting] = saved }
+        return try body()
+    }
 
     @inline(__always)
     static var backend: KernelBackend { local.existing?.backendOverride ?? Kernels.backend }

@@ -67,7 +67,8 @@ func bestSGEMMRate(budget: Double, precision: MatmulPrecision) -> (gflops: Doubl
 /// over fastest). The same rate and step times with bfloat16 matrix products
 /// (``MatmulPrecision/bfloat16``, whatever `--matmul-precision` says; the FP32
 /// figures are FP32 likewise). With `--json` the last line is
-/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "bf16_step_us"}], "bf16_gemm_gflops": Y}`.
+/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "bf16_step_us"}], "bf16_gemm_gflops": Y, "bf16_dot": K}`
+/// where K names the kernel the bfloat16 products ran on (``Kernels/BFloat16DotProduct``).
 func runRoofline() {
     let rate = bestSGEMMRate(budget: options.budget / 2, precision: .float32)
     let bf16Rate = bestSGEMMRate(budget: options.budget / 2, precision: .bfloat16)
@@ -92,12 +93,13 @@ func runRoofline() {
             "{\"name\": \(jsonString(row.name)), \"flops\": \(row.flops), \"step_us\": \(row.step * 1e6), "
                 + "\"bound_us\": \(row.bound * 1e6), \"fraction\": \(row.bound / row.step), \"bf16_step_us\": \(row.bf16Step * 1e6)}"
         }
-        print("{\"sgemm_gflops\": \(rate.gflops), \"workloads\": [\(items.joined(separator: ", "))], \"bf16_gemm_gflops\": \(bf16Rate.gflops)}")
+        print("{\"sgemm_gflops\": \(rate.gflops), \"workloads\": [\(items.joined(separator: ", "))], \"bf16_gemm_gflops\": \(bf16Rate.gflops), "
+            + "\"bf16_dot\": \(jsonString(Kernels.bfloat16DotProduct.description))}")
         return
     }
     print("best SGEMM: \(format3(rate.gflops)) GFLOP/s (\(rate.shape), \(Kernels.threadCount) threads)")
-    print("best bfloat16 GEMM: \(format3(bf16Rate.gflops)) GFLOP/s (\(bf16Rate.shape); operands rounded in software, "
-        + "AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "present, unused" : "absent"))")
+    print("best bfloat16 GEMM: \(format3(bf16Rate.gflops)) GFLOP/s (\(bf16Rate.shape); \(format3(bf16Rate.gflops / rate.gflops))x FP32; "
+        + "pairs by \(Kernels.bfloat16DotProduct), AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "present" : "absent"))")
     print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) \(padded("of bound", 9)) bf16 step")
     for row in rows {
         print("\(padded(row.name, 32)) \(padded(format3(row.flops / 1e6), 9)) \(padded(formatSeconds(row.step), 10)) "

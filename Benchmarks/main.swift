@@ -16,6 +16,7 @@ var json = false
 var quick = false
 var distributed = false
 var roofline = false
+var bf16Dot = Kernels.detectedBFloat16DotProduct
 nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
@@ -38,13 +39,19 @@ while let argument = arguments.first {
         }
         Kernels.matmulPrecision = precision
         arguments.removeFirst()
+    case "--bf16-dot":
+        let kinds: [String: Kernels.BFloat16DotProduct] = ["fma": .fusedMultiplyAdd, "vdpbf16ps": .vdpbf16ps, "emulated": .emulatedVDPBF16PS]
+        guard let value = arguments.first, let kind = kinds[value] else { fatalError("--bf16-dot needs fma, vdpbf16ps or emulated") }
+        bf16Dot = kind
+        arguments.removeFirst()
     case "--unsplit": Kernels.splitsSmallProducts = false
     case "--json": json = true
     case "--quick": quick = true
     case "--distributed": distributed = true
     case "--roofline": roofline = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--bf16-dot K] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
+        print("  --bf16-dot fma|vdpbf16ps|emulated: the kernel bfloat16 products use (Kernels.BFloat16DotProduct; default: this CPU's best)")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
         print("  --matmul-precision float32|bf16: GEMMs with operands rounded to bfloat16 (Kernels.matmulPrecision); --roofline measures both")
         print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
@@ -545,25 +552,30 @@ func recurrentLayers() {
     }
 }
 
-if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
-if roofline {
-    runRoofline()
-    exit(0)
-}
-
-autogradOverhead()
-kernels()
-optimizers()
-trainingStep()
-endToEndSteps()
-trainingStep()
-recurrentLayers()
-
-if json {
-    let items = results.map { m in
-        "{\"name\": \(jsonString(m.name)), \"variant\": \(jsonString(m.variant)), \"median_s\": \(m.median), "
-            + "\"min_s\": \(m.minimum), \"unit\": \(jsonString(m.unit.rawValue)), \"value\": \(m.throughput)"
-            + (m.roofline.map { ", \"axpy_gbps\": \($0.0), \"axpy_fraction\": \($0.1)" } ?? "") + "}"
+/// The benchmarks the arguments select, on this (the main) thread.
+@MainActor func runSelected() {
+    if distributed { runDistributedBenchmark(steps: quick ? 10 : 30) }
+    if roofline {
+        runRoofline()
+        exit(0)
     }
-    print("{\"context\": \(jsonString(Kernels.summary)), \"results\": [\n  " + items.joined(separator: ",\n  ") + "\n]}")
+
+    autogradOverhead()
+    kernels()
+    optimizers()
+    trainingStep()
+    endToEndSteps()
+    trainingStep()
+    recurrentLayers()
+
+    if json {
+        let items = results.map { m in
+            "{\"name\": \(jsonString(m.name)), \"variant\": \(jsonString(m.variant)), \"median_s\": \(m.median), "
+                + "\"min_s\": \(m.minimum), \"unit\": \(jsonString(m.unit.rawValue)), \"value\": \(m.throughput)"
+                + (m.roofline.map { ", \"axpy_gbps\": \($0.0), \"axpy_fraction\": \($0.1)" } ?? "") + "}"
+        }
+        print("{\"context\": \(jsonString(Kernels.summary)), \"results\": [\n  " + items.joined(separator: ",\n  ") + "\n]}")
+    }
 }
+
+Kernels.withBFloat16DotProduct(bf16Dot) { runSelected() }

@@ -61,6 +61,38 @@ typedef enum ck_gemm_precision {
 /// stored as the FP32 value it denotes (low 16 bits zero). y may equal x.
 void ck_bf16_round_f32(size_t count, float *y, const float *x);
 
+/// How CK_GEMM_PRECISION_BF16's pairs are computed on the AVX-512 path. Every
+/// choice gives the contract's bits; only the speed differs.
+typedef enum ck_bf16_dot {
+    /// Operands packed as FP32 (rounded), two FMAs per pair: any AVX-512 CPU.
+    CK_BF16_DOT_FMA = 0,
+    /// Operands packed as bfloat16 pairs, one vdpbf16ps per pair (AVX512_BF16):
+    /// twice the multiply-adds per instruction, half the packed bytes.
+    CK_BF16_DOT_VDPBF16PS = 1,
+    /// The vdpbf16ps kernel and packs with each vdpbf16ps computed by its
+    /// documented two FMAs (AVX-512F): tests the packing and tiles of the
+    /// hardware path on CPUs without the instruction. Slower than CK_BF16_DOT_FMA.
+    CK_BF16_DOT_EMULATED = 2,
+} ck_bf16_dot;
+
+/// CK_BF16_DOT_VDPBF16PS where the CPU has AVX512_BF16 and its vdpbf16ps passed
+/// a check against the contract on first use (tie, order and cancellation
+/// cases, then random pairs); CK_BF16_DOT_FMA otherwise.
+ck_bf16_dot ck_bf16_dot_detected(void);
+
+/// The choice bfloat16 GEMMs called on this thread use (on the AVX-512 path;
+/// the other paths have one kernel each).
+ck_bf16_dot ck_bf16_dot_active(void);
+
+/// Makes bfloat16 GEMMs called on this thread use `requested`; returns the
+/// choice now active. CK_BF16_DOT_VDPBF16PS is granted only where detected,
+/// CK_BF16_DOT_EMULATED only on AVX-512 CPUs; otherwise CK_BF16_DOT_FMA. For
+/// tests and benchmarks; other threads are unaffected.
+ck_bf16_dot ck_bf16_dot_select(ck_bf16_dot requested);
+
+/// Ends this thread's ck_bf16_dot_select: back to the detected choice.
+void ck_bf16_dot_clear(void);
+
 /// Row-major SGEMM with a linear layer's epilogue fused in, applied to each
 /// tile of C while it is in registers (the one GEMM entry point: plain SGEMM is
 /// bias == NULL with CK_GEMM_ACTIVATION_NONE):

@@ -70,7 +70,8 @@ void ck_cpu_brand(char *buffer, size_t capacity);
 
 /// True when the CPU reports AVX512_BF16 (cpuid leaf 7 subleaf 1, EAX bit 5:
 /// vdpbf16ps, vcvtneps2bf16) and the OS saves the AVX-512 registers (XCR0).
-/// No kernel uses it yet; CK_GEMM_PRECISION_BF16's order is the one it computes.
+/// CK_GEMM_PRECISION_BF16's order is the one it computes; the GEMM uses it
+/// through ck_bf16_dot_detected (ck_gemm.h).
 bool ck_cpu_has_avx512_bf16(void);
 
 /// True when the CPU reports AMX-BF16 and AMX-TILE (cpuid leaf 7, EDX bits 22

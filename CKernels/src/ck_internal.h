@@ -16,6 +16,9 @@
 #define CK_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"), min_vector_width(512)))
 #define CK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+// AVX-512 with AVX512_BF16 (vdpbf16ps): only behind ck_bf16_dot_detected().
+#define CK_TARGET_AVX512_BF16                                                                                     \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c,avx512bf16"), min_vector_width(512)))
 #else
 #define CK_HAVE_X86 0
 #endif

@@ -13,9 +13,13 @@
 // In bfloat16 precision (ck_gemm.h) the packs round the operands as they copy
 // them, so every product reads rounded values: no operand is read in place,
 // the direct loops round as they read, and the micro-kernels take k in pairs.
+// Where vdpbf16ps exists (ck_bf16_dot_detected), the AVX-512 packs then turn
+// the rounded panels into bfloat16 pairs and one vdpbf16ps per pair replaces
+// two FMAs.
 #include "ck_gemm.h"
 #include "ck_internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 // Every tile is stored as (alpha * acc) + (beta * C) with two roundings, never
@@ -143,6 +147,7 @@ typedef struct gemm_config {
     gemm_micro_fn micro_rows; // A row-major in place (third argument: lda); NULL if none
     transpose_fn transpose;
     round_row_fn round_row;   // the copying packs' rounding (bfloat16 precision)
+    int pairs;                // packed panels made into bfloat16 pairs (the vdpbf16ps kernels)
 } gemm_config;
 
 static void transpose_into(const float *src, ptrdiff_t src_stride, size_t rows, size_t depth, float *dst,
@@ -287,7 +292,142 @@ CK_MICRO_AVX512(micro_avx512_8, 8, a_step, a_step, 1, 0)
 CK_MICRO_AVX512(micro_avx512_rows_8, 8, a_row, 1, a_row, 0)
 CK_MICRO_AVX512(micro_avx512_12_bf16, 12, a_step, a_step, 1, 1)
 CK_MICRO_AVX512(micro_avx512_8_bf16, 8, a_step, a_step, 1, 1)
+
+// vdpbf16ps: MR x 32 on bfloat16 pair panels (pair_rows): per pair of k, one
+// 32-bit broadcast of A's pair per row and two vdpbf16ps per row, each the two
+// multiply-adds of the contract (the odd k's product first). a_step and b_step
+// are the words from one pair to the next (MR and 32). DOT is the instruction,
+// or its documented result computed by two FMAs (dot_emulated).
+CK_INLINE CK_TARGET_AVX512 __m512 dot_emulated(__m512 acc, __m512i a, __m512i b) {
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, high)), _mm512_castsi512_ps(_mm512_and_si512(b, high)),
+                          acc);
+    return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_castsi512_ps(_mm512_slli_epi32(b, 16)),
+                           acc);
+}
+
+CK_INLINE CK_TARGET_AVX512_BF16 __m512 dot_hardware(__m512 acc, __m512i a, __m512i b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+
+#define CK_MICRO_DOT(NAME, MR, TARGET, DOT)                                                                         \
+    TARGET static void NAME(size_t kc, const float *ap, ptrdiff_t a_step, const float *bp, ptrdiff_t b_step,         \
+                            float *c, ptrdiff_t ldc, float alpha, float beta, const float *bias, int relu) {         \
+        __m512 acc[MR][2];                                                                                           \
+        for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                   \
+        for (size_t q = 0; 2 * q < kc; ++q) {                                                                        \
+            __m512i b0 = _mm512_loadu_si512(bp), b1 = _mm512_loadu_si512(bp + 16);                                   \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {                                        \
+                __m512i a = _mm512_castps_si512(_mm512_set1_ps(ap[i]));                                              \
+                acc[i][0] = DOT(acc[i][0], a, b0);                                                                   \
+                acc[i][1] = DOT(acc[i][1], a, b1);                                                                   \
+            }                                                                                                        \
+            ap += a_step;                                                                                            \
+            bp += b_step;                                                                                            \
+        }                                                                                                            \
+        for (int i = 0; i < MR; ++i) {                                                                               \
+            float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
+            __builtin_memcpy(t, acc[i], sizeof t);                                                                   \
+            store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);                                       \
+        }                                                                                                            \
+    }
+CK_MICRO_DOT(micro_dot_12, 12, CK_TARGET_AVX512_BF16, dot_hardware)
+CK_MICRO_DOT(micro_dot_8, 8, CK_TARGET_AVX512_BF16, dot_hardware)
+CK_MICRO_DOT(micro_dot_emulated_12, 12, CK_TARGET_AVX512, dot_emulated)
+CK_MICRO_DOT(micro_dot_emulated_8, 8, CK_TARGET_AVX512, dot_emulated)
+
+// A panel of kc rows of `width` values already rounded to bfloat16 (row p holds
+// k = p) made, in place, into the layout vdpbf16ps reads: ceil(kc / 2) rows of
+// `width` 32-bit words, word (q, r) = bits(row 2q)[r] >> 16 | bits(row 2q + 1)[r]
+// & 0xffff0000, the even k in the low half; a missing last partner is +0 (its
+// product +0 leaves a chain from +0 unchanged). Row q is written after rows 2q
+// and 2q + 1 are read, over rows already read: in place is safe.
+CK_TARGET_AVX512 static void pair_rows(float *panel, size_t kc, size_t width) {
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    for (size_t q = 0; 2 * q < kc; ++q) {
+        const float *even = panel + 2 * q * width, *odd = even + width;
+        int partner = 2 * q + 1 < kc;
+        for (size_t r = 0; r < width; r += 16) {
+            __mmask16 lanes = width - r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (width - r)) - 1);
+            __m512i lo = _mm512_maskz_loadu_epi32(lanes, even + r);
+            __m512i hi = partner ? _mm512_maskz_loadu_epi32(lanes, odd + r) : _mm512_setzero_si512();
+            __m512i word = _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_and_si512(hi, high));
+            _mm512_mask_storeu_epi32(panel + q * width + r, lanes, word);
+        }
+    }
+}
 #endif
+
+// ---------------------------------------------------------------- the bfloat16 dot product
+
+// -1 until first use; a thread's override (-1: none), as ck_isa_select.
+static _Atomic int detected_dot = -1;
+static _Thread_local int thread_dot = -1;
+
+#if CK_HAVE_X86
+CK_TARGET_AVX512_BF16 static void dot_lanes_hardware(float *acc, const float *a, const float *b) {
+    __m512 r = dot_hardware(_mm512_loadu_ps(acc), _mm512_loadu_si512(a), _mm512_loadu_si512(b));
+    _mm512_storeu_ps(acc, r);
+}
+
+CK_TARGET_AVX512 static void dot_lanes_emulated(float *acc, const float *a, const float *b) {
+    __m512 r = dot_emulated(_mm512_loadu_ps(acc), _mm512_loadu_si512(a), _mm512_loadu_si512(b));
+    _mm512_storeu_ps(acc, r);
+}
+
+// Whether this CPU's vdpbf16ps computes the contract's two roundings in its
+// order: 256 lanes of random bfloat16 pairs (magnitudes 2^-12 to 2^13, normal
+// products) and accumulators. About one lane in ten tells the contract from
+// the other order, from a fused three-term sum and from adding the pair's
+// exact sum; the bits of all 256 must agree.
+static int vdpbf16ps_matches_contract(void) {
+    enum { LANES = 256 };
+    float a[LANES], b[LANES], acc[LANES], expected[LANES];
+    uint64_t state = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < 3 * LANES; ++i) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        uint32_t bits = (uint32_t)(state >> 32);
+        uint32_t exponent = 127 - 12 + (bits >> 8) % 25; // 2^-12 .. 2^12
+        uint32_t lo = (bits & 0x8000u) << 16 | exponent << 23 | (bits & 0x7fu) << 16;
+        uint32_t hi = (bits & 0x80000000u) | ((127 - 12 + (bits >> 16) % 25) << 23) | (bits & 0x7f00u) << 8;
+        uint32_t word = lo >> 16 | hi; // two bfloat16: even k low, odd k high
+        if (i < LANES) memcpy(&a[i], &word, 4);
+        else if (i < 2 * LANES) memcpy(&b[i - LANES], &word, 4);
+        else acc[i - 2 * LANES] = (float)(int32_t)bits * 0x1p-31f * 64.0f;
+    }
+    memcpy(expected, acc, sizeof acc);
+    for (size_t i = 0; i < LANES; i += 16) {
+        dot_lanes_hardware(acc + i, a + i, b + i);
+        dot_lanes_emulated(expected + i, a + i, b + i);
+    }
+    return memcmp(acc, expected, sizeof acc) == 0;
+}
+#endif
+
+ck_bf16_dot ck_bf16_dot_detected(void) {
+    int dot = atomic_load_explicit(&detected_dot, memory_order_relaxed);
+    if (dot < 0) {
+        dot = CK_BF16_DOT_FMA;
+#if CK_HAVE_X86
+        if (ck_isa_detected() == CK_ISA_AVX512 && ck_cpu_has_avx512_bf16() && vdpbf16ps_matches_contract())
+            dot = CK_BF16_DOT_VDPBF16PS;
+#endif
+        atomic_store_explicit(&detected_dot, dot, memory_order_relaxed);
+    }
+    return (ck_bf16_dot)dot;
+}
+
+ck_bf16_dot ck_bf16_dot_active(void) { return thread_dot >= 0 ? (ck_bf16_dot)thread_dot : ck_bf16_dot_detected(); }
+
+ck_bf16_dot ck_bf16_dot_select(ck_bf16_dot requested) {
+    ck_bf16_dot granted = CK_BF16_DOT_FMA;
+    if (requested == CK_BF16_DOT_VDPBF16PS && ck_bf16_dot_detected() == CK_BF16_DOT_VDPBF16PS) granted = requested;
+    if (requested == CK_BF16_DOT_EMULATED && ck_isa_detected() == CK_ISA_AVX512) granted = requested;
+    thread_dot = (int)granted;
+    return granted;
+}
+
+void ck_bf16_dot_clear(void) { thread_dot = -1; }
 
 // The blocking for this instruction set and m rows. Each element of C is one
 // dot product in k order (bfloat16: in pairs) whatever MR is, so the choice
@@ -298,7 +438,16 @@ static gemm_config current_config(size_t m, int bf16) {
     (void)m, (void)bf16;
 #if CK_HAVE_X86
     switch (ck_isa_active()) {
-    case CK_ISA_AVX512:
+    case CK_ISA_AVX512: {
+        ck_bf16_dot dot = bf16 ? ck_bf16_dot_active() : CK_BF16_DOT_FMA;
+        if (dot != CK_BF16_DOT_FMA) {
+            int hardware = dot == CK_BF16_DOT_VDPBF16PS, eight = m % 12 != 0 && m % 8 == 0;
+            gemm_micro_fn micro = eight ? (hardware ? micro_dot_8 : micro_dot_emulated_8)
+                                        : (hardware ? micro_dot_12 : micro_dot_emulated_12);
+            return (gemm_config){ .mr = eight ? 8 : 12, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
+                                  .micro = micro, .transpose = transpose_into_avx512_bf16,
+                                  .round_row = round_row_avx512, .pairs = 1 };
+        }
         if (m % 12 != 0 && m % 8 == 0)
             return (gemm_config){ .mr = 8, .nr = 32, .kc = CK_GEMM_BF16_BLOCK, .mc = 144, .nc = 2048,
                                   .micro = bf16 ? micro_avx512_8_bf16 : micro_avx512_8,
@@ -309,6 +458,7 @@ static gemm_config current_config(size_t m, int bf16) {
                               .micro = bf16 ? micro_avx512_12_bf16 : micro_avx512_12,
                               .transpose = bf16 ? transpose_into_avx512_bf16 : transpose_into_avx512,
                               .round_row = round_row_avx512 };
+    }
     case CK_ISA_AVX2:
         return (gemm_config){ .mr = 6, .nr = 16, .kc = CK_GEMM_BF16_BLOCK, .mc = 96, .nc = 2048,
                               .micro = bf16 ? micro_avx2_bf16 : micro_avx2,
@@ -460,6 +610,9 @@ static void pack_a(const gemm_operands *g, const gemm_config *cfg, size_t i0, si
             for (size_t p = 0; p < kc; ++p)
                 for (size_t i = rows; i < mr; ++i) panel[p * mr + i] = 0.0f;
         }
+#if CK_HAVE_X86
+        if (cfg->pairs) pair_rows(panel, kc, mr);
+#endif
     }
 }
 
@@ -479,6 +632,9 @@ static void pack_b_panel(const gemm_operands *g, const gemm_config *cfg, size_t 
         for (size_t p = 0; p < kc; ++p)
             for (size_t c = cols; c < nr; ++c) panel[p * nr + c] = 0.0f;
     }
+#if CK_HAVE_X86
+    if (cfg->pairs) pair_rows(panel, kc, nr);
+#endif
 }
 
 typedef struct gemm_job {

@@ -97,7 +97,7 @@ enum Command: String, CaseIterable, Hashable {
         case .info:
             print("gradkit \(gradKitVersion)")
             print(Kernels.summary)
-            print("bfloat16 hardware: AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "yes" : "no"), AMX-BF16 \(Kernels.cpuHasAMXBF16 ? "yes" : "no") (matmul precision bfloat16 runs in software either way)")
+            print("bfloat16 hardware: AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "yes" : "no"), AMX-BF16 \(Kernels.cpuHasAMXBF16 ? "yes" : "no") (bfloat16 matmul pairs: \(Kernels.detectedBFloat16DotProduct); AMX unused)")
         case .train: try trainCommand(parsed)
         case .diagnose: try diagnoseCommand(parsed)
         case .inspect: try inspectCommand(parsed)

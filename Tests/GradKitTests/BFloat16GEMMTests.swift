@@ -241,7 +241,7 @@ struct BFloat16GEMMTests {
                 let (a, b, c0, bias) = product.operands(seed: UInt64(index * 5 + 1))
                 let expected = product.emulate(a, b, c0, bias)
                 if !product.bias && !product.relu { product.checkAgainstDouble(a, b, c0, expected, "emulation") }
-                forEachInstructionSet { isa in
+                forEachBFloat16Path { isa in
                     let actual = Kernels.withBackend(.c) { product.run(a, b, c0, bias) }
                     expectIdentical(actual, expected, "C \(isa) \(product)")
                 }
@@ -275,7 +275,7 @@ struct BFloat16GEMMTests {
                     let a = special((ta ? k : m) * product.lda), b = special((tb ? n : k) * product.ldb)
                     let c0 = [Float](repeating: 0, count: m * product.ldc), bias = [Float](repeating: 0, count: n)
                     let expected = product.emulate(a, b, c0, bias)
-                    forEachInstructionSet { isa in
+                    forEachBFloat16Path { isa in
                         expectIdentical(Kernels.withBackend(.c) { product.run(a, b, c0, bias) }, expected, "C \(isa) \(product)")
                     }
                     expectIdentical(Kernels.withBackend(.swift) { product.run(a, b, c0, bias) }, expected, "Swift \(product)")
@@ -298,7 +298,7 @@ struct BFloat16GEMMTests {
                     let expected = product.emulate(a, b, c0, bias)
                     for threads in [1, 2, 3] {
                         Kernels.threadCount = threads
-                        forEachInstructionSet { isa in
+                        forEachBFloat16Path { isa in
                             let actual = Kernels.withBackend(.c) { product.run(a, b, c0, bias) }
                             expectIdentical(actual, expected, "threads=\(threads) \(isa) \(product)")
                         }
@@ -345,7 +345,7 @@ struct BFloat16GEMMTests {
         for product in [Product(m: 40, n: 50, k: 300, alpha: 2, beta: -0.75), Product(transposeA: true, transposeB: true, m: 9, n: 700, k: 20)] {
             let (a, b, c0, bias) = product.operands(seed: 11)
             let expected = product.emulate(a, b, c0, bias)
-            forEachInstructionSet { isa in
+            forEachBFloat16Path { isa in
                 var actual = c0
                 actual.withUnsafeMutableBufferPointer { c in
                     ck_sgemm_epilogue_f32(
@@ -381,6 +381,25 @@ struct BFloat16GEMMTests {
         #expect(MatmulPrecision(name: "BF16") == nil && MatmulPrecision(name: "half") == nil)
     }
 
+    @Test("the bfloat16 dot product kind is granted only where the CPU has it, is this thread's only, and restores")
+    func dotProductSelection() {
+        let detected = Kernels.detectedBFloat16DotProduct
+        #expect(detected != .emulatedVDPBF16PS, "emulation is never the default")
+        if detected == .vdpbf16ps { #expect(Kernels.cpuHasAVX512BF16) }
+        #expect(Kernels.bfloat16DotProduct == detected)
+        Kernels.withBFloat16DotProduct(.vdpbf16ps) {
+            #expect(Kernels.bfloat16DotProduct == (detected == .vdpbf16ps ? .vdpbf16ps : .fusedMultiplyAdd))
+        }
+        Kernels.withBFloat16DotProduct(.emulatedVDPBF16PS) {
+            let expected: Kernels.BFloat16DotProduct = Kernels.detectedInstructionSet == .avx512 ? .emulatedVDPBF16PS : .fusedMultiplyAdd
+            #expect(Kernels.bfloat16DotProduct == expected)
+            #expect(onAnotherThread { Kernels.bfloat16DotProduct } == detected)
+            Kernels.withBFloat16DotProduct(.fusedMultiplyAdd) { #expect(Kernels.bfloat16DotProduct == .fusedMultiplyAdd) }
+            #expect(Kernels.bfloat16DotProduct == expected)
+        }
+        #expect(Kernels.bfloat16DotProduct == detected)
+    }
+
     @Test("the digits MLP trains as well with bfloat16 matmuls as with FP32 (within 2 points after 10 epochs)")
     func training() throws {
         let parts = try Dataset.digits().split([0.8, 0.2], seed: 0, stratified: true)
@@ -399,6 +418,23 @@ struct BFloat16GEMMTests {
         // 360 test images: 2 points is 7 of them.
         #expect(Swift.abs(fp32 - bf16) <= 0.02, "FP32 \(fp32), bfloat16 \(bf16)")
         #expect(bf16 >= 0.9, "bfloat16 \(bf16)")
+    }
+}
+
+/// Runs `body` on every C path of a bfloat16 GEMM this CPU has: each ISA level,
+/// and on AVX-512 each ``Kernels/BFloat16DotProduct`` (the emulated vdpbf16ps
+/// kernel everywhere, the instruction where the CPU has it). `body` gets a label.
+private func forEachBFloat16Path(_ body: (String) -> Void) {
+    forEachInstructionSet { isa in
+        guard isa == .avx512 else { return body("\(isa)") }
+        var kinds: [Kernels.BFloat16DotProduct] = [.fusedMultiplyAdd, .emulatedVDPBF16PS]
+        if Kernels.detectedBFloat16DotProduct == .vdpbf16ps { kinds.append(.vdpbf16ps) }
+        for kind in kinds {
+            Kernels.withBFloat16DotProduct(kind) {
+                #expect(Kernels.bfloat16DotProduct == kind)
+                body("\(isa) \(kind)")
+            }
+        }
     }
 }
 

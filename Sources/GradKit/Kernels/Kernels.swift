@@ -94,9 +94,65 @@ public enum Kernels {
     }
 
     /// Whether this CPU (and its OS) supports AVX512_BF16, whose `vdpbf16ps`
-    /// computes ``MatmulPrecision/bfloat16``'s order in hardware. No kernel
-    /// uses it yet.
+    /// computes ``MatmulPrecision/bfloat16``'s order in hardware (see
+    /// ``BFloat16DotProduct``).
     public static var cpuHasAVX512BF16: Bool { ck_cpu_has_avx512_bf16() }
+
+    /// How the C kernels' AVX-512 path computes ``MatmulPrecision/bfloat16``
+    /// products. Every kind gives the same bits (the contract in
+    /// ``MatmulPrecision/bfloat16``); only the speed differs.
+    public enum BFloat16DotProduct: Int, Sendable, CustomStringConvertible {
+        /// Operands packed as rounded FP32, two fused multiply-adds per pair of
+        /// k: any AVX-512 CPU, and the kind the other paths compute.
+        case fusedMultiplyAdd = 0
+        /// Operands packed as bfloat16 pairs, one `vdpbf16ps` per pair: twice
+        /// the multiply-adds per instruction and half the packed bytes. Used
+        /// where the CPU has AVX512_BF16 and its `vdpbf16ps` agreed bit for bit
+        /// with the contract on a check run at first use.
+        case vdpbf16ps = 1
+        /// The ``vdpbf16ps`` kernel and packing with each `vdpbf16ps` computed by
+        /// its documented two fused multiply-adds: tests the hardware path's
+        /// packing and tiles on AVX-512 CPUs without the instruction (slower
+        /// than ``fusedMultiplyAdd``).
+        case emulatedVDPBF16PS = 2
+
+        /// `"FMA pairs"`, `"vdpbf16ps"` or `"vdpbf16ps (emulated)"`.
+        public var description: String {
+            switch self {
+            case .fusedMultiplyAdd: "FMA pairs"
+            case .vdpbf16ps: "vdpbf16ps"
+            case .emulatedVDPBF16PS: "vdpbf16ps (emulated)"
+            }
+        }
+    }
+
+    /// The kind this machine uses by default: ``BFloat16DotProduct/vdpbf16ps``
+    /// where available and checked, else ``BFloat16DotProduct/fusedMultiplyAdd``.
+    public static var detectedBFloat16DotProduct: BFloat16DotProduct {
+        BFloat16DotProduct(rawValue: Int(ck_bf16_dot_detected().rawValue)) ?? .fusedMultiplyAdd
+    }
+
+    /// The kind bfloat16 GEMMs called on this thread use now.
+    public static var bfloat16DotProduct: BFloat16DotProduct {
+        BFloat16DotProduct(rawValue: Int(ck_bf16_dot_active().rawValue)) ?? .fusedMultiplyAdd
+    }
+
+    /// Runs `body` with bfloat16 GEMMs on this thread computing their pairs as
+    /// `kind`, for tests and benchmarks; ``BFloat16DotProduct/vdpbf16ps`` is
+    /// granted only where detected and ``BFloat16DotProduct/emulatedVDPBF16PS``
+    /// only on AVX-512 CPUs (otherwise ``BFloat16DotProduct/fusedMultiplyAdd``).
+    /// Returns `body`'s result; other threads are unaffected. Nests.
+    public static func withBFloat16DotProduct<Result>(
+        _ kind: BFloat16DotProduct, _ body: () throws -> Result
+    ) rethrows -> Result {
+        let previous = ck_bf16_dot_active()
+        let wasOverridden = previous != ck_bf16_dot_detected()
+        _ = ck_bf16_dot_select(ck_bf16_dot(rawValue: UInt32(kind.rawValue)))
+        defer {
+            if wasOverridden { _ = ck_bf16_dot_select(previous) } else { ck_bf16_dot_clear() }
+        }
+        return try body()
+    }
 
     /// Whether this CPU (and its OS) supports AMX-BF16 tiles. No kernel uses AMX.
     public static var cpuHasAMXBF16: Bool { ck_cpu_has_amx_bf16() }

@@ -97,7 +97,10 @@ enum Command: String, CaseIterable, Hashable {
         case .info:
             print("gradkit \(gradKitVersion)")
             print(Kernels.summary)
-            print("bfloat16 hardware: AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "yes" : "no"), AMX-BF16 \(Kernels.cpuHasAMXBF16 ? "yes" : "no") (bfloat16 matmul pairs: \(Kernels.detectedBFloat16DotProduct); AMX unused)")
+            let dot = Kernels.detectedBFloat16DotProduct
+            let refused = Kernels.cpuHasAVX512BF16 && Kernels.detectedInstructionSet == .avx512 && dot != .vdpbf16ps
+            print("bfloat16 hardware: AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "yes" : "no"), AMX-BF16 \(Kernels.cpuHasAMXBF16 ? "yes" : "no") "
+                + "(bfloat16 matmul pairs: \(dot)\(refused ? ", as this CPU's vdpbf16ps disagreed with the contract's bits" : ""); AMX unused)")
         case .train: try trainCommand(parsed)
         case .diagnose: try diagnoseCommand(parsed)
         case .inspect: try inspectCommand(parsed)

@@ -517,7 +517,7 @@ func endToEndSteps() {
 /// 128, forward and backward) against their step-by-step composition. Each
 /// pair is checked to agree before it is timed.
 func recurrentLayers() {
-    for (label, cell) in [("LSTM", GatedCell.lstm), ("GRU", .gru)] {
+    for (label, cell) in [("LSTM", RecurrentCell.lstm), ("GRU", .gru)] {
         let step = GatedStepBenchmark(cell, batch: 32, hidden: 128)
         let layerName = "\(label) layer b32 t32 64-128 fwd+bwd"
         let layer: any Layer = label == "LSTM" ? LSTM(inputSize: 64, hiddenSize: 128) : GRU(inputSize: 64, hiddenSize: 128)

@@ -20,7 +20,7 @@ private struct StepOperands {
     let laterGradient: [Float]  // [batch, hidden]: of h_t (LSTM: and of c_t, below) from step t+1
     let laterCellGradient: [Float]
 
-    init(_ cell: GatedCell, batch: Int, hidden: Int, seed: UInt64) {
+    init(_ cell: RecurrentCell, batch: Int, hidden: Int, seed: UInt64) {
         self.batch = batch
         self.hidden = hidden
         gates = cell.gateCount * hidden
@@ -35,7 +35,7 @@ private struct StepOperands {
 }
 
 /// The forward step's outputs on one backend: h, c (LSTM) and the saved values.
-private func forward(_ cell: GatedCell, _ s: StepOperands, backend: KernelBackend) -> (h: [Float], c: [Float], saved: [Float]) {
+private func forward(_ cell: RecurrentCell, _ s: StepOperands, backend: KernelBackend) -> (h: [Float], c: [Float], saved: [Float]) {
     let plane = s.batch * s.hidden
     var c = [Float](repeating: .nan, count: plane)
     var saved = [Float](repeating: .nan, count: s.batch * cell.savedCount * s.hidden)
@@ -54,6 +54,7 @@ private func forward(_ cell: GatedCell, _ s: StepOperands, backend: KernelBacken
                         Kernels.gruCellForward(
                             batch: s.batch, hidden: s.hidden, hiddenOutput: h, saved: saved.baseAddress!, inputGates: x,
                             inputStride: s.inputStride, hiddenGates: s.hiddenGates, previousHidden: s.previous)
+                    case .elmanTanh, .elmanReLU: fatalError("the fused gate kernels are the gated cells' only")
                     }
                 }
             }
@@ -68,7 +69,7 @@ private func forward(_ cell: GatedCell, _ s: StepOperands, backend: KernelBacken
 /// state gradient written in place (c_{t-1}'s for the LSTM, the direct part of
 /// h_{t-1}'s for the GRU).
 private func backward(
-    _ cell: GatedCell, _ s: StepOperands, saved: [Float], backend: KernelBackend
+    _ cell: RecurrentCell, _ s: StepOperands, saved: [Float], backend: KernelBackend
 ) -> (inputGates: [Float], hiddenGates: [Float], state: [Float]) {
     var inputGates = [Float](repeating: 7, count: s.batch * 3 * s.gates)
     var state = cell == .lstm ? s.laterCellGradient : s.laterGradient
@@ -90,6 +91,7 @@ private func backward(
                             inputGradientStride: s.inputStride, hiddenGatesGradient: dhg, hiddenGradient: state.baseAddress!,
                             outputGradient: dy, outputGradientStride: s.outputStride, saved: saved,
                             previousHidden: s.previous)
+                    case .elmanTanh, .elmanReLU: fatalError("the fused gate kernels are the gated cells' only")
                     }
                 }
             }
@@ -213,8 +215,8 @@ struct RecurrentKernelTests {
         }
     }
 
-    @Test("backward steps, given the same saved values, are bit-identical on every ISA", arguments: [GatedCell.lstm, .gru])
-    func backwardIdentical(cell: GatedCell) {
+    @Test("backward steps, given the same saved values, are bit-identical on every ISA", arguments: [RecurrentCell.lstm, .gru])
+    func backwardIdentical(cell: RecurrentCell) {
         for (index, shape) in stepShapes.enumerated() {
             let s = StepOperands(cell, batch: shape.batch, hidden: shape.hidden, seed: UInt64(index) * 10 + 3)
             let saved = forward(cell, s, backend: .swift).saved

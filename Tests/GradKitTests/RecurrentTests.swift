@@ -1,4 +1,4 @@
-// LSTM and GRU: PyTorch's goldens, state dictionaries, the fused recurrence against its unfused composition,
+// RNN, LSTM and GRU: PyTorch's goldens (LSTM, GRU; the RNN's are in LayerTests), state dictionaries, the fused recurrence against its unfused composition,
 // gradient checks, and the gradient monitor.
 import Testing
 
@@ -30,6 +30,13 @@ extension LSTM: RecurrentLayerUnderTest {
     }
 }
 
+extension RNN: RecurrentLayerUnderTest {
+    fileprivate func runStates(_ input: Tensor, _ initial: [Tensor]?, fused: Bool) -> (outputs: Tensor, states: [Tensor]) {
+        let (outputs, final) = fused ? run(input, initialState: initial?[0]) : unfusedRun(input, initialState: initial?[0])
+        return (outputs, [final])
+    }
+}
+
 extension GRU: RecurrentLayerUnderTest {
     fileprivate func runStates(_ input: Tensor, _ initial: [Tensor]?, fused: Bool) -> (outputs: Tensor, states: [Tensor]) {
         let (outputs, final) = fused ? run(input, initialState: initial?[0]) : unfusedRun(input, initialState: initial?[0])
@@ -37,13 +44,19 @@ extension GRU: RecurrentLayerUnderTest {
     }
 }
 
-private func makeLayer(_ cell: GatedCell, inputSize: Int, hiddenSize: Int, bias: Bool = true) -> any RecurrentLayerUnderTest {
-    cell == .lstm
-        ? LSTM(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias)
-        : GRU(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias)
+private func makeLayer(_ cell: RecurrentCell, inputSize: Int, hiddenSize: Int, bias: Bool = true) -> any RecurrentLayerUnderTest {
+    switch cell {
+    case .lstm: LSTM(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias)
+    case .gru: GRU(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias)
+    case .elmanTanh: RNN(inputSize: inputSize, hiddenSize: hiddenSize, nonlinearity: .tanh, bias: bias)
+    case .elmanReLU: RNN(inputSize: inputSize, hiddenSize: hiddenSize, nonlinearity: .relu, bias: bias)
+    }
 }
 
-private func goldens(_ cell: GatedCell) -> [RecurrentGoldens.Case] { cell == .lstm ? RecurrentGoldens.lstm : RecurrentGoldens.gru }
+/// Every cell the fused recurrence runs.
+private let allCells: [RecurrentCell] = [.lstm, .gru, .elmanTanh, .elmanReLU]
+
+private func goldens(_ cell: RecurrentCell) -> [RecurrentGoldens.Case] { cell == .lstm ? RecurrentGoldens.lstm : RecurrentGoldens.gru }
 
 /// The golden case's state dictionary as tensors of the layer's shapes.
 private func stateDictionary(_ golden: RecurrentGoldens.Case, gates: Int) -> [String: Tensor] {
@@ -56,10 +69,10 @@ private func stateDictionary(_ golden: RecurrentGoldens.Case, gates: Int) -> [St
     return result
 }
 
-@Suite("LSTM and GRU layers")
+@Suite("Recurrent layers: RNN, LSTM and GRU")
 struct RecurrentTests {
-    @Test("outputs, final states and every gradient equal PyTorch's within 1e-4", arguments: [GatedCell.lstm, .gru], KernelBackend.allCases)
-    func goldensMatch(cell: GatedCell, backend: KernelBackend) throws {
+    @Test("outputs, final states and every gradient equal PyTorch's within 1e-4", arguments: [RecurrentCell.lstm, .gru], KernelBackend.allCases)
+    func goldensMatch(cell: RecurrentCell, backend: KernelBackend) throws {
         var worst: Float = 0
         try Kernels.withBackend(backend) {
             for golden in goldens(cell) {
@@ -96,8 +109,8 @@ struct RecurrentTests {
         print("RecurrentTests: \(cell) \(backend) largest error against PyTorch, relative to max(1, |value|): \(worst)")
     }
 
-    @Test("a PyTorch state dictionary loads from safetensors by name and gives PyTorch's outputs", arguments: [GatedCell.lstm, .gru])
-    func safetensorsStateDictionary(cell: GatedCell) throws {
+    @Test("a PyTorch state dictionary loads from safetensors by name and gives PyTorch's outputs", arguments: [RecurrentCell.lstm, .gru])
+    func safetensorsStateDictionary(cell: RecurrentCell) throws {
         let golden = goldens(cell)[1]
         let (tensors, _) = try SafeTensors.read(fixturePath("safetensors/torch_\(cell).safetensors"))
         let layer = makeLayer(cell, inputSize: golden.inputSize, hiddenSize: golden.hiddenSize)
@@ -114,8 +127,8 @@ struct RecurrentTests {
         #expect(throws: LayerStateError.self) { try other.loadStateDictionary(tensors) }
     }
 
-    @Test("the fused recurrence equals its unfused composition: values and gradients", arguments: [GatedCell.lstm, .gru], KernelBackend.allCases)
-    func fusedMatchesComposition(cell: GatedCell, backend: KernelBackend) {
+    @Test("the fused recurrence equals its unfused composition: values and gradients", arguments: allCells, KernelBackend.allCases)
+    func fusedMatchesComposition(cell: RecurrentCell, backend: KernelBackend) {
         Kernels.withBackend(backend) {
             for (index, (batch, steps, hidden, withState)) in [(1, 1, 1, false), (3, 6, 5, true), (2, 9, 17, true), (4, 3, 33, false)].enumerated() {
                 let layer = withManualSeed(UInt64(index)) { makeLayer(cell, inputSize: 3, hiddenSize: hidden) }
@@ -151,8 +164,8 @@ struct RecurrentTests {
         }
     }
 
-    @Test("gradient checks w.r.t. input, initial states and every parameter", arguments: [GatedCell.lstm, .gru], KernelBackend.allCases)
-    func gradientChecks(cell: GatedCell, backend: KernelBackend) {
+    @Test("gradient checks w.r.t. input, initial states and every parameter", arguments: allCells, KernelBackend.allCases)
+    func gradientChecks(cell: RecurrentCell, backend: KernelBackend) {
         Kernels.withBackend(backend) {
             for (index, (bias, withState)) in [(true, true), (false, false), (true, false)].enumerated() {
                 let layer = withManualSeed(UInt64(30 + index)) { makeLayer(cell, inputSize: 3, hiddenSize: 2, bias: bias) }
@@ -176,8 +189,8 @@ struct RecurrentTests {
         }
     }
 
-    @Test("a layer's output without gradients equals the recorded one, and records nothing", arguments: [GatedCell.lstm, .gru])
-    func inference(cell: GatedCell) {
+    @Test("a layer's output without gradients equals the recorded one, and records nothing", arguments: allCells)
+    func inference(cell: RecurrentCell) {
         let layer = withManualSeed(3) { makeLayer(cell, inputSize: 4, hiddenSize: 6) }
         let x = randomTensor([2, 5, 4], seed: 8)
         let recorded = layer(x)
@@ -190,8 +203,8 @@ struct RecurrentTests {
         expectIdentical(last.scalars, (0..<2).flatMap { b in Array(recorded.scalars[(b * 30 + 24)..<(b * 30 + 30)]) })
     }
 
-    @Test("values and gradients are the same bits on one thread and on several", arguments: [GatedCell.lstm, .gru])
-    func threadCountIndependent(cell: GatedCell) {
+    @Test("values and gradients are the same bits on one thread and on several", arguments: allCells)
+    func threadCountIndependent(cell: RecurrentCell) {
         // Wide enough that the gate kernels split their rows and the GEMMs their blocks.
         let layer = withManualSeed(9) { makeLayer(cell, inputSize: 5, hiddenSize: 130) }
         let x = randomTensor([40, 4, 5], seed: 12)
@@ -210,8 +223,8 @@ struct RecurrentTests {
         for (a, b) in zip(one, several) { expectIdentical(a, b, "\(cell)") }
     }
 
-    @Test("the recurrence releases its inputs: nothing a step allocates outlives the step", arguments: [GatedCell.lstm, .gru], [false, true])
-    func recurrenceReleasesItsInputs(cell: GatedCell, recording: Bool) {
+    @Test("the recurrence releases its inputs: nothing a step allocates outlives the step", arguments: allCells, [false, true])
+    func recurrenceReleasesItsInputs(cell: RecurrentCell, recording: Bool) {
         // A training loop runs the recurrence thousands of times: one tensor kept per call
         // is a leak of a whole [batch, time, gates] buffer per step.
         let batch = 2, steps = 3, hidden = 4, gates = cell.gateCount * hidden
@@ -226,7 +239,7 @@ struct RecurrentTests {
             let weight = Parameter(Tensor(shape: [gates, hidden], scalars: (0..<(gates * hidden)).map { Float($0 % 5) * 0.05 }))
             let bias = Parameter(Tensor(zeros: [gates]))
             let run = {
-                gatedRecurrence(
+                fusedRecurrence(
                     cell, projected: projected(), recurrentWeight: weight.value, initialHidden: nil, initialCell: nil,
                     recurrentBias: bias.value, appendingFinalCell: false)
             }
@@ -259,7 +272,7 @@ struct RecurrentTests {
 
     @Test("the gradient monitor judges an LSTM and a GRU as units and writes a report")
     func monitored() throws {
-        for cell in [GatedCell.lstm, .gru] {
+        for cell in [RecurrentCell.lstm, .gru] {
             let recurrent = withManualSeed(5) { makeLayer(cell, inputSize: 3, hiddenSize: 8) }
             recurrent.returnsSequences = false
             let model = withManualSeed(6) { Sequential([recurrent, Linear(inputSize: 8, outputSize: 4)]) }

@@ -58,7 +58,7 @@ public final class GRU: HookedLayer {
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
         (weightInputHidden, weightHiddenHidden, biasInputHidden, biasHiddenHidden) = recurrentParameters(
-            inputSize: inputSize, hiddenSize: hiddenSize, gateCount: GatedCell.gru.gateCount, bias: bias,
+            inputSize: inputSize, hiddenSize: hiddenSize, gateCount: RecurrentCell.gru.gateCount, bias: bias,
             initializer: initializer, recurrentInitializer: recurrentInitializer)
     }
 
@@ -85,7 +85,7 @@ public final class GRU: HookedLayer {
 
     private func recurrence(_ input: Tensor, initialState: Tensor?) -> Tensor {
         checkShapes(input, initialState)
-        return gatedRecurrence(
+        return fusedRecurrence(
             .gru, projected: linear(input, weight: weightInputHidden.value, bias: biasInputHidden?.value),
             recurrentWeight: weightHiddenHidden.value, initialHidden: initialState, initialCell: nil,
             recurrentBias: biasHiddenHidden?.value, appendingFinalCell: false)

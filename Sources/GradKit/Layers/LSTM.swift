@@ -77,7 +77,7 @@ public final class LSTM: HookedLayer {
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
         (weightInputHidden, weightHiddenHidden, biasInputHidden, biasHiddenHidden) = recurrentParameters(
-            inputSize: inputSize, hiddenSize: hiddenSize, gateCount: GatedCell.lstm.gateCount, bias: bias,
+            inputSize: inputSize, hiddenSize: hiddenSize, gateCount: RecurrentCell.lstm.gateCount, bias: bias,
             initializer: initializer, recurrentInitializer: recurrentInitializer)
     }
 
@@ -106,7 +106,7 @@ public final class LSTM: HookedLayer {
 
     private func recurrence(_ input: Tensor, initialState: State?, appendingFinalCell: Bool) -> Tensor {
         checkShapes(input, initialState)
-        return gatedRecurrence(
+        return fusedRecurrence(
             .lstm, projected: linear(input, weight: weightInputHidden.value, bias: biasInputHidden?.value),
             recurrentWeight: weightHiddenHidden.value, initialHidden: initialState?.hidden,
             initialCell: initialState?.cell, recurrentBias: biasHiddenHidden?.value,

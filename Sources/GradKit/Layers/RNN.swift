@@ -6,9 +6,11 @@
 /// h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)      (or relu)
 /// ```
 /// over inputs `[batch, time, inputSize]`, from `h_0 = 0` or a given state.
-/// Unrolled on the tape, so `backward()` is back-propagation through time —
-/// the classic setting of exploding and vanishing gradients: the gradient
-/// reaching step t is multiplied by `W_hhᵀ diag(1 - h²)` once per later step.
+/// `backward()` is back-propagation through time — the classic setting of
+/// exploding and vanishing gradients: the gradient reaching step t is
+/// multiplied by `W_hhᵀ diag(1 - h²)` once per later step. The whole sequence
+/// is one operation on the tape (a GEMM and two elementwise kernels per step,
+/// each rounded as the step-by-step composition rounds it).
 ///
 /// Parameters have PyTorch's names and initialization (U(-1/√hidden, 1/√hidden)):
 /// `weight_ih_l0` `[hidden, input]`, `weight_hh_l0` `[hidden, hidden]`,
@@ -98,28 +100,40 @@ public final class RNN: HookedLayer {
     }
 
     private func unroll(_ input: Tensor, initialState: Tensor?, keepingOutputs: Bool) -> (outputs: Tensor?, finalState: Tensor) {
+        checkShapes(input, initialState)
+        let outputs = fusedRecurrence(
+            cell, projected: linear(input, weight: weightInputHidden.value, bias: biasInputHidden?.value),
+            recurrentWeight: weightHiddenHidden.value, initialHidden: initialState, initialCell: nil,
+            recurrentBias: biasHiddenHidden?.value, appendingFinalCell: false)
+        let batch = input.shape[0], steps = input.shape[1]
+        let last = outputs.slicing((steps - 1)..<steps, alongAxis: 1).reshaped(to: [batch, hiddenSize])
+        return (keepingOutputs ? outputs : nil, last)
+    }
+
+    private var cell: RecurrentCell { nonlinearity == .tanh ? .elmanTanh : .elmanReLU }
+
+    private func checkShapes(_ input: Tensor, _ initialState: Tensor?) {
         precondition(
             input.rank == 3 && input.shape[2] == inputSize && input.shape[1] >= 1,
             "RNN(inputSize: \(inputSize), hiddenSize: \(hiddenSize)): expected input [batch, time >= 1, \(inputSize)], got \(input.shape)")
-        let batch = input.shape[0], steps = input.shape[1]
         if let initialState {
             precondition(
-                initialState.shape == [batch, hiddenSize],
-                "RNN: initial state \(initialState.shape), expected [\(batch), \(hiddenSize)]")
+                initialState.shape == [input.shape[0], hiddenSize],
+                "RNN: initial state \(initialState.shape), expected [\(input.shape[0]), \(hiddenSize)]")
         }
-        // The input projection of every step at once: one [batch * time, input] GEMM.
-        let projected = linear(input, weight: weightInputHidden.value, bias: biasInputHidden?.value)
-        let recurrent = weightHiddenHidden.value, recurrentBias = biasHiddenHidden?.value
-        var state = initialState ?? Tensor(zeros: [batch, hiddenSize])
-        var outputs: [Tensor] = []
-        if keepingOutputs { outputs.reserveCapacity(steps) }
-        for t in 0..<steps {
-            let preactivation = projected.slicing(t..<(t + 1), alongAxis: 1).reshaped(to: [batch, hiddenSize])
-                + linear(state, weight: recurrent, bias: recurrentBias)
-            state = nonlinearity == .tanh ? preactivation.tanh() : preactivation.relu()
-            if keepingOutputs { outputs.append(state) }
-        }
-        return (keepingOutputs ? Tensor(stacking: outputs, alongAxis: 1) : nil, state)
+    }
+
+    /// ``run(_:initialState:)`` composed of tensor operations step by step,
+    /// each its own tape record: the unfused reference the fused recurrence is
+    /// tested and benchmarked against.
+    @_spi(Benchmarks)
+    public func unfusedRun(_ input: Tensor, initialState: Tensor? = nil) -> (outputs: Tensor, finalState: Tensor) {
+        checkShapes(input, initialState)
+        let result = composedRecurrence(
+            cell, projected: linear(input, weight: weightInputHidden.value, bias: biasInputHidden?.value),
+            recurrentWeight: weightHiddenHidden.value, initialHidden: initialState, initialCell: nil,
+            recurrentBias: biasHiddenHidden?.value)
+        return (result.outputs, result.hidden)
     }
 
     /// `W_ih`, `W_hh`, then the biases when present: PyTorch's order.

@@ -1,25 +1,60 @@
-// GradKit — the gated recurrences behind LSTM and GRU: one recorded operation over every step. SPDX-License-Identifier: MIT
+// GradKit — the recurrences behind RNN, LSTM and GRU: one recorded operation over every step. SPDX-License-Identifier: MIT
 
-/// The gated cells ``gatedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)`` runs
+/// The cells ``fusedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)`` runs
 /// (public to `gradkit-bench` only).
 @_spi(Benchmarks)
-public enum GatedCell: Int, Sendable {
+public enum RecurrentCell: Int, Sendable {
     /// Hochreiter & Schmidhuber's long short-term memory, PyTorch's gate order i, f, g, o.
     case lstm
     /// Cho et al.'s gated recurrent unit, PyTorch's gate order r, z, n.
     case gru
+    /// Elman's cell with tanh: h_t = tanh(x_t + h_{t-1} W_hhᵀ + b_hh).
+    case elmanTanh
+    /// Elman's cell with ReLU: h_t = relu(x_t + h_{t-1} W_hhᵀ + b_hh).
+    case elmanReLU
 
-    /// Gate blocks of `hidden` preactivations per step: 4 or 3.
-    var gateCount: Int { self == .lstm ? 4 : 3 }
+    /// Blocks of `hidden` preactivations per step: 4 (LSTM), 3 (GRU) or 1.
+    var gateCount: Int {
+        switch self {
+        case .lstm: 4
+        case .gru: 3
+        case .elmanTanh, .elmanReLU: 1
+        }
+    }
 
     /// Values per unit a forward step saves for its backward step: i, f, g, o,
-    /// tanh c (LSTM) or r, z, n, h_n (GRU); see `ck_recurrent.h`.
-    var savedCount: Int { self == .lstm ? 5 : 4 }
+    /// tanh c (LSTM) or r, z, n, h_n (GRU), see `ck_recurrent.h`; none for an
+    /// Elman cell, whose backward reads h_t from the states.
+    var savedCount: Int {
+        switch self {
+        case .lstm: 5
+        case .gru: 4
+        case .elmanTanh, .elmanReLU: 0
+        }
+    }
 
     /// States carried from step to step: h and c, or h.
     var stateCount: Int { self == .lstm ? 2 : 1 }
 
-    var name: String { self == .lstm ? "LSTM" : "GRU" }
+    /// Whether this is one of the gated cells (LSTM, GRU).
+    var isGated: Bool { self == .lstm || self == .gru }
+
+    /// The Elman cell's nonlinearity (nil for the gated cells).
+    var elmanActivation: UnaryOperation? {
+        switch self {
+        case .elmanTanh: .tanh
+        case .elmanReLU: .relu
+        case .lstm, .gru: nil
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .lstm: "LSTM"
+        case .gru: "GRU"
+        case .elmanTanh, .elmanReLU: "RNN"
+        }
+    }
 }
 
 /// PyTorch's parameters of a single-layer recurrent layer with `gateCount`
@@ -53,6 +88,8 @@ func recurrentParameters(
 ///     gates_t = projected[:, t] + h_{t-1} W_hhᵀ + b_hh        (one GEMM per step)
 ///     h_t (and c_t) = cell(gates_t, h_{t-1} (and c_{t-1}))    (one fused kernel per step)
 /// ```
+/// (An Elman cell adds the two products, then applies its nonlinearity: two
+/// elementwise kernels, rounding each operation as the composed layer does.)
 /// `projected` is the input projection of every step at once, `x W_ihᵀ + b_ih`
 /// `[batch, time, gates·hidden]`; the initial states default to zeros.
 ///
@@ -66,8 +103,8 @@ func recurrentParameters(
 /// ones (initial states, b_hh) travel as one: the tensor itself when there is
 /// one, else their flattened concatenation (whose pullback splits the gradient).
 /// - Precondition: shapes as above (the layers check them).
-func gatedRecurrence(
-    _ cell: GatedCell, projected: Tensor, recurrentWeight: Tensor, initialHidden: Tensor?, initialCell: Tensor?,
+func fusedRecurrence(
+    _ cell: RecurrentCell, projected: Tensor, recurrentWeight: Tensor, initialHidden: Tensor?, initialCell: Tensor?,
     recurrentBias: Tensor?, appendingFinalCell: Bool
 ) -> Tensor {
     let batch = projected.shape[0], steps = projected.shape[1], gates = projected.shape[2]
@@ -115,6 +152,11 @@ func gatedRecurrence(
                     batch: batch, hidden: hidden, hiddenOutput: previous + plane, saved: saved,
                     inputGates: projected.pointer + t * gates, inputStride: steps * gates,
                     hiddenGates: hiddenGates.pointer, previousHidden: previous)
+            case .elmanTanh, .elmanReLU:
+                Kernels.binary(
+                    .add, layout: StridedLayout(shape: [batch, hidden], strides: [[steps * gates, 1], [gates, 1]]),
+                    output: previous + plane, lhs: projected.pointer + t * gates, rhs: hiddenGates.pointer)
+                Kernels.unary(cell.elmanActivation!, count: plane, output: previous + plane, input: previous + plane)
             }
         }
         for b in 0..<batch {
@@ -131,14 +173,14 @@ func gatedRecurrence(
         record.indices = [initialHidden, initialCell, recurrentBias].map { $0 == nil ? 0 : 1 } + [appendingFinalCell ? 1 : 0]
     }
     if let packed {
-        return Tensor.record(y, projected, recurrentWeight, packed, op: cell.name, pullback: gatedRecurrencePullback, configure: configure)
+        return Tensor.record(y, projected, recurrentWeight, packed, op: cell.name, pullback: fusedRecurrencePullback, configure: configure)
     }
-    return Tensor.record(y, projected, recurrentWeight, op: cell.name, pullback: gatedRecurrencePullback, configure: configure)
+    return Tensor.record(y, projected, recurrentWeight, op: cell.name, pullback: fusedRecurrencePullback, configure: configure)
 }
 
-/// Back-propagation through time for ``gatedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)``.
-private let gatedRecurrencePullback: Pullback = { record, gradient, sink in
-    let cell = GatedCell(rawValue: record.integer)!
+/// Back-propagation through time for ``fusedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)``.
+private let fusedRecurrencePullback: Pullback = { record, gradient, sink in
+    let cell = RecurrentCell(rawValue: record.integer)!
     let history = record.saved0!, activations = record.saved1!, weight = record.saved2!
     let hasHidden = record.indices[0] == 1, hasCell = record.indices[1] == 1, hasBias = record.indices[2] == 1
     let appended = record.indices[3] == 1
@@ -177,6 +219,18 @@ private let gatedRecurrencePullback: Pullback = { record, gradient, sink in
                     inputGradientStride: steps * gates, hiddenGatesGradient: gatesGradient,
                     hiddenGradient: hiddenGradient.mutablePointer, outputGradient: gradient.pointer + t * hidden,
                     outputGradientStride: outputSteps * hidden, saved: saved, previousHidden: states + t * plane)
+            case .elmanTanh, .elmanReLU:
+                // da_t = act′(dy) with dy = (gradient of h_t from the output) + (from step t+1), read from h_t.
+                Kernels.binary(
+                    .add, layout: StridedLayout(shape: [batch, hidden], strides: [[outputSteps * hidden, 1], [hidden, 1]]),
+                    output: gatesGradient, lhs: gradient.pointer + t * hidden, rhs: hiddenGradient.pointer)
+                Kernels.unaryBackward(
+                    cell.elmanActivation!, count: plane, inputGradient: gatesGradient, outputGradient: gatesGradient,
+                    input: nil, output: states + (t + 1) * plane)
+                for b in 0..<batch {
+                    (projectedGradient.mutablePointer + (b * steps + t) * gates).update(
+                        from: gatesGradient + b * gates, count: gates)
+                }
             }
             guard t > 0 || needsInitialState else { continue }
             // dh_{t-1} = dgates_t W_hh (added to the GRU's direct path through its update gate).
@@ -237,14 +291,15 @@ func composedGRUCell(inputGates x: Tensor, hiddenGates r: Tensor, previousHidden
     return (previousHidden - candidate) * update + candidate
 }
 
-/// The same recurrence as ``gatedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)``
+/// The same recurrence as ``fusedRecurrence(_:projected:recurrentWeight:initialHidden:initialCell:recurrentBias:appendingFinalCell:)``
 /// composed of tensor operations step by step: the per-step recurrent
-/// `linear`, slices, and ``composedLSTMCell(gates:previousCell:hiddenSize:)``
-/// or ``composedGRUCell(inputGates:hiddenGates:previousHidden:hiddenSize:)``.
+/// `linear`, slices, and ``composedLSTMCell(gates:previousCell:hiddenSize:)``,
+/// ``composedGRUCell(inputGates:hiddenGates:previousHidden:hiddenSize:)`` or
+/// the Elman cell's add and nonlinearity.
 /// Returns every step's hidden state `[batch, time, hidden]` and the final
 /// states.
 func composedRecurrence(
-    _ cell: GatedCell, projected: Tensor, recurrentWeight: Tensor, initialHidden: Tensor?, initialCell: Tensor?,
+    _ cell: RecurrentCell, projected: Tensor, recurrentWeight: Tensor, initialHidden: Tensor?, initialCell: Tensor?,
     recurrentBias: Tensor?
 ) -> (outputs: Tensor, hidden: Tensor, cell: Tensor?) {
     let batch = projected.shape[0], steps = projected.shape[1], gates = projected.shape[2]
@@ -258,6 +313,8 @@ func composedRecurrence(
         switch cell {
         case .lstm: (h, c) = composedLSTMCell(gates: x + r, previousCell: c!, hiddenSize: hiddenSize)
         case .gru: h = composedGRUCell(inputGates: x, hiddenGates: r, previousHidden: h, hiddenSize: hiddenSize)
+        case .elmanTanh: h = (x + r).tanh()
+        case .elmanReLU: h = (x + r).relu()
         }
         outputs.append(h)
     }
@@ -273,7 +330,7 @@ func composedRecurrence(
 /// composition). For `gradkit-bench`; not part of the public API.
 @_spi(Benchmarks)
 public final class GatedStepBenchmark {
-    private let cell: GatedCell
+    private let cell: RecurrentCell
     private let batch: Int, hidden: Int
     private let inputGates: Tensor, hiddenGates: Tensor, previous: Tensor
     private let outputGradient: Tensor, cellGradientIn: Tensor
@@ -281,7 +338,9 @@ public final class GatedStepBenchmark {
     private let inputGatesGradient: Tensor, hiddenGatesGradient: Tensor, stateGradient: Tensor
 
     /// Random operands for `batch` rows of `hidden` units.
-    public init(_ cell: GatedCell, batch: Int, hidden: Int) {
+    /// - Precondition: `cell` is ``RecurrentCell/lstm`` or ``RecurrentCell/gru``.
+    public init(_ cell: RecurrentCell, batch: Int, hidden: Int) {
+        precondition(cell.isGated, "GatedStepBenchmark: LSTM and GRU only, got \(cell)")
         self.cell = cell
         self.batch = batch
         self.hidden = hidden
@@ -331,6 +390,7 @@ public final class GatedStepBenchmark {
                     hiddenGatesGradient: hiddenGatesGradient.mutablePointer, hiddenGradient: stateGradient.mutablePointer,
                     outputGradient: outputGradient.pointer, outputGradientStride: hidden, saved: saved.pointer,
                     previousHidden: previous.pointer)
+            case .elmanTanh, .elmanReLU: preconditionFailure("GatedStepBenchmark: gated cells only")
             }
         }
         return (hiddenOutput.scalars, inputGatesGradient.scalars)
@@ -350,6 +410,7 @@ public final class GatedStepBenchmark {
             let h = composedGRUCell(inputGates: x.value, hiddenGates: r.value, previousHidden: p.value, hiddenSize: hidden)
             h.backward(seed: outputGradient)
             return (h.scalars, x.gradient!.scalars)
+        case .elmanTanh, .elmanReLU: preconditionFailure("GatedStepBenchmark: gated cells only")
         }
     }
 }

@@ -183,22 +183,11 @@ private func command(named name: String) throws(UsageError) -> Command {
     return command
 }
 
-/// Writes `gradkit: message` to standard error as one line, after what the command printed.
+/// Writes `gradkit: message` to standard error as one line (its control characters, line breaks
+/// included, escaped), after what the command printed.
 func printError(_ message: String) {
-    let line = "gradkit: " + escapedLine(message) + "\n"
+    let line = "gradkit: " + message.escapingControlCharacters + "\n"
     fflush(nil)
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
-/// `message` on one line: line breaks inside it (a path may hold one) written as `\n` and `\r`.
-func escapedLine(_ message: String) -> String {
-    var line = ""
-    for scalar in message.unicodeScalars {
-        switch scalar {
-        case "\n": line += "\\n"
-        case "\r": line += "\\r"
-        default: line.unicodeScalars.append(scalar)
-        }
-    }
-    return line
-}

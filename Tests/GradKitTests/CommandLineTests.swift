@@ -151,7 +151,9 @@ struct CommandLineStrictnessTests {
         let (status, error) = runGradkit("train", "--csv", "a\nb.csv", "--epochs", "0", "--quiet")
         #expect(status == 1)
         #expect(error.contains("a\\nb.csv"))  // a path in a message has its control characters escaped
-        #expect(escapedLine("a\nb\r\nc") == "a\\nb\\r\\nc")
+        #expect("a\nb\r\nc".escapingControlCharacters == "a\\nb\\r\\nc")
+        // Invisible characters are shown too: a byte-order mark, a zero-width space, a right-to-left override.
+        #expect("\u{FEFF}x\u{200B}\u{202E}é".escapingControlCharacters == "\\u{FEFF}x\\u{200B}\\u{202E}é")
     }
 
     @Test("zero-width IDX images and a bad log are failures with one line, not traps")

@@ -274,27 +274,13 @@ struct CSVReader {
 
     private func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
 
-    /// The bytes in quotes for a message: at most 80 characters, control and
-    /// invisible format characters escaped, invalid UTF-8 shown as U+FFFD.
+    /// The bytes in quotes for a message, as ``Swift/String/quotedForMessage(limit:)``
+    /// shows text (at most 80 characters, control and invisible characters
+    /// escaped), invalid UTF-8 as U+FFFD.
     func quoted(_ range: Range<Int>) -> String {
         let limit = 80
         // Four bytes per character at most: never decode more of a huge field.
         let head = String(decoding: bytes[range.prefix(4 * limit + 4)], as: UTF8.self)
-        var shown = "", characters = 0
-        for scalar in head.unicodeScalars {
-            if characters == limit { return "'\(shown)…' (\(range.count) bytes)" }
-            switch scalar {
-            case "\0": shown += "\\0"
-            case "\t": shown += "\\t"
-            case "\n": shown += "\\n"
-            case "\r": shown += "\\r"
-            case _ where [.control, .format, .lineSeparator, .paragraphSeparator].contains(scalar.properties.generalCategory):
-                // Also the invisible ones: a byte-order mark, a zero-width space.
-                shown += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            default: shown.unicodeScalars.append(scalar)
-            }
-            characters += 1
-        }
-        return "'\(shown)'"
+        return DisplayText.cut(head, limit: limit, quote: "'", totalBytes: range.count)
     }
 }

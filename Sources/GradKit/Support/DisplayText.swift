@@ -36,11 +36,15 @@ package enum DisplayText {
 
     /// `text` escaped and cut to about `limit` characters between `quote`s; a
     /// cut text ends in `…` and says how long it was.
-    static func cut(_ text: String, limit: Int, quote: String) -> String {
+    /// `totalBytes`: the length a cut text reports, when `text` is only the
+    /// start of a longer one (default: `text`'s own UTF-8 length).
+    static func cut(_ text: String, limit: Int, quote: String, totalBytes: Int? = nil) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             // Counted after escaping, so a name of escape characters is cut as short as any other.
-            guard out.unicodeScalars.count < limit else { return quote + out + "…" + quote + " (\(text.utf8.count) bytes)" }
+            guard out.unicodeScalars.count < limit else {
+                return quote + out + "…" + quote + " (\(totalBytes ?? text.utf8.count) bytes)"
+            }
             DisplayText.append(scalar, to: &out)
         }
         return quote + out + quote
@@ -51,7 +55,8 @@ package enum DisplayText {
         case 0..<0x20, 0x7F...0x9F: true  // C0, DEL, C1 (0x9B is a one-byte CSI to some terminals)
         case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true  // bidirectional marks and overrides
         case 0x2028, 0x2029: true  // line and paragraph separators
-        default: false
+        case 0..<0x80: false
+        default: scalar.properties.generalCategory == .format  // invisible: a byte-order mark, a zero-width space
         }
     }
 

@@ -517,30 +517,36 @@ func endToEndSteps() {
 /// 128, forward and backward) against their step-by-step composition. Each
 /// pair is checked to agree before it is timed.
 func recurrentLayers() {
-    for (label, cell) in [("LSTM", RecurrentCell.lstm), ("GRU", .gru)] {
-        let step = GatedStepBenchmark(cell, batch: 32, hidden: 128)
+    for (label, cell) in [("LSTM", RecurrentCell.lstm), ("GRU", .gru), ("RNN", .elmanTanh)] {
+        let step = cell == .elmanTanh ? nil : GatedStepBenchmark(cell, batch: 32, hidden: 128)
         let layerName = "\(label) layer b32 t32 64-128 fwd+bwd"
-        let layer: any Layer = label == "LSTM" ? LSTM(inputSize: 64, hiddenSize: 128) : GRU(inputSize: 64, hiddenSize: 128)
+        let layer: any Layer = switch cell {
+        case .lstm: LSTM(inputSize: 64, hiddenSize: 128)
+        case .gru: GRU(inputSize: 64, hiddenSize: 128)
+        case .elmanTanh, .elmanReLU: RNN(inputSize: 64, hiddenSize: 128)
+        }
         var generator = SeededGenerator(seed: 3)
         let x = Tensor(randomNormal: [32, 32, 64], using: &generator), w = Tensor(randomNormal: [32, 32, 128], using: &generator)
         func pass(fused: Bool) -> [Float] {
             let outputs: Tensor = switch layer {
             case let lstm as LSTM: fused ? lstm.run(x).outputs : lstm.unfusedRun(x).outputs
             case let gru as GRU: fused ? gru.run(x).outputs : gru.unfusedRun(x).outputs
+            case let rnn as RNN: fused ? rnn.run(x).outputs : rnn.unfusedRun(x).outputs
             default: fatalError("gradkit-bench: not a recurrent layer")
             }
             (outputs * w).sum().backward()
             for p in layer.parameters { p.gradient = nil }
             return outputs.scalars
         }
-        for (name, fused, composed) in [("\(label) step b32 h128 gates fwd+bwd", { consume(step.fused()) }, { consume(step.composed()) }),
-                                        (layerName, { consume(pass(fused: true)) }, { consume(pass(fused: false)) })] {
+        var cases: [(String, () -> Void, () -> Void)] = [(layerName, { consume(pass(fused: true)) }, { consume(pass(fused: false)) })]
+        if let step { cases.insert(("\(label) step b32 h128 gates fwd+bwd", { consume(step.fused()) }, { consume(step.composed()) }), at: 0) }
+        for (name, fused, composed) in cases {
             guard selected(name) else { continue }
             for backend in KernelBackend.allCases where onlyBackend.map({ $0 == backend }) ?? true {
                 Kernels.withBackend(backend) {
                     let agree = name == layerName
                         ? zip(pass(fused: true), pass(fused: false)).allSatisfy { Swift.abs($0 - $1) <= 1e-4 }
-                        : zip(step.fused().inputGatesGradient, step.composed().inputGatesGradient).allSatisfy { Swift.abs($0 - $1) <= 1e-5 }
+                        : zip(step!.fused().inputGatesGradient, step!.composed().inputGatesGradient).allSatisfy { (a: Float, b: Float) in Swift.abs(a - b) <= 1e-5 }
                     guard agree else { fatalError("gradkit-bench: \(name): fused and composed disagree (\(backend))") }
                     let a = time(budget: options.budget, fused), b = time(budget: options.budget, composed)
                     record(.init(name: name, variant: "fused \(backend)", median: a.median, minimum: a.minimum, unit: .operations, work: 1))

@@ -1,7 +1,8 @@
 // Dynamic loss scaling: PyTorch's GradScaler step for step (goldens from torch 2.15), the default
 // growth interval, and the Trainer: scaling by a power of two changes nothing in FP32, an overflowing
 // scale skips steps through the monitor's guard and backs off, the scaler's state survives a
-// checkpoint, and a policy other than skip or anomaly mode is refused.
+// checkpoint and restore(_:) and is checked on the way in, bad initializer arguments trap with a
+// message, and a policy other than skip or anomaly mode is refused.
 import Testing
 
 @testable import GradKit
@@ -110,7 +111,7 @@ struct LossScalerTests {
         }
     }
 
-    @Test("the scaler's scale and growth tracker are kept in checkpoints; unreadable values are ignored")
+    @Test("the scaler's scale and growth tracker are kept in checkpoints; a checkpoint without them leaves the scaler as it is")
     func checkpoint() throws {
         let (data, model) = try regression()
         let trainer = Trainer(
@@ -123,13 +124,88 @@ struct LossScalerTests {
         resumed.lossScaler = LossScaler(growthInterval: 100)
         try resumed.restore(checkpoint)
         #expect(resumed.lossScaler!.scale == 1024 && resumed.lossScaler!.growthTracker == 3)
-        var damaged = checkpoint
-        damaged.configuration["lossScaler.scale"] = "-inf"
-        damaged.configuration["lossScaler.growthTracker"] = "100"
+        var unscaled = checkpoint
+        unscaled.configuration["lossScaler.scale"] = nil
+        unscaled.configuration["lossScaler.growthTracker"] = nil
         let other = Trainer(model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError)
         other.lossScaler = LossScaler(growthInterval: 100)
-        try other.restore(damaged)
-        #expect(other.lossScaler!.scale == 65536 && other.lossScaler!.growthTracker == 0)
+        try other.restore(unscaled)
+        #expect(other.lossScaler!.state == LossScaler.State(scale: 65536, growthTracker: 0))
+    }
+
+    @Test("a checkpoint file whose scaler state is missing, unreadable or invalid is refused by name, and nothing changes", arguments: [
+        ("lossScaler.scale", "1e-39"), ("lossScaler.scale", "0"), ("lossScaler.scale", "-2"), ("lossScaler.scale", "nan"),
+        ("lossScaler.scale", "inf"), ("lossScaler.scale", "big"), ("lossScaler.scale", nil),
+        ("lossScaler.growthTracker", "100"), ("lossScaler.growthTracker", "-1"), ("lossScaler.growthTracker", "1.5"),
+        ("lossScaler.growthTracker", nil),
+    ] as [(String, String?)])
+    func damagedCheckpointFile(_ key: String, _ value: String?) throws {
+        let (data, model) = try regression()
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError,
+            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
+        trainer.lossScaler = LossScaler(initialScale: 1024, growthInterval: 100)
+        try trainer.fit(data)
+        var checkpoint = trainer.checkpoint()
+        checkpoint.configuration[key] = value
+        let path = try temporaryDirectory() + "/damaged.safetensors"
+        try checkpoint.write(to: path)
+
+        let fresh = withManualSeed(9) { Linear(inputSize: 3, outputSize: 1) }
+        let before = fresh.stateDictionary()
+        let resumed = Trainer(model: fresh, optimizer: SGD(fresh.parameters, learningRate: 0.01), loss: .meanSquaredError)
+        resumed.lossScaler = LossScaler(growthInterval: 100)
+        let error = try #require(throws: CheckpointError.self) { try resumed.restore(Checkpoint.read(from: path), file: path) }
+        guard case .badMetadata(let file, "configuration", let reason) = error else {
+            Issue.record("\(error)")
+            return
+        }
+        #expect(file == path && reason.hasPrefix("'\(key)' "), "\(error)")
+        #expect(resumed.lossScaler!.state == LossScaler.State(scale: 65536, growthTracker: 0))
+        #expect(resumed.completedSteps == 0)
+        for (name, tensor) in fresh.stateDictionary() { expectIdentical(tensor.scalars, before[name]!.scalars, name) }
+    }
+
+    @Test("state and restore(_:) carry a scaler over: the restored one scales, grows and backs off as the original does")
+    func stateRoundTrip() throws {
+        let original = LossScaler(initialScale: 256, growthFactor: 4, backoffFactor: 0.25, growthInterval: 5)
+        for clean in [true, true, false, true, true, true, true, true, true, true] { original.update(foundNonFinite: !clean) }
+        let saved = original.state
+        #expect(saved == LossScaler.State(scale: original.scale, growthTracker: original.growthTracker))
+        let copy = LossScaler(growthFactor: 4, backoffFactor: 0.25, growthInterval: 5)
+        try copy.restore(saved)
+        #expect(copy.state == saved)
+        for clean in [true, true, true, false, true, true, true, true, true, true, true] {
+            original.update(foundNonFinite: !clean)
+            copy.update(foundNonFinite: !clean)
+            #expect(copy.state == original.state)
+        }
+        // 1/S must be a finite Float: 2^128 is not (Float.greatestFiniteMagnitude is 2^128 − 2^104), 2^128 / 1.004 is.
+        try copy.restore(LossScaler.State(scale: 0x1.01p-128, growthTracker: 4))
+        #expect(copy.state == LossScaler.State(scale: 0x1.01p-128, growthTracker: 4))
+    }
+
+    @Test("restore(_:) refuses a scale that is not finite and positive or whose reciprocal overflows, and a tracker out of range, and changes nothing", arguments: [
+        (LossScaler.State(scale: 0, growthTracker: 0), LossScalerStateError.invalidScale(0)),
+        (LossScaler.State(scale: -1, growthTracker: 0), .invalidScale(-1)),
+        (LossScaler.State(scale: .infinity, growthTracker: 0), .invalidScale(.infinity)),
+        (LossScaler.State(scale: Float(1e-39 as Double), growthTracker: 0), .scaleTooSmall(Float(1e-39 as Double))),
+        (LossScaler.State(scale: 0x1p-128, growthTracker: 0), .scaleTooSmall(0x1p-128)),
+        (LossScaler.State(scale: .leastNonzeroMagnitude, growthTracker: 0), .scaleTooSmall(.leastNonzeroMagnitude)),
+        (LossScaler.State(scale: 1024, growthTracker: -1), .growthTrackerOutOfRange(-1, growthInterval: 5)),
+        (LossScaler.State(scale: 1024, growthTracker: 5), .growthTrackerOutOfRange(5, growthInterval: 5)),
+    ])
+    func restoreRefuses(_ state: LossScaler.State, _ expected: LossScalerStateError) {
+        let scaler = LossScaler(initialScale: 8, growthInterval: 5)
+        scaler.update(foundNonFinite: false)
+        #expect(throws: expected) { try scaler.restore(state) }
+        #expect(scaler.state == LossScaler.State(scale: 8, growthTracker: 1))
+        // NaN is refused too (it equals nothing, so it is checked by case).
+        #expect { try scaler.restore(LossScaler.State(scale: .nan, growthTracker: 0)) } throws: { error in
+            if case LossScalerStateError.invalidScale(let scale) = error { return scale.isNaN }
+            return false
+        }
+        #expect(String(describing: expected).hasPrefix("loss scaler state: the "))
     }
 
     @Test("a loss scaler with a monitor that stops or throws at a non-finite gradient is refused")
@@ -155,11 +231,41 @@ struct LossScalerTests {
         #expect(trainer.completedSteps == 0)
     }
 
-    @Test("a growth factor of 1 or less traps with a message")
-    func trapsOnBadFactor() async {
-        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = LossScaler(growthFactor: 1)
+    /// The initializer's arguments that must trap, and the message they must trap with.
+    static let badArguments: [(label: String, message: String)] = [
+        ("initialScale 0", "initialScale must be finite and > 0, got 0.0"),
+        ("initialScale nan", "initialScale must be finite and > 0, got nan"),
+        ("initialScale 1e-39", "initialScale must be at least 2.9e-39 so that 1/S is a finite Float, got 1e-39"),
+        ("growthFactor 1", "growthFactor must be finite and > 1, got 1.0"),
+        ("growthFactor nan", "growthFactor must be finite and > 1, got nan"),
+        ("backoffFactor 1", "backoffFactor must be in (0, 1), got 1.0"),
+        ("backoffFactor nan", "backoffFactor must be in (0, 1), got nan"),
+        ("growthInterval 0", "growthInterval must be >= 1, got 0"),
+    ]
+
+    /// Builds the scaler `label` names: one bad argument, the rest PyTorch's defaults.
+    static func makeScaler(_ label: String) -> LossScaler {
+        switch label {
+        case "initialScale 0": LossScaler(initialScale: 0)
+        case "initialScale nan": LossScaler(initialScale: .nan)
+        case "initialScale 1e-39": LossScaler(initialScale: Float(1e-39 as Double))
+        case "growthFactor 1": LossScaler(growthFactor: 1)
+        case "growthFactor nan": LossScaler(growthFactor: .nan)
+        case "backoffFactor 1": LossScaler(backoffFactor: 1)
+        case "backoffFactor nan": LossScaler(backoffFactor: .nan)
+        case "growthInterval 0": LossScaler(growthInterval: 0)
+        default: fatalError("no such case \(label)")
         }
-        #expect(standardError(result).contains("LossScaler: growthFactor must be finite and > 1, got 1.0"), "\(standardError(result))")
+    }
+
+    // A precondition's message is dropped in -O builds; fatalError keeps it in every build. In the
+    // debug build the tests run in, the runtime's "Fatal error:" prefix (not "Precondition failed:") tells them apart.
+    @Test("a bad initializer argument traps with a message naming it, kept in every build", arguments: LossScalerTests.badArguments.indices)
+    func trapsOnBadArgument(_ index: Int) async {
+        let (label, message) = LossScalerTests.badArguments[index]
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [index] in
+            _ = LossScalerTests.makeScaler(LossScalerTests.badArguments[index].label)
+        }
+        #expect(standardError(result).contains("Fatal error: LossScaler: \(message)"), "\(label): \(standardError(result))")
     }
 }

@@ -91,6 +91,51 @@ struct SignalPropagationTests {
         }
     }
 
+    /// Φ, the standard normal distribution function.
+    private func normalCDF(_ t: Double) -> Double { erfc(-t / 2.0.squareRoot()) / 2 }
+    /// ϕ, the standard normal density.
+    private func normalDensity(_ t: Double) -> Double { exp(-t * t / 2) / (2 * Double.pi).squareRoot() }
+
+    @Test("closed forms off-center and at large variance: ReLU, ELU, GELU and the identity to 1e-11", arguments: [
+        (0.0, 0.01), (0.3, 1), (-0.7, 2.5), (1.5, 40), (0, 100), (-2, 250), (0.5, 1e4), (0, 1e12),
+    ])
+    func closedForms(_ mean: Double, _ variance: Double) {
+        let s = variance.squareRoot(), t = mean / s
+        func expectClose(_ quadrature: Double, _ exact: Double, _ what: String) {
+            #expect(abs(quadrature - exact) <= 1e-11 * abs(exact), "\(what) at N(\(mean), \(variance)): \(quadrature) vs \(exact)")
+        }
+        // x ~ N(μ, σ²): E[relu x] = μΦ(μ/σ) + σϕ(μ/σ), E[(relu x)²] = (μ² + σ²)Φ(μ/σ) + μσϕ(μ/σ), E[relu′²] = Φ(μ/σ).
+        expectClose(SignalPropagation.mean(of: .relu, mean: mean, variance: variance), mean * normalCDF(t) + s * normalDensity(t), "E[relu]")
+        expectClose(SignalPropagation.meanSquare(of: .relu, mean: mean, variance: variance),
+                    (mean * mean + variance) * normalCDF(t) + mean * s * normalDensity(t), "E[relu²]")
+        expectClose(SignalPropagation.meanSquaredSlope(of: .relu, mean: mean, variance: variance), normalCDF(t), "E[relu′²]")
+        // ELU with α = 1: φ′ = eˣ below 0, and E[e^{2x}; x < 0] = e^{2μ + 2σ²} Φ(−(μ + 2σ²)/σ) (erfc keeps the tail's digits).
+        if variance <= 100 {
+            let negative = exp(2 * mean + 2 * variance) * normalCDF(-(mean + 2 * variance) / s)
+            expectClose(SignalPropagation.meanSquaredSlope(of: .elu(alpha: 1), mean: mean, variance: variance), normalCDF(t) + negative, "E[elu′²]")
+        }
+        // GELU is xΦ(x); Stein's lemma gives E[xΦ(x)] = μ E[Φ(x)] + σ² E[ϕ(x)] = μΦ(r) + σ²ϕ(r)/√(1 + σ²), r = μ/√(1 + σ²).
+        let spread = (1 + variance).squareRoot(), r = mean / spread
+        expectClose(SignalPropagation.mean(of: .gelu, mean: mean, variance: variance),
+                    mean * normalCDF(r) + variance * normalDensity(r) / spread, "E[gelu]")
+        expectClose(SignalPropagation.meanSquare(of: nil, mean: mean, variance: variance), mean * mean + variance, "E[x²]")
+    }
+
+    @Test("a narrow peak costs no more than a broad one: E[φ′²] for tanh, sigmoid, GELU and softplus within 5,000 evaluations up to variance 1e12")
+    func evaluationCount() {
+        for activation in [Activation.tanh, .sigmoid, .gelu, .softplus] {
+            for variance in [1.0, 100, 1e4, 1e12] {
+                var evaluations = 0
+                let value = SignalPropagation.gaussianExpectation(mean: 0.3, variance: variance, kink: SignalPropagation.kink(of: activation)) { x in
+                    evaluations += 1
+                    return pow(SignalPropagation.derivative(of: activation, at: x), 2)
+                }
+                #expect(evaluations <= 5_000, "\(activation) at variance \(variance): \(evaluations) evaluations")
+                #expect(value == SignalPropagation.meanSquaredSlope(of: activation, mean: 0.3, variance: variance))
+            }
+        }
+    }
+
     @Test("φ′ is φ's derivative (central differences away from kinks)")
     func derivatives() {
         for activation in activations {

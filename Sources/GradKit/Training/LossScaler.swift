@@ -41,6 +41,8 @@
 /// optimizer.zeroGradients()
 /// scaler.update(foundNonFinite: !finite)
 /// ```
+/// Save ``state`` beside the model and optimizer, and give it to
+/// ``restore(_:)`` to resume (a ``Trainer`` keeps it in its checkpoints).
 public final class LossScaler {
     /// The scale S the next loss is multiplied by (PyTorch's `get_scale()`).
     public private(set) var scale: Float
@@ -61,13 +63,16 @@ public final class LossScaler {
     ///   - growthFactor: the growth per ``growthInterval`` clean steps (`growth_factor`, default 2).
     ///   - backoffFactor: the shrinking after a non-finite step (`backoff_factor`, default 0.5).
     ///   - growthInterval: clean steps in a row before growing (`growth_interval`, default 2000).
-    /// - Precondition: `initialScale` finite and > 0, `growthFactor` > 1 and finite,
-    ///   0 < `backoffFactor` < 1, `growthInterval` >= 1.
+    /// - Precondition: `initialScale` a valid scale (finite, > 0, and its
+    ///   reciprocal finite as a Float: at least about 2.9e-39), `growthFactor`
+    ///   finite and > 1, 0 < `backoffFactor` < 1, `growthInterval` >= 1. A
+    ///   violation traps with a message naming the argument, in every build
+    ///   (as the optimizers' initializers do; PyTorch raises).
     public init(initialScale: Float = 65536, growthFactor: Float = 2, backoffFactor: Float = 0.5, growthInterval: Int = 2000) {
-        precondition(initialScale > 0 && initialScale.isFinite, "LossScaler: initialScale must be finite and > 0, got \(initialScale)")
-        precondition(growthFactor > 1 && growthFactor.isFinite, "LossScaler: growthFactor must be finite and > 1, got \(growthFactor)")
-        precondition(backoffFactor > 0 && backoffFactor < 1, "LossScaler: backoffFactor must be in (0, 1), got \(backoffFactor)")
-        precondition(growthInterval >= 1, "LossScaler: growthInterval must be >= 1, got \(growthInterval)")
+        if let error = State.scaleError(initialScale) { fatalError("LossScaler: initialScale \(error.rule)") }
+        guard growthFactor > 1 && growthFactor.isFinite else { fatalError("LossScaler: growthFactor must be finite and > 1, got \(growthFactor)") }
+        guard backoffFactor > 0 && backoffFactor < 1 else { fatalError("LossScaler: backoffFactor must be in (0, 1), got \(backoffFactor)") }
+        guard growthInterval >= 1 else { fatalError("LossScaler: growthInterval must be >= 1, got \(growthInterval)") }
         self.scale = initialScale
         self.growthFactor = growthFactor
         self.backoffFactor = backoffFactor
@@ -109,18 +114,131 @@ public final class LossScaler {
         growthTracker = 0
     }
 
-    /// Checkpoint keys of the scaler's state.
-    static let scaleKey = "lossScaler.scale", growthTrackerKey = "lossScaler.growthTracker"
+    /// The scale and the growth tracker, to save beside the model and
+    /// optimizer and give back to ``restore(_:)`` (PyTorch's `scaler.state_dict()`).
+    ///
+    /// ```swift
+    /// let saved = scaler.state                  // LossScaler.State(scale: 32768, growthTracker: 417)
+    /// // ... later, or in another process, with a scaler of the same growthInterval:
+    /// let resumed = LossScaler()
+    /// try resumed.restore(saved)
+    /// ```
+    public var state: State { State(scale: scale, growthTracker: growthTracker) }
 
-    /// The scale and the growth tracker, for a checkpoint's configuration (PyTorch's `state_dict()`).
-    var state: [String: String] { [LossScaler.scaleKey: "\(scale)", LossScaler.growthTrackerKey: "\(growthTracker)"] }
+    /// Takes the scale and the growth tracker from `state` (PyTorch's
+    /// `scaler.load_state_dict()`); the factors and the interval stay this
+    /// scaler's own.
+    ///
+    /// ```swift
+    /// try scaler.restore(LossScaler.State(scale: 1024, growthTracker: 0))
+    /// try scaler.restore(LossScaler.State(scale: 1e-39, growthTracker: 0))   // throws: 1/S overflows Float
+    /// ```
+    /// - Throws: ``LossScalerStateError`` when the scale is not finite, not
+    ///   positive or too small for its reciprocal to be a finite Float (which
+    ///   ``unscaleGradients(_:)`` multiplies by), or the growth tracker is
+    ///   outside `0..<growthInterval`; the scaler is left as it was.
+    public func restore(_ state: State) throws {
+        try state.validate(growthInterval: growthInterval)
+        scale = state.scale
+        growthTracker = state.growthTracker
+    }
+}
 
-    /// Takes the scale and growth tracker from a checkpoint's configuration;
-    /// a value that is missing, unreadable or out of range is left as it is.
-    func restore(_ configuration: [String: String]) {
-        if let value = configuration[LossScaler.scaleKey].flatMap(Float.init), value > 0, value.isFinite { scale = value }
-        if let value = configuration[LossScaler.growthTrackerKey].flatMap(Int.init), (0..<growthInterval).contains(value) {
-            growthTracker = value
+extension LossScaler {
+    /// What a ``LossScaler`` changes as it runs: the scale and the growth
+    /// tracker. PyTorch's `state_dict()` also holds the constructor's
+    /// arguments; here they are the scaler's own constants, set when it is made.
+    public struct State: Sendable, Equatable {
+        /// The scale S (``LossScaler/scale``).
+        public var scale: Float
+        /// Clean steps since the scale last changed or a step was skipped (``LossScaler/growthTracker``).
+        public var growthTracker: Int
+
+        /// A state of the given scale and growth tracker; ``LossScaler/restore(_:)`` checks it.
+        public init(scale: Float, growthTracker: Int) {
+            self.scale = scale
+            self.growthTracker = growthTracker
+        }
+
+        /// Why `scale` cannot be a scale; nil when it can.
+        static func scaleError(_ scale: Float) -> LossScalerStateError? {
+            guard scale.isFinite && scale > 0 else { return .invalidScale(scale) }
+            // unscaleGradients multiplies by 1/S rounded to Float: below about 2.9e-39 that is +∞.
+            guard Float(1 / Double(scale)).isFinite else { return .scaleTooSmall(scale) }
+            return nil
+        }
+
+        /// Throws unless a scaler whose growth interval is `growthInterval` can take this state.
+        func validate(growthInterval: Int) throws(LossScalerStateError) {
+            if let error = State.scaleError(scale) { throw error }
+            guard (0..<growthInterval).contains(growthTracker) else {
+                throw .growthTrackerOutOfRange(growthTracker, growthInterval: growthInterval)
+            }
+        }
+
+        /// Checkpoint keys of the state, in a ``Checkpoint``'s configuration.
+        static let scaleKey = "lossScaler.scale", growthTrackerKey = "lossScaler.growthTracker"
+
+        /// The entries of a checkpoint's configuration that hold the state.
+        var configuration: [String: String] { [State.scaleKey: "\(scale)", State.growthTrackerKey: "\(growthTracker)"] }
+
+        /// The state a checkpoint's configuration holds, checked for a scaler
+        /// whose growth interval is `growthInterval`; nil when it holds none
+        /// (a run without loss scaling).
+        /// - Throws: ``CheckpointError/badMetadata(file:key:reason:)`` naming
+        ///   the configuration entry that is missing, unreadable or invalid.
+        init?(configuration: [String: String], growthInterval: Int, file: String) throws {
+            let scaleText = configuration[State.scaleKey], trackerText = configuration[State.growthTrackerKey]
+            if scaleText == nil && trackerText == nil { return nil }
+            func bad(_ key: String, _ reason: String) -> CheckpointError {
+                .badMetadata(file: file, key: "configuration", reason: "\(key.quotedForMessage()) \(reason)")
+            }
+            guard let scaleText else { throw bad(State.scaleKey, "is missing, yet \(State.growthTrackerKey.quotedForMessage()) is there") }
+            guard let trackerText else { throw bad(State.growthTrackerKey, "is missing, yet \(State.scaleKey.quotedForMessage()) is there") }
+            guard let scale = Float(scaleText) else { throw bad(State.scaleKey, "is \(scaleText.quotedForMessage()), not a number") }
+            guard let tracker = Int(trackerText) else { throw bad(State.growthTrackerKey, "is \(trackerText.quotedForMessage()), not a count") }
+            self.init(scale: scale, growthTracker: tracker)
+            do {
+                try validate(growthInterval: growthInterval)
+            } catch {
+                throw bad(error.key, error.rule)
+            }
+        }
+    }
+}
+
+/// Why a ``LossScaler/State`` cannot be restored into a ``LossScaler``.
+public enum LossScalerStateError: Error, Equatable, CustomStringConvertible {
+    /// The scale is NaN, infinite, zero or negative.
+    case invalidScale(Float)
+    /// The scale is positive but below about 2.9e-39, where its reciprocal,
+    /// which unscaling multiplies the gradients by, overflows Float.
+    case scaleTooSmall(Float)
+    /// The growth tracker is outside `0..<growthInterval` of the scaler restored into.
+    case growthTrackerOutOfRange(Int, growthInterval: Int)
+
+    /// A one-line message naming the value at fault and the rule it breaks.
+    public var description: String {
+        switch self {
+        case .invalidScale, .scaleTooSmall: "loss scaler state: the scale \(rule)"
+        case .growthTrackerOutOfRange: "loss scaler state: the growth tracker \(rule)"
+        }
+    }
+
+    /// The rule and the value, as the end of a sentence naming the value: "must be finite and > 0, got nan".
+    var rule: String {
+        switch self {
+        case .invalidScale(let scale): "must be finite and > 0, got \(scale)"
+        case .scaleTooSmall(let scale): "must be at least 2.9e-39 so that 1/S is a finite Float, got \(scale)"
+        case .growthTrackerOutOfRange(let tracker, let interval): "must be in 0..<\(interval) (the scaler's growthInterval), got \(tracker)"
+        }
+    }
+
+    /// The checkpoint configuration key of the value at fault.
+    var key: String {
+        switch self {
+        case .invalidScale, .scaleTooSmall: LossScaler.State.scaleKey
+        case .growthTrackerOutOfRange: LossScaler.State.growthTrackerKey
         }
     }
 }

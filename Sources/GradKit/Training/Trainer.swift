@@ -395,7 +395,7 @@ public final class Trainer {
         config["trainer.bestLoss"] = "\(bestLoss)"
         config["trainer.epochsWithoutImprovement"] = "\(epochsWithoutImprovement)"
         if let finished { config["trainer.finished"] = finished }
-        if let lossScaler { config.merge(lossScaler.state) { _, scaler in scaler } }
+        if let lossScaler { config.merge(lossScaler.state.configuration) { _, scaler in scaler } }
         var checkpoint = Checkpoint(
             model: model.stateDictionary(), optimizer: optimizer.exportState(), step: completedSteps, epoch: completedEpochs,
             randomState: random, configuration: config)
@@ -405,9 +405,17 @@ public final class Trainer {
 
     /// Restores a checkpoint made by ``checkpoint(configuration:)``; the next
     /// ``fit(_:validation:)`` continues from its epoch.
-    /// - Throws: ``CheckpointError`` or ``OptimizerStateError``; nothing is changed then
-    ///   (the model is put back when the optimizer state does not fit).
+    /// With a ``lossScaler``, the checkpoint's scale and growth tracker are
+    /// restored into it (when the checkpoint has them: a run without loss
+    /// scaling leaves the scaler as it is).
+    /// - Throws: ``CheckpointError`` (also for a loss scaler's state that is
+    ///   unreadable or invalid, see ``LossScaler/restore(_:)``) or
+    ///   ``OptimizerStateError``; nothing is changed then (the model is put
+    ///   back when the optimizer state does not fit).
     public func restore(_ checkpoint: Checkpoint, file: String = "checkpoint") throws {
+        let scalerState = try lossScaler.flatMap {
+            try LossScaler.State(configuration: checkpoint.configuration, growthInterval: $0.growthInterval, file: file)
+        }
         let previous = model.stateDictionary()
         try checkpoint.load(into: model, file: file)
         if let state = checkpoint.optimizer {
@@ -430,7 +438,8 @@ public final class Trainer {
         epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init)
             .map { Swift.min(Swift.max($0, 0), Checkpoint.countLimit - 1) } ?? 0
         finished = checkpoint.configuration["trainer.finished"]
-        lossScaler?.restore(checkpoint.configuration)
+        // Checked against this scaler above, before anything changed: it does not throw here.
+        if let lossScaler, let scalerState { try lossScaler.restore(scalerState) }
         bestWeights = checkpoint.bestModel
     }
 

@@ -13,13 +13,18 @@ public struct LabOptions: Sendable {
     /// on it. For speed, give each trial one kernel thread
     /// (`Kernels.threadCount = 1`) when this is above 1: `gradkit lab` does.
     public var threads: Int
+    /// How every trial's matrix products compute (`--matmul-precision`):
+    /// ``Lab/run(_:progress:)`` runs the trials in it, whatever the calling
+    /// thread's precision, and the report records it.
+    public var matmulPrecision: MatmulPrecision
 
     /// - Parameter threads: trials at once; values below 1 count as 1.
-    public init(quick: Bool = false, seed: UInt64 = 0, only: String? = nil, threads: Int = 1) {
+    public init(quick: Bool = false, seed: UInt64 = 0, only: String? = nil, threads: Int = 1, matmulPrecision: MatmulPrecision = .float32) {
         self.quick = quick
         self.seed = seed
         self.only = only
         self.threads = Swift.max(1, threads)
+        self.matmulPrecision = matmulPrecision
     }
 }
 
@@ -45,8 +50,14 @@ public enum Lab {
         (0..<seedCount(quick: options.quick)).map { options.seed &* 1000 &+ UInt64($0) }
     }
 
-    /// Runs the selected experiments, calling `progress` with a line as each starts and ends.
+    /// Runs the selected experiments in the options' matmul precision,
+    /// calling `progress` with a line as each starts and ends.
     public static func run(_ options: LabOptions, progress: (String) -> Void = { _ in }) -> [ExperimentResult] {
+        // The trials' threads take the precision from this one (execute).
+        Kernels.withMatmulPrecision(options.matmulPrecision) { runSelected(options, progress: progress) }
+    }
+
+    private static func runSelected(_ options: LabOptions, progress: (String) -> Void) -> [ExperimentResult] {
         let plan = Plan(quick: options.quick, seeds: seeds(for: options))
         let clock = ContinuousClock()
         var results: [ExperimentResult] = []

@@ -92,8 +92,8 @@ extension Lab {
         try prepareOutput(directory)
         var md = ["# GradKit lab report", ""]
         let seeds = seeds(for: options)
-        md.append("`\(command(options))` — \(options.quick ? "quick run" : "full run"): every configuration at \(seeds.count) seeds "
-            + "(\(seeds.map(String.init).joined(separator: ", "))), derived from `--seed \(options.seed)`.")
+        md.append("`\(command(options))` — \(options.quick ? "quick run" : "full run"), matrix products in \(options.matmulPrecision): "
+            + "every configuration at \(seeds.count) seeds (\(seeds.map(String.init).joined(separator: ", "))), derived from `--seed \(options.seed)`.")
         md.append("")
         md.append(timingLine(results, options: options, totalSeconds: totalSeconds))
         md.append("")
@@ -113,6 +113,7 @@ extension Lab {
         try write(md.joined(separator: "\n"), to: directory + "/report.md")
         let json = JSON.object([
             "command": .string(command(options)), "quick": .bool(options.quick), "seed": .number(Double(options.seed)),
+            "matmul_precision": .string(options.matmulPrecision.rawValue),
             "seeds": .array(seeds.map { .number(Double($0)) }), "seconds": .number(totalSeconds),
             "experiments": .array(results.map(\.json)),
         ])
@@ -131,12 +132,13 @@ extension Lab {
         """
 
     /// The command that reproduces the numbers (the output directory and the
-    /// thread count do not change them).
+    /// thread count do not change them; the matmul precision does).
     static func command(_ options: LabOptions) -> String {
         var words = ["gradkit", "lab"]
         if options.quick { words.append("--quick") }
         if options.seed != 0 { words += ["--seed", "\(options.seed)"] }
         if let only = options.only { words += ["--only", only] }
+        if options.matmulPrecision != .float32 { words += ["--matmul-precision", options.matmulPrecision.rawValue] }
         return words.joined(separator: " ")
     }
 

@@ -13,12 +13,13 @@ func labCommand(_ arguments: ParsedArguments) throws {
     // little from splitting its kernels, and trials on their own cores never wait for each other.
     let threads = arguments.integer(.threads) ?? Kernels.threadCount
     if threads > 1 { Kernels.threadCount = 1 }
-    let options = LabOptions(quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only, threads: threads)
+    let options = LabOptions(
+        quick: arguments.flag(.quick), seed: UInt64(arguments.integer(.seed) ?? 0), only: only, threads: threads,
+        matmulPrecision: arguments.matmulPrecision())
     try Lab.prepareOutput(output)
     let clock = ContinuousClock()
     let started = clock.now
-    // The trials' threads take the precision from this one (Lab.execute).
-    let results = Kernels.withMatmulPrecision(arguments.matmulPrecision()) { Lab.run(options) { print($0) } }
+    let results = Lab.run(options) { print($0) }
     let total = started.duration(to: clock.now).seconds
     try Lab.writeReport(results, options: options, totalSeconds: total, to: output)
     print("wrote \(output)/report.md, \(output)/results.json and \(results.reduce(0) { $0 + $1.figures.count }) figures in \(output)/figures/ (\(fixed(Float(total))) s)")

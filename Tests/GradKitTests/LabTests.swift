@@ -76,8 +76,10 @@ struct LabTests {
         #expect(report.split(separator: "\n").filter { $0.hasPrefix("Time: ") }.count == 1)
         let json = try JSON.parse(try read(directory + "/results.json"))
         let top = try #require(json.objectValue)
-        #expect(Set(top.keys).isSuperset(of: ["command", "quick", "seed", "seconds", "experiments"]))
+        #expect(Set(top.keys).isSuperset(of: ["command", "quick", "seed", "seconds", "experiments", "matmul_precision"]))
         #expect(top["command"] == .string("gradkit lab --quick --only perceptron"))
+        #expect(top["matmul_precision"] == .string("float32"))
+        #expect(report.contains("`gradkit lab --quick --only perceptron` — quick run, matrix products in float32: every configuration at 3 seeds"))
         let entry = try #require(top["experiments"]?.arrayValue?.first?.objectValue)
         #expect(entry["metric"] == .string("test accuracy") && entry["name"] == .string("perceptron-vs-bp"))
         let configurations = try #require(entry["configurations"]?.arrayValue)
@@ -93,6 +95,31 @@ struct LabTests {
             #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\"") && wellFormedXML(svg), "\(figure.fileName)")
             #expect(report.contains("](figures/\(figure.fileName))"))
         }
+    }
+
+    @Test("a bfloat16 run computes in bfloat16 whatever the caller's precision, and its report says so in JSON, header and command")
+    func matmulPrecisionRecorded() throws {
+        // The loss-scaling experiment is quick and its numbers move with bfloat16 products (the perceptron's do not).
+        let float32 = LabOptions(quick: true, only: "loss-scaling", threads: 2)
+        var bfloat16 = float32
+        bfloat16.matmulPrecision = .bfloat16
+        /// The results' numbers as results.json writes them, without the run times (as text: NaN equals nothing).
+        func numbers(_ results: [ExperimentResult]) -> [String] { results.map { var result = $0; result.seconds = 0; return prettyJSON(result.json) } }
+        let plain = Lab.run(float32)
+        let rounded = Kernels.withMatmulPrecision(.float32) { Lab.run(bfloat16) }
+        // The options decide, not the calling thread: float32 options in a bfloat16 thread still compute in float32.
+        #expect(numbers(Kernels.withMatmulPrecision(.bfloat16) { Lab.run(float32) }) == numbers(plain))
+        #expect(numbers(plain) != numbers(rounded), "bfloat16 products changed no number: the precision was not applied")
+
+        let directory = try temporaryDirectory() + "/lab"
+        try Lab.writeReport(rounded, options: bfloat16, totalSeconds: 1, to: directory)
+        let top = try #require(try JSON.parse(try read(directory + "/results.json")).objectValue)
+        #expect(top["matmul_precision"] == .string("bfloat16"))
+        #expect(top["command"] == .string("gradkit lab --quick --only loss-scaling --matmul-precision bfloat16"))
+        // The spelling is MatmulPrecision's, which checkpoints record and --matmul-precision reads back.
+        #expect(top["matmul_precision"]?.stringValue.flatMap(MatmulPrecision.init(name:)) == .bfloat16)
+        let report = try read(directory + "/report.md")
+        #expect(report.contains("`gradkit lab --quick --only loss-scaling --matmul-precision bfloat16` — quick run, matrix products in bfloat16:"))
     }
 
     @Test("the numbers do not depend on how many trials run at once, and the same seed gives the same numbers")

@@ -37,6 +37,12 @@ typedef void (*ck_range_fn)(void *context, size_t begin, size_t end, size_t part
 /// kernel, or a nested call) runs on the calling thread.
 void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context);
 
+/// This thread's ck_isa_select override as stored (-1: none), and setting it
+/// back: for work a pool worker runs on behalf of another thread, whose
+/// choice must hold there (the thread-local overrides are per thread).
+int ck_isa_override(void);
+void ck_isa_set_override(int level);
+
 /// Whether jobs of a few microseconds should be split now (see parallel.c):
 /// false for a while after workers were seen to run their parts much slower
 /// than the caller runs its own. Never changes results, only who computes them.

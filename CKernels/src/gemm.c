@@ -1015,12 +1015,21 @@ typedef struct pair_job {
     const ck_gemm_args *args[2];
     void *workspace[2];
     size_t size[2];
+    int isa, dot; // the calling thread's choices (ck_isa_active, ck_bf16_dot_active)
 } pair_job;
 
 // Inside a pool job, the products' own parallel loops run on the calling thread.
+// Each product picks its kernels itself, so the thread running it takes on the
+// caller's instruction set and bfloat16 kernel for the while (a worker's own
+// thread-local choices are not the caller's), then gets its own back.
 static void pair_part(void *ctx, size_t begin, size_t end, size_t part) {
     const pair_job *j = ctx;
+    int isa = ck_isa_override(), dot = thread_dot;
+    ck_isa_set_override(j->isa);
+    thread_dot = j->dot;
     for (size_t q = begin; q < end; ++q) run_args(j->args[q], j->workspace[q], j->size[q]);
+    ck_isa_set_override(isa);
+    thread_dot = dot;
     (void)part;
 }
 
@@ -1035,7 +1044,8 @@ void ck_sgemm_pair_f32(const ck_gemm_args *first, const ck_gemm_args *second, vo
     size_t offset = ck_round_up(args_workspace(first), GEMM_ALIGN);
     pair_job job = { .args = { first, second },
                      .workspace = { workspace, (char *)workspace + offset },
-                     .size = { offset, workspace_size - offset } };
+                     .size = { offset, workspace_size - offset },
+                     .isa = (int)ck_isa_active(), .dot = (int)ck_bf16_dot_active() };
     ck_parallel_for(2, 1, pair_part, &job);
 }
 

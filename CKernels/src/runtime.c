@@ -57,6 +57,10 @@ ck_isa ck_isa_select(ck_isa requested) {
 
 void ck_isa_clear(void) { thread_isa = -1; }
 
+int ck_isa_override(void) { return thread_isa; }
+
+void ck_isa_set_override(int level) { thread_isa = level; }
+
 // The largest cache cpu0 reports in sysfs ("32768K"), or 0. glibc's
 // sysconf(_SC_LEVEL3_CACHE_SIZE) is not used: on AMD it reports the whole
 // package's L3 (384 MiB on this project's 2-vCPU VM, whose vCPUs share 32 MiB).

@@ -252,7 +252,10 @@ struct GEMMTests {
                 for beta: Float in [0, 1] {
                     for threads in [1, 2, 3] {
                         Kernels.threadCount = threads
-                        for backend in KernelBackend.allCases {
+                        // Every ISA path: a product run on a pool worker follows the caller's choice (the
+                        // portable path rounds products apart, the others fuse them, so a worker on its own
+                        // path would change the bits).
+                        forEachInstructionSet { isa in for backend in KernelBackend.allCases {
                             var pairX = dX0, pairW = dW0, singleX = dX0, singleW = dW0
                             func arguments(_ dX: FloatPointer, _ dW: FloatPointer) -> (GEMMArguments, GEMMArguments) {
                                 (GEMMArguments(
@@ -277,10 +280,10 @@ struct GEMMTests {
                                     }
                                 }
                             } }
-                            let label = "\(rows)x\(inputs)x\(outputs) beta=\(beta) threads=\(threads) \(backend)"
+                            let label = "\(rows)x\(inputs)x\(outputs) beta=\(beta) threads=\(threads) \(isa) \(backend)"
                             expectIdentical(pairX, singleX, "dX " + label)
                             expectIdentical(pairW, singleW, "dW " + label)
-                        }
+                        } }
                     }
                 }
             }

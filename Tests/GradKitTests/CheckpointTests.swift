@@ -324,6 +324,26 @@ struct CheckpointTests {
         let history = try trainer.fit(data)
         #expect(history.epochs.count == 1 && history.stoppedEarly != nil)
     }
+
+    @Test("a best loss in the file that is not a loss (NaN, text, a number cut by a NUL) is refused, and nothing changes")
+    func restoredBestLossChecked() throws {
+        let model = withManualSeed(1) { MLP(sizes: [2, 4, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 0.1), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
+        let before = model.stateDictionary()
+        for text in ["nan", "-nan", "low", "0.5\u{0}junk", ""] {
+            var checkpoint = trainer.checkpoint()
+            checkpoint.configuration["trainer.bestLoss"] = text
+            checkpoint.epoch = 3
+            #expect(throws: CheckpointError.self, "\(text.debugDescription)") { try trainer.restore(checkpoint) }
+            #expect(trainer.completedEpochs == 0)
+        }
+        for (name, tensor) in model.stateDictionary() { expectIdentical(tensor.scalars, before[name]!.scalars, name) }
+        var checkpoint = trainer.checkpoint()
+        checkpoint.configuration["trainer.bestLoss"] = "inf"  // what a checkpoint before the first epoch holds
+        try trainer.restore(checkpoint)
+    }
 }
 
 /// The names in a directory, sorted, without "." and "..".

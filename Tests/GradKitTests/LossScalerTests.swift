@@ -135,7 +135,7 @@ struct LossScalerTests {
 
     @Test("a checkpoint file whose scaler state is missing, unreadable or invalid is refused by name, and nothing changes", arguments: [
         ("lossScaler.scale", "1e-39"), ("lossScaler.scale", "0"), ("lossScaler.scale", "-2"), ("lossScaler.scale", "nan"),
-        ("lossScaler.scale", "inf"), ("lossScaler.scale", "big"), ("lossScaler.scale", nil),
+        ("lossScaler.scale", "inf"), ("lossScaler.scale", "big"), ("lossScaler.scale", nil), ("lossScaler.scale", "1024\u{0}junk"),
         ("lossScaler.growthTracker", "100"), ("lossScaler.growthTracker", "-1"), ("lossScaler.growthTracker", "1.5"),
         ("lossScaler.growthTracker", nil),
     ] as [(String, String?)])
@@ -235,7 +235,7 @@ struct LossScalerTests {
     static let badArguments: [(label: String, message: String)] = [
         ("initialScale 0", "initialScale must be finite and > 0, got 0.0"),
         ("initialScale nan", "initialScale must be finite and > 0, got nan"),
-        ("initialScale 1e-39", "initialScale must be at least 2.9e-39 so that 1/S is a finite Float, got 1e-39"),
+        ("initialScale 1e-39", "initialScale must be at least \(LossScaler.State.smallestScale) so that 1/S is a finite Float, got 1e-39"),
         ("growthFactor 1", "growthFactor must be finite and > 1, got 1.0"),
         ("growthFactor nan", "growthFactor must be finite and > 1, got nan"),
         ("backoffFactor 1", "backoffFactor must be in (0, 1), got 1.0"),
@@ -267,5 +267,18 @@ struct LossScalerTests {
             _ = LossScalerTests.makeScaler(LossScalerTests.badArguments[index].label)
         }
         #expect(standardError(result).contains("Fatal error: LossScaler: \(message)"), "\(label): \(standardError(result))")
+    }
+
+    @Test("backing off stops at the smallest scale whose reciprocal is finite, a state restore accepts")
+    func backoffFloor() throws {
+        let smallest = LossScaler.State.smallestScale
+        #expect(Float(1 / Double(smallest)).isFinite && !Float(1 / Double(smallest.nextDown)).isFinite)
+        let scaler = LossScaler(initialScale: 1e-37)
+        for _ in 0..<20 { scaler.update(foundNonFinite: true) }
+        #expect(scaler.scale == smallest)
+        try LossScaler().restore(scaler.state)
+        #expect(throws: LossScalerStateError.scaleTooSmall(smallest.nextDown)) {
+            try LossScaler().restore(LossScaler.State(scale: smallest.nextDown, growthTracker: 0))
+        }
     }
 }

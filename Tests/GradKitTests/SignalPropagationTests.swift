@@ -229,6 +229,17 @@ struct DiagnoseTests {
         #expect(abs(log10(cure.predictedFirstToLastRatio / measured)) < log10(5), "\(cure.predictedFirstToLastRatio) vs \(measured)")
     }
 
+    @Test("the printed diagnosis shows ratios beyond Float's range as they are, not as 0 or 3.4e+38")
+    func printsDoubleRange() throws {
+        let model = withManualSeed(0) { MLP(sizes: [64] + Array(repeating: 32, count: 60) + [10], activation: .sigmoid) }
+        let diagnosis = try diagnose(model: model, data: try standardizedDigits())
+        let ratio = diagnosis.predictedFirstToLastRatio
+        #expect(ratio > 0 && ratio < Double(Float.leastNonzeroMagnitude), "\(ratio): not a test of the range")
+        let text = diagnosis.description
+        #expect(text.contains("first/last gradient ratio predicted \(scientific(ratio)),"), "\(text)")
+        #expect(!text.contains("ratio predicted 0,"), "\(text)")
+    }
+
     @Test("a He-initialized ReLU net of the same depth is healthy and needs no cure")
     func heReLUNetwork() throws {
         let diagnosis = try diagnose(model: labNetwork(.relu, initializer: .heNormal()), data: try standardizedDigits())

@@ -263,7 +263,7 @@ public enum Kernels {
 
     /// One line naming what the kernels run on, e.g. for a benchmark header.
     public static var summary: String {
-        "CPU \(cpuName); \(threadCount) threads; \(instructionSet) (detected \(detectedInstructionSet)); "
+        "CPU \(cpuName); \(threadCount) thread\(threadCount == 1 ? "" : "s"); \(instructionSet) (detected \(detectedInstructionSet)); "
             + "build \(isNativeOpenMPBuild ? "NativeOpenMP" : "default"); backend \(activeBackend)"
             + (splitsSmallProducts ? "" : "; small products unsplit")
             + (activeMatmulPrecision == .float32 ? "" : "; matmul \(activeMatmulPrecision)")

@@ -22,7 +22,11 @@ package func fixed(_ value: Float) -> String {
 }
 
 /// Three significant digits in scientific notation, e.g. 3.1e-08.
-package func scientific(_ value: Float) -> String {
+package func scientific(_ value: Float) -> String { scientific(Double(value)) }
+
+/// Three significant digits in scientific notation, e.g. 9.0e-51 (a Double's
+/// whole range: a theory's prediction can leave Float's).
+package func scientific(_ value: Double) -> String {
     if value == 0 { return "0" }
     if !value.isFinite { return "\(value)" }
     var exponent = Int(log10(Double(Swift.abs(value))).rounded(.down))

@@ -569,7 +569,7 @@ private func withResiduals(_ stages: [PropagationStage]) -> [PropagationStage] {
 /// `1.2e-16`: two significant digits.
 private func scientificText(_ value: Double) -> String {
     guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
-    return scientific(Float(Swift.max(Swift.min(value, Double(Float.greatestFiniteMagnitude)), -Double(Float.greatestFiniteMagnitude))))
+    return scientific(value)
 }
 
 /// A short decimal: `0.333`, `2`; past 1e15 as Swift prints a Double (`1e+37`: a loss

@@ -64,7 +64,7 @@ public final class LossScaler {
     ///   - backoffFactor: the shrinking after a non-finite step (`backoff_factor`, default 0.5).
     ///   - growthInterval: clean steps in a row before growing (`growth_interval`, default 2000).
     /// - Precondition: `initialScale` a valid scale (finite, > 0, and its
-    ///   reciprocal finite as a Float: at least about 2.9e-39), `growthFactor`
+    ///   reciprocal finite as a Float: at least ``State/smallestScale``), `growthFactor`
     ///   finite and > 1, 0 < `backoffFactor` < 1, `growthInterval` >= 1. A
     ///   violation traps with a message naming the argument, in every build
     ///   (as the optimizers' initializers do; PyTorch raises).
@@ -100,9 +100,15 @@ public final class LossScaler {
     /// clean step and grows the scale every ``growthInterval`` of them in a
     /// row (PyTorch's `scaler.update()`).
     /// - Parameter foundNonFinite: whether a gradient of the step held NaN or ±∞.
+    ///
+    /// Backing off stops at ``State/smallestScale`` (about 2.94e-39), the
+    /// smallest scale whose reciprocal is a finite Float. PyTorch has no such
+    /// floor, but below it unscaling multiplies by +∞, so no step could ever
+    /// be taken again; at the floor the run still ends by its skipped-step
+    /// limit, and its state stays one ``restore(_:)`` accepts.
     public func update(foundNonFinite: Bool) {
         if foundNonFinite {
-            scale = Float(Double(scale) * Double(backoffFactor))
+            scale = Swift.max(Float(Double(scale) * Double(backoffFactor)), State.smallestScale)
             growthTracker = 0
             return
         }
@@ -118,7 +124,7 @@ public final class LossScaler {
     /// optimizer and give back to ``restore(_:)`` (PyTorch's `scaler.state_dict()`).
     ///
     /// ```swift
-    /// let saved = scaler.state                  // LossScaler.State(scale: 32768, growthTracker: 417)
+    /// let saved = scaler.state                  // State(scale: 32768.0, growthTracker: 417)
     /// // ... later, or in another process, with a scaler of the same growthInterval:
     /// let resumed = LossScaler()
     /// try resumed.restore(saved)
@@ -131,7 +137,7 @@ public final class LossScaler {
     ///
     /// ```swift
     /// try scaler.restore(LossScaler.State(scale: 1024, growthTracker: 0))
-    /// try scaler.restore(LossScaler.State(scale: 1e-39, growthTracker: 0))   // throws: 1/S overflows Float
+    /// try scaler.restore(LossScaler.State(scale: 0, growthTracker: 0))   // throws: the scale must be > 0
     /// ```
     /// - Throws: ``LossScalerStateError`` when the scale is not finite, not
     ///   positive or too small for its reciprocal to be a finite Float (which
@@ -160,11 +166,22 @@ extension LossScaler {
             self.growthTracker = growthTracker
         }
 
+        /// The smallest scale whose reciprocal, rounded to Float as
+        /// ``LossScaler/unscaleGradients(_:)`` rounds it, is finite: about
+        /// 2.9387e-39 (a denormal).
+        public static let smallestScale: Float = {
+            func valid(_ s: Float) -> Bool { Float(1 / Double(s)).isFinite }
+            var s = Float(1 / Double(Float.greatestFiniteMagnitude))
+            while !valid(s) { s = s.nextUp }
+            while valid(s.nextDown) { s = s.nextDown }
+            return s
+        }()
+
         /// Why `scale` cannot be a scale; nil when it can.
         static func scaleError(_ scale: Float) -> LossScalerStateError? {
             guard scale.isFinite && scale > 0 else { return .invalidScale(scale) }
-            // unscaleGradients multiplies by 1/S rounded to Float: below about 2.9e-39 that is +∞.
-            guard Float(1 / Double(scale)).isFinite else { return .scaleTooSmall(scale) }
+            // unscaleGradients multiplies by 1/S rounded to Float: below smallestScale that is +∞.
+            guard scale >= smallestScale else { return .scaleTooSmall(scale) }
             return nil
         }
 
@@ -195,7 +212,8 @@ extension LossScaler {
             }
             guard let scaleText else { throw bad(State.scaleKey, "is missing, yet \(State.growthTrackerKey.quotedForMessage()) is there") }
             guard let trackerText else { throw bad(State.growthTrackerKey, "is missing, yet \(State.scaleKey.quotedForMessage()) is there") }
-            guard let scale = Float(scaleText) else { throw bad(State.scaleKey, "is \(scaleText.quotedForMessage()), not a number") }
+            // Float(String) reads a C string: a NUL would end it early, and "1024\0junk" would pass.
+            guard !scaleText.contains("\0"), let scale = Float(scaleText) else { throw bad(State.scaleKey, "is \(scaleText.quotedForMessage()), not a number") }
             guard let tracker = Int(trackerText) else { throw bad(State.growthTrackerKey, "is \(trackerText.quotedForMessage()), not a count") }
             self.init(scale: scale, growthTracker: tracker)
             do {
@@ -211,7 +229,7 @@ extension LossScaler {
 public enum LossScalerStateError: Error, Equatable, CustomStringConvertible {
     /// The scale is NaN, infinite, zero or negative.
     case invalidScale(Float)
-    /// The scale is positive but below about 2.9e-39, where its reciprocal,
+    /// The scale is positive but below ``LossScaler/State/smallestScale``, where its reciprocal,
     /// which unscaling multiplies the gradients by, overflows Float.
     case scaleTooSmall(Float)
     /// The growth tracker is outside `0..<growthInterval` of the scaler restored into.
@@ -229,7 +247,7 @@ public enum LossScalerStateError: Error, Equatable, CustomStringConvertible {
     var rule: String {
         switch self {
         case .invalidScale(let scale): "must be finite and > 0, got \(scale)"
-        case .scaleTooSmall(let scale): "must be at least 2.9e-39 so that 1/S is a finite Float, got \(scale)"
+        case .scaleTooSmall(let scale): "must be at least \(LossScaler.State.smallestScale) so that 1/S is a finite Float, got \(scale)"
         case .growthTrackerOutOfRange(let tracker, let interval): "must be in 0..<\(interval) (the scaler's growthInterval), got \(tracker)"
         }
     }

@@ -416,6 +416,16 @@ public final class Trainer {
         let scalerState = try lossScaler.flatMap {
             try LossScaler.State(configuration: checkpoint.configuration, growthInterval: $0.growthInterval, file: file)
         }
+        // Early stopping compares with it: a NaN would never be improved on. Float(String) reads a C
+        // string, so a NUL would end the number early.
+        var restoredBestLoss = Float.infinity
+        if let text = checkpoint.configuration["trainer.bestLoss"] {
+            guard !text.contains("\0"), let value = Float(text), !value.isNaN else {
+                throw CheckpointError.badMetadata(
+                    file: file, key: "configuration", reason: "'trainer.bestLoss' is \(text.quotedForMessage()), not a loss")
+            }
+            restoredBestLoss = value
+        }
         let previous = model.stateDictionary()
         try checkpoint.load(into: model, file: file)
         if let state = checkpoint.optimizer {
@@ -433,7 +443,7 @@ public final class Trainer {
         }
         completedSteps = checkpoint.step
         completedEpochs = checkpoint.epoch
-        bestLoss = checkpoint.configuration["trainer.bestLoss"].flatMap(Float.init) ?? .infinity
+        bestLoss = restoredBestLoss
         // Bounded like the checkpoint's counts, so that counting on cannot overflow.
         epochsWithoutImprovement = checkpoint.configuration["trainer.epochsWithoutImprovement"].flatMap(Int.init)
             .map { Swift.min(Swift.max($0, 0), Checkpoint.countLimit - 1) } ?? 0

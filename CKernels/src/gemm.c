@@ -244,6 +244,17 @@ CK_TARGET_AVX2 static void micro_avx2_bf16(size_t kc, const float *ap, ptrdiff_t
     micro_avx2_body(kc, ap, a_step, bp, b_step, c, ldc, alpha, beta, bias, relu, 1);
 }
 
+// Stores an MR x 32 tile of accumulators (two zmm per row) through store_row:
+// inlined with a constant mr, it compiles to the rows' vector stores.
+CK_INLINE CK_TARGET_AVX512 void store_tile_avx512(int mr, const __m512 acc[][2], float *c, ptrdiff_t ldc, float alpha,
+                                                  float beta, const float *bias, int relu) {
+    for (int i = 0; i < mr; ++i) {
+        float t[32]; // acc[i] as floats: the copy compiles away
+        __builtin_memcpy(t, acc[i], sizeof t);
+        store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);
+    }
+}
+
 // AVX-512: MR x 32 with MR = 12 (twenty-four zmm accumulators) or 8 (sixteen,
 // for row counts that are multiples of 8 but not of 12, such as 64 and 128:
 // no partial tiles). A values are broadcast from memory straight into the FMAs.
@@ -281,11 +292,7 @@ CK_TARGET_AVX2 static void micro_avx2_bf16(size_t kc, const float *ap, ptrdiff_t
                 bp += b_step;                                                                                        \
             }                                                                                                        \
         }                                                                                                            \
-        for (int i = 0; i < MR; ++i) {                                                                               \
-            float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
-            __builtin_memcpy(t, acc[i], sizeof t);                                                                   \
-            store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);                                       \
-        }                                                                                                            \
+        store_tile_avx512(MR, acc, c, ldc, alpha, beta, bias, relu);                                                \
     }
 CK_MICRO_AVX512(micro_avx512_12, 12, a_step, a_step, 1, 0)
 CK_MICRO_AVX512(micro_avx512_8, 8, a_step, a_step, 1, 0)
@@ -325,11 +332,7 @@ CK_INLINE CK_TARGET_AVX512_BF16 __m512 dot_hardware(__m512 acc, __m512i a, __m51
             ap += a_step;                                                                                            \
             bp += b_step;                                                                                            \
         }                                                                                                            \
-        for (int i = 0; i < MR; ++i) {                                                                               \
-            float t[32]; /* acc[i] as floats: the copy compiles away */                                              \
-            __builtin_memcpy(t, acc[i], sizeof t);                                                                   \
-            store_row(c + (ptrdiff_t)i * ldc, t, 32, alpha, beta, bias, relu);                                       \
-        }                                                                                                            \
+        store_tile_avx512(MR, acc, c, ldc, alpha, beta, bias, relu);                                                \
     }
 CK_MICRO_DOT(micro_dot_12, 12, CK_TARGET_AVX512_BF16, dot_hardware)
 CK_MICRO_DOT(micro_dot_8, 8, CK_TARGET_AVX512_BF16, dot_hardware)

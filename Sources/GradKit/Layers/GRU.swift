@@ -92,14 +92,7 @@ public final class GRU: HookedLayer {
     }
 
     private func checkShapes(_ input: Tensor, _ initialState: Tensor?) {
-        precondition(
-            input.rank == 3 && input.shape[2] == inputSize && input.shape[1] >= 1,
-            "GRU(inputSize: \(inputSize), hiddenSize: \(hiddenSize)): expected input [batch, time >= 1, \(inputSize)], got \(input.shape)")
-        if let initialState {
-            precondition(
-                initialState.shape == [input.shape[0], hiddenSize],
-                "GRU: initial state \(initialState.shape), expected [\(input.shape[0]), \(hiddenSize)]")
-        }
+        checkRecurrentShapes("GRU", inputSize: inputSize, hiddenSize: hiddenSize, input, initialState)
     }
 
     /// ``run(_:initialState:)`` composed of tensor operations step by step,

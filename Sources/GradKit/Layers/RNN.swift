@@ -113,14 +113,7 @@ public final class RNN: HookedLayer {
     private var cell: RecurrentCell { nonlinearity == .tanh ? .elmanTanh : .elmanReLU }
 
     private func checkShapes(_ input: Tensor, _ initialState: Tensor?) {
-        precondition(
-            input.rank == 3 && input.shape[2] == inputSize && input.shape[1] >= 1,
-            "RNN(inputSize: \(inputSize), hiddenSize: \(hiddenSize)): expected input [batch, time >= 1, \(inputSize)], got \(input.shape)")
-        if let initialState {
-            precondition(
-                initialState.shape == [input.shape[0], hiddenSize],
-                "RNN: initial state \(initialState.shape), expected [\(input.shape[0]), \(hiddenSize)]")
-        }
+        checkRecurrentShapes("RNN", inputSize: inputSize, hiddenSize: hiddenSize, input, initialState)
     }
 
     /// ``run(_:initialState:)`` composed of tensor operations step by step,

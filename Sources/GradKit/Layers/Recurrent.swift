@@ -82,6 +82,20 @@ func recurrentParameters(
     )
 }
 
+/// Traps unless `input` is `[batch, time >= 1, inputSize]` and `initialState`,
+/// if given, `[batch, hiddenSize]`: the shape check of the layers with one
+/// state (RNN, GRU), its messages naming `layer`.
+func checkRecurrentShapes(_ layer: String, inputSize: Int, hiddenSize: Int, _ input: Tensor, _ initialState: Tensor?) {
+    precondition(
+        input.rank == 3 && input.shape[2] == inputSize && input.shape[1] >= 1,
+        "\(layer)(inputSize: \(inputSize), hiddenSize: \(hiddenSize)): expected input [batch, time >= 1, \(inputSize)], got \(input.shape)")
+    if let initialState {
+        precondition(
+            initialState.shape == [input.shape[0], hiddenSize],
+            "\(layer): initial state \(initialState.shape), expected [\(input.shape[0]), \(hiddenSize)]")
+    }
+}
+
 /// Runs `cell` over every step of a sequence as one operation on the tape:
 /// ```
 /// for t in 0 ..< time:
@@ -134,6 +148,10 @@ func fusedRecurrence(
                 Kernels.fill(count: plane, output: destination, value: 0)
             }
         }
+        // x_t (a row of the projection every `steps · gates`) + the recurrent product, for an Elman cell.
+        let elmanLayout = cell.elmanActivation.map { _ in
+            StridedLayout(shape: [batch, hidden], strides: [[steps * gates, 1], [gates, 1]])
+        }
         for t in 0..<steps {
             let previous = states + t * plane
             Kernels.gemm(
@@ -154,8 +172,8 @@ func fusedRecurrence(
                     hiddenGates: hiddenGates.pointer, previousHidden: previous)
             case .elmanTanh, .elmanReLU:
                 Kernels.binary(
-                    .add, layout: StridedLayout(shape: [batch, hidden], strides: [[steps * gates, 1], [gates, 1]]),
-                    output: previous + plane, lhs: projected.pointer + t * gates, rhs: hiddenGates.pointer)
+                    .add, layout: elmanLayout!, output: previous + plane, lhs: projected.pointer + t * gates,
+                    rhs: hiddenGates.pointer)
                 Kernels.unary(cell.elmanActivation!, count: plane, output: previous + plane, input: previous + plane)
             }
         }
@@ -202,6 +220,10 @@ private let fusedRecurrencePullback: Pullback = { record, gradient, sink in
             }
         }
         let states = history.pointer, cells = states + (steps + 1) * plane
+        // The output's gradient at step t (a row every `outputSteps · hidden`) + the one from step t+1, for an Elman cell.
+        let elmanLayout = cell.elmanActivation.map { _ in
+            StridedLayout(shape: [batch, hidden], strides: [[outputSteps * hidden, 1], [hidden, 1]])
+        }
         for t in (0..<steps).reversed() {
             let gatesGradient = hiddenGatesGradient.mutablePointer + t * batch * gates
             let saved = activations.pointer + t * savedStride
@@ -222,8 +244,8 @@ private let fusedRecurrencePullback: Pullback = { record, gradient, sink in
             case .elmanTanh, .elmanReLU:
                 // da_t = act′(dy) with dy = (gradient of h_t from the output) + (from step t+1), read from h_t.
                 Kernels.binary(
-                    .add, layout: StridedLayout(shape: [batch, hidden], strides: [[outputSteps * hidden, 1], [hidden, 1]]),
-                    output: gatesGradient, lhs: gradient.pointer + t * hidden, rhs: hiddenGradient.pointer)
+                    .add, layout: elmanLayout!, output: gatesGradient, lhs: gradient.pointer + t * hidden,
+                    rhs: hiddenGradient.pointer)
                 Kernels.unaryBackward(
                     cell.elmanActivation!, count: plane, inputGradient: gatesGradient, outputGradient: gatesGradient,
                     input: nil, output: states + (t + 1) * plane)

@@ -8,6 +8,18 @@ import Testing
 @testable import GradKit
 
 /// A linear regression that a Trainer fits in a few steps.
+/// A Trainer with a loss scaler (scale 1024, growth interval 100) after one epoch of the regression
+/// (3 steps), and its model.
+private func scaledRegressionTrainer() throws -> (Trainer, Linear) {
+    let (data, model) = try regression()
+    let trainer = Trainer(
+        model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError,
+        options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
+    trainer.lossScaler = LossScaler(initialScale: 1024, growthInterval: 100)
+    try trainer.fit(data)
+    return (trainer, model)
+}
+
 private func regression() throws -> (Dataset, Linear) {
     let x = randomTensor([24, 3], seed: 5)
     let w: [Float] = [0.5, -1.5, 2]
@@ -113,12 +125,7 @@ struct LossScalerTests {
 
     @Test("the scaler's scale and growth tracker are kept in checkpoints; a checkpoint without them leaves the scaler as it is")
     func checkpoint() throws {
-        let (data, model) = try regression()
-        let trainer = Trainer(
-            model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError,
-            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
-        trainer.lossScaler = LossScaler(initialScale: 1024, growthInterval: 100)
-        try trainer.fit(data)
+        let (trainer, model) = try scaledRegressionTrainer()
         let checkpoint = trainer.checkpoint()
         let resumed = Trainer(model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError)
         resumed.lossScaler = LossScaler(growthInterval: 100)
@@ -140,12 +147,7 @@ struct LossScalerTests {
         ("lossScaler.growthTracker", nil),
     ] as [(String, String?)])
     func damagedCheckpointFile(_ key: String, _ value: String?) throws {
-        let (data, model) = try regression()
-        let trainer = Trainer(
-            model: model, optimizer: SGD(model.parameters, learningRate: 0.01), loss: .meanSquaredError,
-            options: TrainingOptions(epochs: 1, batchSize: 8, progress: .silent))
-        trainer.lossScaler = LossScaler(initialScale: 1024, growthInterval: 100)
-        try trainer.fit(data)
+        let (trainer, _) = try scaledRegressionTrainer()
         var checkpoint = trainer.checkpoint()
         checkpoint.configuration[key] = value
         let path = try temporaryDirectory() + "/damaged.safetensors"

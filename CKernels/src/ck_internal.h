@@ -43,10 +43,15 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context);
 int ck_isa_override(void);
 void ck_isa_set_override(int level);
 
-/// Whether jobs of a few microseconds should be split now (see parallel.c):
-/// false for a while after workers were seen to run their parts much slower
-/// than the caller runs its own. Never changes results, only who computes them.
+/// Whether jobs of a few microseconds should be split now: the choice of the
+/// process's split controller (ck_split_controller_decide), each call one
+/// decision it times. Never changes results, only who computes them.
 int ck_parallel_fine_grained(void);
+
+/// The calling thread's subnormal-flushing bits of its floating-point control
+/// register, and taking them on (for a worker running another thread's job).
+unsigned ck_fp_mode(void);
+void ck_fp_adopt_mode(unsigned mode);
 
 /// The number of parts ck_parallel_for(n, grain, ...) will use right now.
 size_t ck_parallel_parts(size_t n, size_t grain);

@@ -75,6 +75,31 @@ static inline void part_range(size_t n, size_t grain, size_t parts, size_t p, si
     *end = ck_min_size((first + count) * grain, n);
 }
 
+void ck_split_controller_init(ck_split_controller *controller) {
+    *controller = (ck_split_controller){ .mode = 1, .chosen = 1 };
+}
+
+int ck_split_controller_decide(ck_split_controller *c, uint64_t now_ns) {
+    // The interval since the previous decision was spent in the current window's mode.
+    if (c->last_ns != 0 && now_ns > c->last_ns) {
+        uint64_t interval = now_ns - c->last_ns;
+        c->window_ns += interval < CK_SPLIT_GAP_NS ? interval : CK_SPLIT_GAP_NS;
+    }
+    c->last_ns = now_ns;
+    if (++c->decisions < CK_SPLIT_WINDOW) return c->mode;
+    if (c->window < 4) c->probe_ns[c->mode != 0] += c->window_ns;
+    c->decisions = 0;
+    c->window_ns = 0;
+    c->window = (c->window + 1) % (4 + CK_SPLIT_EXPLOIT);
+    if (c->window == 4) {
+        c->chosen = c->probe_ns[0] < c->probe_ns[1] ? 0 : 1;
+        c->probe_ns[0] = c->probe_ns[1] = 0;
+    }
+    static const int probe_modes[4] = { 1, 0, 0, 1 };
+    c->mode = c->window < 4 ? probe_modes[c->window] : c->chosen;
+    return c->mode;
+}
+
 #ifdef _OPENMP
 
 // Swift's clang ships no omp.h; these are the libomp entry points used.
@@ -100,8 +125,10 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
     }
     pthread_once(&omp_once, omp_setup);
     long count = (long)parts;
+    unsigned fp_mode = ck_fp_mode(); // libomp's threads take on the caller's subnormal flushing
 #pragma omp parallel for schedule(static) num_threads((int)parts)
     for (long p = 0; p < count; ++p) {
+        ck_fp_adopt_mode(fp_mode);
         size_t begin, end;
         part_range(n, grain, parts, (size_t)p, &begin, &end);
         fn(context, begin, end, (size_t)p);
@@ -114,6 +141,7 @@ typedef struct pool_job {
     ck_range_fn fn;
     void *context;
     size_t n, grain, parts;
+    unsigned fp_mode; // the caller's subnormal flushing (ck_fp_mode)
 } pool_job;
 
 static struct {
@@ -157,7 +185,8 @@ static uint64_t initial_ticket[CK_MAX_THREADS];
 // Parts are claimed, not assigned: a worker that wakes late (or not at all)
 // delays nobody, the caller takes the parts it has not reached. A part's
 // index, not the thread that runs it, decides its range (and any per-part
-// workspace), so results do not depend on who ran what.
+// workspace), and a worker takes on the caller's subnormal flushing, so
+// results do not depend on who ran what.
 static void run_claimed_parts(uint64_t ticket) {
     uint64_t generation = ticket >> 16;
     size_t parts = (size_t)(ticket & 0xffffu);
@@ -169,6 +198,7 @@ static void run_claimed_parts(uint64_t ticket) {
             continue;
         size_t part = (size_t)(claim & 0xffffu);
         pool_job job = pool.job; // stable: the caller waits for every claimed part
+        ck_fp_adopt_mode(job.fp_mode);
         size_t begin, end;
         part_range(job.n, job.grain, parts, part, &begin, &end);
         job.fn(job.context, begin, end, part);
@@ -205,43 +235,23 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-// Fine-grained splitting (products of a microsecond or two) pays while a
-// worker runs its part about as fast as the caller runs its own. On the VM
-// this was tuned on, that stops holding for minutes at a time (a worker's
-// part of a 64x64x64 product then takes several times the caller's, and a
-// 20-layer MLP step took 400 us split against 215 us unsplit): the caller
-// compares its wait for the workers with the time it spent on its own parts,
-// and after mostly slow jobs switches fine-grained splitting off for the next
-// FINE_OFF_DECISIONS decisions, then tries again. Counters, not clocks: the
-// timestamps are TSC ticks, only ever compared with each other.
-#define FINE_OFF_DECISIONS 4096
-static _Atomic int slow_score;   // 0..1024, a moving share of recent jobs that waited long
-static _Atomic long fine_off;    // decisions left with fine-grained splitting off
+// Whether splitting products of a microsecond or two pays is decided by the
+// controller below (ck_split_controller_decide) from the time the program
+// takes per small product in either mode, under a lock a decision skips
+// rather than waits for (a skipped decision keeps the current mode and is not
+// counted).
+static ck_split_controller split_controller = { .mode = 1, .chosen = 1 }; // ck_split_controller_init
+static atomic_flag split_lock = ATOMIC_FLAG_INIT;
+static _Atomic int split_mode = 1;
 
 int ck_parallel_fine_grained(void) {
     if (!ck_threads_fine_grained()) return 0;
-    long off = atomic_load_explicit(&fine_off, memory_order_relaxed);
-    if (off <= 0) return 1;
-    atomic_store_explicit(&fine_off, off - 1, memory_order_relaxed); // approximate under races: harmless
-    return 0;
-}
-
-static inline uint64_t ticks(void) {
-#if CK_HAVE_X86
-    return __builtin_ia32_rdtsc();
-#else
-    return now_ns();
-#endif
-}
-
-static void note_wait(uint64_t own, uint64_t waited) {
-    int score = atomic_load_explicit(&slow_score, memory_order_relaxed);
-    score += ((waited > own ? 1024 : 0) - score) / 16;
-    if (score > 512) {
-        atomic_store_explicit(&fine_off, FINE_OFF_DECISIONS, memory_order_relaxed);
-        score = 0;
-    }
-    atomic_store_explicit(&slow_score, score, memory_order_relaxed);
+    if (atomic_flag_test_and_set_explicit(&split_lock, memory_order_acquire))
+        return atomic_load_explicit(&split_mode, memory_order_relaxed);
+    int mode = ck_split_controller_decide(&split_controller, now_ns());
+    atomic_store_explicit(&split_mode, mode, memory_order_relaxed);
+    atomic_flag_clear_explicit(&split_lock, memory_order_release);
+    return mode;
 }
 
 // Starts workers until `needed` exist. Called with pool.busy held.
@@ -278,7 +288,7 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
         fn(context, 0, n, 0);
         return;
     }
-    pool.job = (pool_job){ .fn = fn, .context = context, .n = n, .grain = grain, .parts = parts };
+    pool.job = (pool_job){ .fn = fn, .context = context, .n = n, .grain = grain, .parts = parts, .fp_mode = ck_fp_mode() };
     atomic_store_explicit(&pool.remaining, parts, memory_order_relaxed);
     uint64_t generation = (atomic_load_explicit(&pool.ticket, memory_order_relaxed) >> 16) + 1;
     uint64_t ticket = (generation << 16) | parts;
@@ -289,19 +299,12 @@ void ck_parallel_for(size_t n, size_t grain, ck_range_fn fn, void *context) {
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mutex);
     }
-    uint64_t start = ticks();
     run_claimed_parts(ticket);
-    uint64_t own = ticks() - start, waited = 0;
-    if (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
-        uint64_t wait_start = ticks();
-        unsigned spins = 0;
-        while (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
-            cpu_relax();
-            if (++spins > 4096u) sched_yield();
-        }
-        waited = ticks() - wait_start;
+    unsigned spins = 0;
+    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0) {
+        cpu_relax();
+        if (++spins > 4096u) sched_yield();
     }
-    note_wait(own, waited);
     atomic_flag_clear_explicit(&pool.busy, memory_order_release);
 }
 

@@ -182,3 +182,49 @@ void ck_cpu_brand(char *buffer, size_t capacity) {
     memcpy(buffer, start, length);
     buffer[length] = '\0';
 }
+
+// ---------------------------------------------------------------- subnormal flushing
+
+// The bits of the thread's floating-point control register that flush
+// subnormals: MXCSR's FTZ (bit 15: a subnormal result becomes zero) and DAZ
+// (bit 6: a subnormal operand is read as zero) on x86-64, FPCR's FZ (bit 24:
+// both) on AArch64. The control register is per thread, so the pool carries the
+// publishing thread's bits to the workers that run its job.
+#if CK_HAVE_X86
+#define FP_FLUSH_BITS 0x8040u
+static inline unsigned fp_control(void) { return _mm_getcsr(); }
+static inline void set_fp_control(unsigned value) { _mm_setcsr(value); }
+#elif defined(__aarch64__)
+#define FP_FLUSH_BITS (1u << 24)
+static inline unsigned fp_control(void) {
+    uint64_t value;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(value));
+    return (unsigned)value;
+}
+static inline void set_fp_control(unsigned value) {
+    uint64_t wide = value;
+    __asm__ __volatile__("msr fpcr, %0" ::"r"(wide));
+}
+#else
+#define FP_FLUSH_BITS 0u
+static inline unsigned fp_control(void) { return 0; }
+static inline void set_fp_control(unsigned value) { (void)value; }
+#endif
+
+int ck_fp_can_flush_subnormals(void) { return FP_FLUSH_BITS != 0; }
+
+int ck_fp_flushes_subnormals(void) { return FP_FLUSH_BITS != 0 && (fp_control() & FP_FLUSH_BITS) == FP_FLUSH_BITS; }
+
+int ck_fp_set_flush_subnormals(int enabled) {
+    if (FP_FLUSH_BITS == 0) return 0;
+    unsigned control = fp_control();
+    set_fp_control(enabled ? control | FP_FLUSH_BITS : control & ~FP_FLUSH_BITS);
+    return 1;
+}
+
+unsigned ck_fp_mode(void) { return fp_control() & FP_FLUSH_BITS; }
+
+void ck_fp_adopt_mode(unsigned mode) {
+    unsigned control = fp_control();
+    if ((control & FP_FLUSH_BITS) != mode) set_fp_control((control & ~FP_FLUSH_BITS) | mode);
+}

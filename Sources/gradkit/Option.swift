@@ -223,7 +223,7 @@ enum OptionTable {
         .init(.resume, "resume", .inputFile, "PATH",
               "continue from a checkpoint up to --epochs in total; the options that define the run must be the checkpoint's",
               commands: [.train], group: .output, onResume: .mayDiffer),
-        .init(.acceptChangedOptions, "accept-changed-options", .flag, "resume with options that differ from the checkpoint's (each is reported)",
+        .init(.acceptChangedOptions, "accept-changed-options", .flag, "resume with options that differ from the checkpoint's, or without its loss scaling (each is reported)",
               commands: [.train], group: .output, onResume: .mayDiffer),
         .init(.stopAfter, "stop-after", .integer(1...1_000_000), "N", "end after epoch N of the --epochs planned (to resume later)",
               commands: [.train], group: .output, onResume: .mayDiffer),

@@ -65,4 +65,20 @@ enum RecordedSettings {
         }
         for difference in differences { printError("note: resuming with a changed option: \(difference)") }
     }
+
+    /// `configuration` without a loss scaler's state, which `gradkit train`
+    /// cannot continue (it does not scale the loss): refused, or with `accept`
+    /// dropped after a note on standard error, so a run never loses its loss
+    /// scaling unseen. A configuration without that state comes back as it is.
+    /// - Parameter accept: drop the state and go on, instead of throwing.
+    /// - Throws: ``CommandError`` naming the checkpoint's entry and `--accept-changed-options`.
+    static func withoutLossScaling(_ configuration: [String: String], file: String, accept: Bool) throws(CommandError) -> [String: String] {
+        guard let (key, value) = LossScaler.State.firstEntry(in: configuration) else { return configuration }
+        let scaled = "the checkpoint's run scaled its loss (\(key.quotedForMessage()) is \(value.quotedForMessage()))"
+        guard accept else {
+            throw CommandError("--resume \(file.shownInMessage): \(scaled), which gradkit train does not do; give --accept-changed-options to resume it without loss scaling")
+        }
+        printError("note: resuming without loss scaling: \(scaled)")
+        return configuration.filter { $0.key != LossScaler.State.scaleKey && $0.key != LossScaler.State.growthTrackerKey }
+    }
 }

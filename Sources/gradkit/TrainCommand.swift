@@ -118,13 +118,14 @@ final class TrainingRun {
     }
 
     /// Restores a checkpoint after checking it: finite contents, the same
-    /// options (or `--accept-changed-options`), and whether anything is left to train.
+    /// options and no loss scaling (or `--accept-changed-options`), and whether anything is left to train.
     func restore(from path: String) throws {
         // Checkpoint.read validates what it reads (finite tensors, counters, hyperparameters).
-        let checkpoint = try Checkpoint.read(from: path)
+        var checkpoint = try Checkpoint.read(from: path)
         let outputs = configuration.outputs
         try RecordedSettings.check(
             checkpoint.configuration, configuration.settings(widths: widths, loaded: data), file: path, accept: outputs.acceptsChangedOptions)
+        checkpoint.configuration = try RecordedSettings.withoutLossScaling(checkpoint.configuration, file: path, accept: outputs.acceptsChangedOptions)
         try trainer.restore(checkpoint, file: path)
         if let recorded = checkpoint.configuration[RecordedSettings.epochsKey], recorded != "\(configuration.plan.epochs)",
             configuration.plan.schedule.spansEpochs

@@ -357,6 +357,28 @@ struct CommandLineResumeTests {
         #expect(nan.status == 1 && nan.error.contains("0.weight"), "\(nan)")
     }
 
+    @Test("a checkpoint whose run scaled its loss is refused, naming the scale, unless --accept-changed-options, which resumes as without the scaler's state")
+    func lossScaledCheckpoint() throws {
+        let directory = try temporaryDirectory(), half = directory + "/half", scaled = directory + "/scaled"
+        #expect(train(["--epochs", "2", "--checkpoint", half]).status == 0)
+        var checkpoint = try Checkpoint.read(from: half)
+        checkpoint.configuration["lossScaler.scale"] = "32768.0"
+        checkpoint.configuration["lossScaler.growthTracker"] = "417"
+        try checkpoint.write(to: scaled)
+        let refused = train(["--epochs", "3", "--resume", scaled])
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.error.contains("the checkpoint's run scaled its loss ('lossScaler.scale' is '32768.0')"), "\(refused)")
+        #expect(refused.error.contains("give --accept-changed-options to resume it without loss scaling"), "\(refused)")
+        // Accepted, it trains on as the same checkpoint without the scaler's entries does, and records none.
+        #expect(train(["--epochs", "3", "--resume", scaled, "--accept-changed-options", "--checkpoint", directory + "/accepted"]).status == 0)
+        #expect(train(["--epochs", "3", "--resume", half, "--checkpoint", directory + "/reference"]).status == 0)
+        let accepted = try Checkpoint.read(from: directory + "/accepted"), reference = try Checkpoint.read(from: directory + "/reference")
+        #expect(accepted.epoch == 3 && accepted.step == reference.step)
+        #expect(accepted.model.keys.sorted() == reference.model.keys.sorted())
+        for (name, tensor) in reference.model { #expect(accepted.model[name]?.scalars == tensor.scalars, "\(name)") }
+        #expect(accepted.configuration["lossScaler.scale"] == nil && accepted.configuration["lossScaler.growthTracker"] == nil)
+    }
+
     @Test("a checkpoint at --epochs trains nothing and exits 0")
     func finished() throws {
         let directory = try temporaryDirectory(), done = directory + "/done"

@@ -1,8 +1,8 @@
 // Dynamic loss scaling: PyTorch's GradScaler step for step (goldens from torch 2.15), the default
 // growth interval, and the Trainer: scaling by a power of two changes nothing in FP32, an overflowing
 // scale skips steps through the monitor's guard and backs off, the scaler's state survives a
-// checkpoint and restore(_:) and is checked on the way in, bad initializer arguments trap with a
-// message, and a policy other than skip or anomaly mode is refused.
+// checkpoint and restore(_:) and is checked on the way in (and refused by a trainer without a scaler),
+// bad initializer arguments trap with a message, and a policy other than skip or anomaly mode is refused.
 import Testing
 
 @testable import GradKit
@@ -166,6 +166,52 @@ struct LossScalerTests {
         #expect(resumed.lossScaler!.state == LossScaler.State(scale: 65536, growthTracker: 0))
         #expect(resumed.completedSteps == 0)
         for (name, tensor) in fresh.stateDictionary() { expectIdentical(tensor.scalars, before[name]!.scalars, name) }
+    }
+
+    @Test("a trainer without a loss scaler refuses a checkpoint file holding a scaler's state, naming it and the fix, and changes nothing; with the entries removed or a scaler set it resumes")
+    func scalerStateWithoutScaler() throws {
+        let (trainer, model) = try scaledRegressionTrainer()
+        let saved = trainer.checkpoint()
+        let directory = try temporaryDirectory()
+        let path = directory + "/scaled.safetensors"
+        try saved.write(to: path)
+        var trackerOnly = saved
+        trackerOnly.configuration["lossScaler.scale"] = nil
+        try trackerOnly.write(to: directory + "/tracker-only.safetensors")
+
+        let fresh = withManualSeed(9) { Linear(inputSize: 3, outputSize: 1) }
+        let before = fresh.stateDictionary()
+        let optimizer = SGD(fresh.parameters, learningRate: 0.01)
+        let resumed = Trainer(model: fresh, optimizer: optimizer, loss: .meanSquaredError)
+        let optimizerBefore = optimizer.exportState()
+        for (file, key, value) in [(path, "lossScaler.scale", "1024.0"), (directory + "/tracker-only.safetensors", "lossScaler.growthTracker", "3")] {
+            let error = try #require(throws: CheckpointError.self) { try resumed.restore(Checkpoint.read(from: file), file: file) }
+            guard case .badMetadata(file, "configuration", let reason) = error else {
+                Issue.record("\(error)")
+                continue
+            }
+            #expect(reason.hasPrefix("'\(key)' is '\(value)': the checkpoint's run scaled its loss"), "\(error)")
+            #expect(reason.contains("set `trainer.lossScaler = LossScaler()`"), "\(error)")
+            #expect(reason.contains("remove the entries 'lossScaler.scale' and 'lossScaler.growthTracker'"), "\(error)")
+            #expect(resumed.lossScaler == nil && resumed.completedSteps == 0 && resumed.completedEpochs == 0)
+            #expect(optimizer.exportState() == optimizerBefore)
+            for (name, tensor) in fresh.stateDictionary() { expectIdentical(tensor.scalars, before[name]!.scalars, name) }
+        }
+
+        // Resuming without scaling on purpose: the entries removed, the rest restores.
+        var unscaled = try Checkpoint.read(from: path)
+        unscaled.configuration["lossScaler.scale"] = nil
+        unscaled.configuration["lossScaler.growthTracker"] = nil
+        try resumed.restore(unscaled, file: path)
+        #expect(resumed.lossScaler == nil && resumed.completedSteps == trainer.completedSteps && resumed.completedEpochs == 1)
+        for (name, tensor) in model.stateDictionary() { expectIdentical(fresh.stateDictionary()[name]!.scalars, tensor.scalars, name) }
+        #expect(resumed.checkpoint().configuration["lossScaler.scale"] == nil)
+
+        // Continuing with scaling: a scaler set before restoring takes the state.
+        let scaled = Trainer(model: fresh, optimizer: SGD(fresh.parameters, learningRate: 0.01), loss: .meanSquaredError)
+        scaled.lossScaler = LossScaler(growthInterval: 100)
+        try scaled.restore(Checkpoint.read(from: path), file: path)
+        #expect(scaled.lossScaler!.state == trainer.lossScaler!.state)
     }
 
     @Test("state and restore(_:) carry a scaler over: the restored one scales, grows and backs off as the original does")

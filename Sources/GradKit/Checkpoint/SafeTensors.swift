@@ -18,7 +18,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case unexpectedTensor(file: String, tensor: String)
     /// A tensor's shape differs from the model's.
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
-    /// A metadata entry is missing, unreadable or out of range.
+    /// A metadata entry is missing, unreadable or out of range, or holds state the restoring
+    /// trainer has no place for (a loss scaler's, in a ``Trainer`` without a ``Trainer/lossScaler``).
     case badMetadata(file: String, key: String, reason: String)
     /// A model tensor or optimizer buffer holds a NaN or an infinity at `element` (row-major).
     case nonFinite(file: String, tensor: String, element: Int, value: Float)

@@ -193,8 +193,18 @@ extension LossScaler {
             }
         }
 
-        /// Checkpoint keys of the state, in a ``Checkpoint``'s configuration.
-        static let scaleKey = "lossScaler.scale", growthTrackerKey = "lossScaler.growthTracker"
+        /// Checkpoint keys of the state, in a ``Checkpoint``'s configuration
+        /// (`gradkit train --resume` reads them too).
+        package static let scaleKey = "lossScaler.scale", growthTrackerKey = "lossScaler.growthTracker"
+
+        /// The first of the state's entries `configuration` holds, as key and
+        /// value; nil when it holds neither (a run without loss scaling).
+        package static func firstEntry(in configuration: [String: String]) -> (key: String, value: String)? {
+            for key in [scaleKey, growthTrackerKey] {
+                if let value = configuration[key] { return (key, value) }
+            }
+            return nil
+        }
 
         /// The entries of a checkpoint's configuration that hold the state.
         var configuration: [String: String] { [State.scaleKey: "\(scale)", State.growthTrackerKey: "\(growthTracker)"] }

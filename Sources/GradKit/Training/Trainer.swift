@@ -55,7 +55,8 @@ public final class Trainer {
     /// untouched) and backs the scale off. Needs the monitor's
     /// ``GradientMonitor/NonFinitePolicy/skip`` policy and excludes
     /// ``TrainingOptions/detectsAnomalies`` (either would end training at the
-    /// scaler's first, expected, overflow); its state is kept in checkpoints.
+    /// scaler's first, expected, overflow); its state is kept in checkpoints,
+    /// and ``restore(_:file:)`` refuses a checkpoint holding one when this is nil.
     public var lossScaler: LossScaler?
 
     /// Epochs completed (across resumed runs).
@@ -405,16 +406,37 @@ public final class Trainer {
 
     /// Restores a checkpoint made by ``checkpoint(configuration:)``; the next
     /// ``fit(_:validation:)`` continues from its epoch.
+    ///
     /// With a ``lossScaler``, the checkpoint's scale and growth tracker are
-    /// restored into it (when the checkpoint has them: a run without loss
-    /// scaling leaves the scaler as it is).
-    /// - Throws: ``CheckpointError`` (also for a loss scaler's state that is
-    ///   unreadable or invalid, see ``LossScaler/restore(_:)``) or
+    /// restored into it; a checkpoint without them (a run without loss
+    /// scaling) leaves the scaler as it is, so scaling starts from its
+    /// initial scale. Without a ``lossScaler``, a checkpoint that holds a
+    /// scaler's state is refused: resuming would drop the run's loss scaling
+    /// unseen. Set one before restoring to continue with loss scaling, or
+    /// remove the state's two configuration entries to resume without it:
+    /// ```swift
+    /// var checkpoint = try Checkpoint.read(from: path)
+    /// checkpoint.configuration["lossScaler.scale"] = nil
+    /// checkpoint.configuration["lossScaler.growthTracker"] = nil
+    /// try trainer.restore(checkpoint, file: path)
+    /// ```
+    /// - Throws: ``CheckpointError`` (also
+    ///   ``CheckpointError/badMetadata(file:key:reason:)`` for a loss
+    ///   scaler's state that is unreadable or invalid, see
+    ///   ``LossScaler/restore(_:)``, or that this trainer has no scaler for) or
     ///   ``OptimizerStateError``; nothing is changed then (the model is put
     ///   back when the optimizer state does not fit).
     public func restore(_ checkpoint: Checkpoint, file: String = "checkpoint") throws {
         let scalerState = try lossScaler.flatMap {
             try LossScaler.State(configuration: checkpoint.configuration, growthInterval: $0.growthInterval, file: file)
+        }
+        if lossScaler == nil, let (key, value) = LossScaler.State.firstEntry(in: checkpoint.configuration) {
+            throw CheckpointError.badMetadata(
+                file: file, key: "configuration",
+                reason: "\(key.quotedForMessage()) is \(value.quotedForMessage()): the checkpoint's run scaled its loss, and this trainer has no lossScaler; "
+                    + "set `trainer.lossScaler = LossScaler()` (with that run's arguments) before restoring to continue with loss scaling, "
+                    + "or remove the entries \(LossScaler.State.scaleKey.quotedForMessage()) and \(LossScaler.State.growthTrackerKey.quotedForMessage()) "
+                    + "from the checkpoint's configuration to resume without it")
         }
         // Early stopping compares with it: a NaN would never be improved on. Float(String) reads a C
         // string, so a NUL would end the number early.

@@ -1,7 +1,7 @@
 // gradkit-bench — C vs pure-Swift kernels, and autograd bookkeeping.
 // SPDX-License-Identifier: MIT
 //
-//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--json] [--quick]
+//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--matmul-precision P] [--json] [--quick]
 //   swift run -c release gradkit-bench --roofline [--threads N] [--json]   (Roofline.swift; FP32 and bfloat16)
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 //   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
@@ -45,14 +45,16 @@ while let argument = arguments.first {
         bf16Dot = kind
         arguments.removeFirst()
     case "--unsplit": Kernels.splitsSmallProducts = false
+    case "--flush-subnormals": Kernels.flushesSubnormals = true
     case "--json": json = true
     case "--quick": quick = true
     case "--distributed": distributed = true
     case "--roofline": roofline = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--matmul-precision P] [--bf16-dot K] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--matmul-precision P] [--bf16-dot K] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
         print("  --bf16-dot fma|vdpbf16ps|emulated: the kernel bfloat16 products use (Kernels.BFloat16DotProduct; default: this CPU's best)")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
+        print("  --flush-subnormals: subnormal numbers flushed to zero on the benchmark's thread and the kernels' (Kernels.flushesSubnormals)")
         print("  --matmul-precision float32|bf16: GEMMs with operands rounded to bfloat16 (Kernels.matmulPrecision); --roofline measures both")
         print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
         print("  --roofline: each step workload's time against its FLOPs at this machine's best SGEMM rate")

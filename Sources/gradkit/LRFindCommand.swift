@@ -48,7 +48,9 @@ func lrFindCommand(_ arguments: ParsedArguments) throws {
     let optimizer = configuration.optimizer.makeOptimizer(model.parameters)
     let finder = LearningRateFinder(start: options.start, end: options.end, steps: options.steps, batchSize: batchSize, seed: configuration.plan.seed)
     let result = try Kernels.withMatmulPrecision(configuration.plan.matmulPrecision) {
-        try finder.run(model: model, optimizer: optimizer, loss: configuration.loss, data: train)
+        try Kernels.withSubnormalsFlushed(configuration.plan.flushesSubnormals) {
+            try finder.run(model: model, optimizer: optimizer, loss: configuration.loss, data: train)
+        }
     }
     if !configuration.outputs.quiet { printCurve(result) }
     try writeText(plot(result).svg, to: options.output)

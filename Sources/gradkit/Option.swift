@@ -106,7 +106,7 @@ enum Option: CaseIterable, Hashable {
     case optimizer, learningRate, momentum, dampening, nesterov, weightDecay, beta1, beta2, epsilon, amsgrad, alpha, centered
     case learningRateDecay, initialAccumulatorValue
     case clipNorm, clipValue, adaptiveClipping, schedule, epochs, batchSize, seed, earlyStopping, maxSkippedSteps, detectAnomaly
-    case distributed, matmulPrecision
+    case distributed, matmulPrecision, flushSubnormals
     case checkpoint, resume, acceptChangedOptions, stopAfter, log, report, tensorboard, json, quiet, threads
     case start, end, steps, plotOutput
     case quick, labOutput, only
@@ -215,6 +215,9 @@ enum OptionTable {
         .init(.matmulPrecision, "matmul-precision", .choice(["float32", "fp32", "bfloat16", "bf16"]), "P",
               "how matrix products compute, as torch.set_float32_matmul_precision: float32 (or fp32, the default), or bfloat16 (or bf16): operands rounded to bfloat16, sums in FP32; tensors, optimizer state and losses stay FP32",
               commands: [.train, .lrFind, .lab], group: .optimization),
+        .init(.flushSubnormals, "flush-subnormals", .flag,
+              "flush subnormal numbers (below 1.2e-38) to zero, as torch.set_flush_denormal: hardware computes with them slowly, and a deep net's decaying optimizer moments and vanishing gradients pass through them",
+              group: .optimization, onResume: .mayDiffer),
     ]
 
     static let output: [OptionSpecification] = [

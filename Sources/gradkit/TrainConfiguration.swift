@@ -16,6 +16,8 @@ struct TrainingPlan {
     var distributed = false
     /// How the run's matrix products compute (`--matmul-precision`).
     var matmulPrecision = MatmulPrecision.float32
+    /// Subnormal numbers flushed to zero on the run's thread (`--flush-subnormals`).
+    var flushesSubnormals = false
 
     init(_ a: ParsedArguments) throws(UsageError) {
         switch try a.oneOf([.clipNorm, .clipValue, .adaptiveClipping]) {
@@ -33,6 +35,7 @@ struct TrainingPlan {
         detectsAnomalies = a.flag(.detectAnomaly)
         distributed = a.flag(.distributed)
         matmulPrecision = a.matmulPrecision()
+        flushesSubnormals = a.flag(.flushSubnormals)
     }
 
     /// Canonical values for checkpoints.

@@ -271,6 +271,18 @@ struct CommandLineResumeTests {
         #expect(olderInBF16.status == 1 && olderInBF16.error.contains("--matmul-precision float32 (now bfloat16)"), "\(olderInBF16)")
     }
 
+    @Test("--flush-subnormals holds on the run's thread only, and resuming may change it")
+    func flushSubnormals() throws {
+        let directory = try temporaryDirectory()
+        #expect(train(["--epochs", "2", "--flush-subnormals", "--checkpoint", directory + "/flushed"]).status == 0)
+        #expect(!Kernels.flushesSubnormals)
+        #expect(train(["--epochs", "2", "--checkpoint", directory + "/plain"]).status == 0)
+        // Nothing in this run comes near 1e-38: flushing changes no bit of it.
+        let flushed = try Checkpoint.read(from: directory + "/flushed"), plain = try Checkpoint.read(from: directory + "/plain")
+        #expect(flushed.model == plain.model)
+        #expect(train(["--epochs", "3", "--resume", directory + "/plain", "--flush-subnormals"]).status == 0)
+    }
+
     @Test("2 epochs, then --resume X --checkpoint X up to 4, equal 4 straight, bit for bit")
     func resumeEqualsStraight() throws {
         let directory = try temporaryDirectory()

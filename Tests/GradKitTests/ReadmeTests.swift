@@ -44,6 +44,8 @@ struct ReadmeTests {
         expectClose(twin.scalars, logits.scalars, relative: 1e-6)
         let threads = Kernels.threadCount
         #expect(threads >= 1)
+        let fast = Kernels.withSubnormalsFlushed { input.matmul(w.value) }
+        #expect(fast.scalars == input.matmul(w.value).scalars && !Kernels.flushesSubnormals)
     }
 
     @Test("the layers tour builds what it says")

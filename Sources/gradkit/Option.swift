@@ -217,7 +217,7 @@ enum OptionTable {
               commands: [.train, .lrFind, .lab], group: .optimization),
         .init(.flushSubnormals, "flush-subnormals", .flag,
               "flush subnormal numbers (below 1.2e-38) to zero, as torch.set_flush_denormal: hardware computes with them slowly, and a deep net's decaying optimizer moments and vanishing gradients pass through them",
-              group: .optimization, onResume: .mayDiffer),
+              group: .optimization),
     ]
 
     static let output: [OptionSpecification] = [

@@ -32,7 +32,9 @@ enum RecordedSettings {
 
     /// Settings added after checkpoints recorded options, with the value every
     /// run before them had: a checkpoint without the key ran with it.
-    static let implicit = [Option.matmulPrecision.specification.name: MatmulPrecision.float32.rawValue]
+    static let implicit = [
+        Option.matmulPrecision.specification.name: MatmulPrecision.float32.rawValue, Option.flushSubnormals.specification.name: "off",
+    ]
 
     /// The settings of `current` that `configuration` records otherwise, in
     /// `current`'s order. A key the checkpoint lacks counts as different,

@@ -50,7 +50,7 @@ struct TrainingPlan {
         return [
             Setting("clipping", clip), Setting(.schedule, schedule.canonical), Setting(.batchSize, "\(batchSize)"),
             Setting(.seed, "\(seed)"), Setting(.earlyStopping, earlyStoppingPatience.map(String.init) ?? "none"),
-            Setting(.matmulPrecision, matmulPrecision.rawValue),
+            Setting(.matmulPrecision, matmulPrecision.rawValue), Setting(.flushSubnormals, flushesSubnormals ? "on" : "off"),
         ]
     }
 }

@@ -271,7 +271,7 @@ struct CommandLineResumeTests {
         #expect(olderInBF16.status == 1 && olderInBF16.error.contains("--matmul-precision float32 (now bfloat16)"), "\(olderInBF16)")
     }
 
-    @Test("--flush-subnormals holds on the run's thread only, and resuming may change it")
+    @Test("--flush-subnormals holds on the run's thread only; a resume that changes it is refused")
     func flushSubnormals() throws {
         let directory = try temporaryDirectory()
         #expect(train(["--epochs", "2", "--flush-subnormals", "--checkpoint", directory + "/flushed"]).status == 0)
@@ -280,7 +280,16 @@ struct CommandLineResumeTests {
         // Nothing in this run comes near 1e-38: flushing changes no bit of it.
         let flushed = try Checkpoint.read(from: directory + "/flushed"), plain = try Checkpoint.read(from: directory + "/plain")
         #expect(flushed.model == plain.model)
-        #expect(train(["--epochs", "3", "--resume", directory + "/plain", "--flush-subnormals"]).status == 0)
+        #expect(flushed.configuration["gradkit.option.flush-subnormals"] == "on")
+        let refused = train(["--epochs", "3", "--resume", directory + "/plain", "--flush-subnormals"])
+        #expect(refused.status == 1 && refused.error.contains("--flush-subnormals off (now on)"), "\(refused)")
+        #expect(train(["--epochs", "3", "--resume", directory + "/flushed", "--flush-subnormals"]).status == 0)
+        #expect(train(["--epochs", "3", "--resume", directory + "/plain", "--flush-subnormals", "--accept-changed-options"]).status == 0)
+        // A checkpoint from before the option ran without flushing.
+        var older = plain
+        older.configuration["gradkit.option.flush-subnormals"] = nil
+        try older.write(to: directory + "/older")
+        #expect(train(["--epochs", "3", "--resume", directory + "/older"]).status == 0)
     }
 
     @Test("2 epochs, then --resume X --checkpoint X up to 4, equal 4 straight, bit for bit")
@@ -333,6 +342,7 @@ struct CommandLineResumeTests {
             .clipNorm: ([], ["--clip-norm", "1"]), .clipValue: ([], ["--clip-value", "1"]), .adaptiveClipping: ([], ["--agc", "0.1"]),
             .schedule: ([], ["--schedule", "cosine"]), .batchSize: ([], ["--batch-size", "8"]), .seed: ([], ["--seed", "3"]),
             .earlyStopping: ([], ["--early-stopping", "3"]), .matmulPrecision: ([], ["--matmul-precision", "bf16"]),
+            .flushSubnormals: ([], ["--flush-subnormals"]),
         ]
         for specification in OptionTable.all where specification.commands.contains(.train) && specification.onResume == .mustMatch {
             guard specification.option != .layers else { continue }  // recorded from the widths built, checked below

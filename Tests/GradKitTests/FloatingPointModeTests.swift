@@ -40,6 +40,32 @@ struct FloatingPointModeTests {
         }
     }
 
+    @Test("flushing is both halves: subnormal results become zero, and subnormal operands read as zero")
+    func bothHalves() throws {
+        try #require(Kernels.canFlushSubnormals)
+        let count = 1 << 20
+        // 1e-20 · 1e-20 = 1e-40: normal operands, a subnormal result (flush to zero's half).
+        let tiny = Tensor(shape: [count], scalars: [Float](repeating: 1e-20, count: count))
+        // A subnormal times 2^100 is normal: only reading the operand as zero (the other half) gives 0.
+        let subnormal = Tensor(shape: [count], scalars: [Float](repeating: 3 * Float.leastNonzeroMagnitude, count: count))
+        let scale = Float(sign: .plus, exponent: 100, significand: 1)
+        withExclusiveThreadCount {
+            for threads in [1, 2, 3] {
+                Kernels.threadCount = threads
+                for backend in KernelBackend.allCases {
+                    let (underflow, scaled) = Kernels.withBackend(backend) {
+                        Kernels.withSubnormalsFlushed { ((tiny * tiny).scalars, (subnormal * scale).scalars) }
+                    }
+                    #expect(underflow.allSatisfy { $0.bitPattern == 0 }, "a subnormal result, \(backend), \(threads) threads")
+                    #expect(scaled.allSatisfy { $0.bitPattern == 0 }, "a subnormal operand, \(backend), \(threads) threads")
+                    let plain = Kernels.withBackend(backend) { ((tiny * tiny).scalars, (subnormal * scale).scalars) }
+                    #expect(plain.0.allSatisfy { $0 == Float(1e-20) * Float(1e-20) && $0.isSubnormal })
+                    #expect(plain.1.allSatisfy { $0 == 3 * Float.leastNonzeroMagnitude * scale && $0.isNormal })
+                }
+            }
+        }
+    }
+
     @Test("in flushing mode the C kernels and the Swift twins agree bit for bit on subnormal data")
     func backendsAgreeWhenFlushing() throws {
         try #require(Kernels.canFlushSubnormals)
@@ -78,7 +104,8 @@ struct FloatingPointModeTests {
             let c = run(.c), swift = run(.swift)
             expectIdentical(c.parameter, swift.parameter, "parameters")
             expectIdentical(c.state, swift.state, "second moments")
-            #expect(c.state.allSatisfy { $0 == 0 }, "the second moments underflow to zero")
+            // Bit patterns: a subnormal compares equal to zero while subnormals are read as zero.
+            #expect(c.state.allSatisfy { $0.bitPattern == 0 }, "the second moments underflow to zero")
             // The update is lr · m̂ / (√v̂ + ε) either way: flushing v changes no parameter here.
             expectIdentical(c.parameter, plain.parameter, "parameters with and without flushing")
         }

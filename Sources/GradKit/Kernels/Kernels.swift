@@ -200,16 +200,25 @@ public enum Kernels {
     /// steps, and so do the backward signals of a deep network whose gradients
     /// vanish: a 20-layer MLP's training step slowed from 0.55 to 1.0–1.2 ms
     /// after a thousand steps, and flushing kept it at 0.55 ms. Flushing changes
-    /// only values below 1.2e-38, and a parameter update by less than that moves
-    /// no parameter above about 1e-31 (the update is added to a number whose
-    /// spacing is larger).
+    /// only results that values below 1.2e-38 enter: optimizer state (Adam's
+    /// second moments up to about 1e-30 differed in a 900-step run) but, in the
+    /// runs measured, no weight, since an update that small is below the
+    /// spacing of the numbers it is added to.
     ///
-    /// It is the calling thread's mode: the C kernels it calls follow it (the
-    /// pool's workers take it on for their parts of its jobs), and so does Swift
-    /// arithmetic on that thread, so the two backends still agree bit for bit.
-    /// Code that moves between threads (Swift concurrency) must set it where it
-    /// runs, or use ``withSubnormalsFlushed(_:_:)`` in synchronous code. Setting
-    /// it where ``canFlushSubnormals`` is false does nothing.
+    /// It is the calling thread's mode, not the process's: the C kernels the
+    /// thread calls follow it (the pool's workers take it on for their parts of
+    /// its jobs), and so does Swift arithmetic on that thread, so the two
+    /// backends still agree bit for bit. Two consequences:
+    /// - In `async` code do not assign it: a task may resume on another thread,
+    ///   and the mode stays with the thread, where other tasks then run with it.
+    ///   Wrap the synchronous work in ``withSubnormalsFlushed(_:_:)`` instead
+    ///   (its closure cannot suspend).
+    /// - A thread started while a thread flushes starts flushing too (Linux
+    ///   copies the floating-point mode into new threads), and keeps it. That
+    ///   includes the threads Dispatch and Swift concurrency start on demand,
+    ///   so do not start concurrent work inside ``withSubnormalsFlushed(_:_:)``.
+    ///
+    /// Setting it where ``canFlushSubnormals`` is false does nothing.
     public static var flushesSubnormals: Bool {
         get { ck_fp_flushes_subnormals() != 0 }
         set { _ = ck_fp_set_flush_subnormals(newValue ? 1 : 0) }

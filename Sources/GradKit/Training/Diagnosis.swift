@@ -106,6 +106,8 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
     public var batchSize: Int
     /// The 1-based index of the reference layer: the last layer that is not frozen.
     public var referenceIndex: Int
+    /// Whether the theory predicts no gradient at the reference layer, which makes its ratios 0/0 (NaN).
+    var predictsNoReferenceGradient = false
 
     /// A per-layer table, the verdict and the cure.
     public var description: String {
@@ -121,6 +123,7 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
         lines.append(
             "verdict: \(verdict.rawValue) — first/last gradient ratio predicted \(scientificText(predictedFirstToLastRatio)), "
                 + "measured \(measuredFirstToLastRatio.map(scientificText) ?? "—") (batch of \(batchSize), loss \(shortDecimal(Double(loss))))")
+        if let note = missingRatioNote { lines.append(note) }
         if let cure = recommendedCure {
             lines.append("cure: \(cure.cure) (\(cure.cure.commandLineOptions)): predicted first/last ratio \(scientificText(cure.predictedFirstToLastRatio)), \(cure.predictedVerdict.rawValue)")
         } else if verdict == .vanishing || verdict == .exploding {
@@ -130,6 +133,20 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
             lines.append("  also: \(other.cure) (\(other.cure.commandLineOptions)): predicted ratio \(scientificText(other.predictedFirstToLastRatio)), \(other.predictedVerdict.rawValue)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The line that explains a `—` where the report would show a ratio to a reference layer without gradient
+    /// (0/0), or to a norm that is not finite; nil when the report shows none.
+    private var missingRatioNote: String? {
+        let predicted = layers.map(\.predictedRatio) + [predictedFirstToLastRatio] + candidates.map(\.predictedFirstToLastRatio)
+        let measuredNone = layers[referenceIndex - 1].measuredGradientNorm == 0
+        var zero: [String] = []
+        if predictsNoReferenceGradient { zero.append("the theory predicts") }
+        if measuredNone { zero.append("the pass measures") }
+        if !zero.isEmpty {
+            return "note: — marks a ratio to layer \(referenceIndex)'s gradient, which \(zero.joined(separator: " and ")) to be 0: the ratio is 0/0"
+        }
+        return predicted.contains(where: \.isNaN) ? "note: — marks a ratio of gradient norms too large for a Double (∞/∞)" : nil
     }
 }
 
@@ -253,7 +270,7 @@ public func diagnose(
     return Diagnosis(
         layers: layers, verdict: verdict, predictedFirstToLastRatio: first.predictedRatio, measuredFirstToLastRatio: first.measuredRatio,
         recommendedCure: needsCure ? candidates.first { $0.predictedVerdict == .healthy } : nil, candidates: needsCure ? candidates : [],
-        loss: lossValue, batchSize: batch.count, referenceIndex: referenceIndex + 1)
+        loss: lossValue, batchSize: batch.count, referenceIndex: referenceIndex + 1, predictsNoReferenceGradient: predictedReference == 0)
 }
 
 /// The worst of `verdicts` that the gradient scale can show: non-finite, exploding, vanishing, else healthy.
@@ -757,9 +774,9 @@ private func withResiduals(_ stages: [PropagationStage]) -> [PropagationStage] {
     return result
 }
 
-/// `1.2e-16`: two significant digits.
+/// `1.2e-16`: two significant digits; `—` for NaN, a ratio that does not exist (0/0, ∞/∞), which the report's note explains.
 private func scientificText(_ value: Double) -> String {
-    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    guard value.isFinite else { return value.isNaN ? "—" : (value > 0 ? "inf" : "-inf") }
     return scientific(value)
 }
 

@@ -33,6 +33,26 @@ struct DiagnoseCommandTests {
         #expect(result.recommendedCure == nil)
     }
 
+    @Test("weights of zeros: ratios that are 0/0 print as — with a note saying why, and the JSON holds null, not NaN")
+    func zeroWeights() throws {
+        let result = try diagnosis(["--dataset", "digits", "--layers", "64,16,16,10", "--init", "zeros"])
+        #expect(result.verdict == .vanishing)
+        // The case this checks: the theory's ratios are 0/0 and the last layer measures no gradient.
+        try #require(result.layers.allSatisfy { $0.predictedRatio.isNaN } && result.layers.last?.measuredGradientNorm == 0)
+        let text = result.description
+        #expect(!text.lowercased().contains("nan"), "\(text)")
+        #expect(text.contains("first/last gradient ratio predicted —, measured —"), "\(text)")
+        #expect(text.contains("note: — marks a ratio to layer 3's gradient, which the theory predicts and the pass measures to be 0: the ratio is 0/0"), "\(text)")
+        let line = json(result).text
+        #expect(!line.lowercased().contains("nan") && !line.contains("inf"), "\(line)")
+        let parsed = try JSON.parse(line)
+        let layers = try #require(parsed["layers"]?.arrayValue)
+        #expect(layers.count == 3 && layers.allSatisfy { $0["predicted_ratio"] == .null && $0["measured_ratio"] == .null })
+        #expect(parsed["predicted_first_to_last_ratio"] == .null)
+        // Healthy weights print no note.
+        #expect(!(try diagnosis(["--dataset", "digits", "--layers", "64,16,16,10"])).description.contains("note:"))
+    }
+
     @Test("runs, and prints JSON; train's optimizer and training options are refused; help lists it")
     func strictness() throws {
         #expect(execute(["diagnose", "--dataset", "xor", "--json", "--quiet", "--batch-size", "8", "--seed", "2"]).status == 0)

@@ -106,6 +106,8 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
     public var batchSize: Int
     /// The 1-based index of the reference layer: the last layer that is not frozen.
     public var referenceIndex: Int
+    /// Whether the theory predicts no gradient at the reference layer, which makes its ratios 0/0 (NaN).
+    var predictsNoReferenceGradient = false
 
     /// A per-layer table, the verdict and the cure.
     public var description: String {
@@ -121,6 +123,7 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
         lines.append(
             "verdict: \(verdict.rawValue) — first/last gradient ratio predicted \(scientificText(predictedFirstToLastRatio)), "
                 + "measured \(measuredFirstToLastRatio.map(scientificText) ?? "—") (batch of \(batchSize), loss \(shortDecimal(Double(loss))))")
+        if let note = missingRatioNote { lines.append(note) }
         if let cure = recommendedCure {
             lines.append("cure: \(cure.cure) (\(cure.cure.commandLineOptions)): predicted first/last ratio \(scientificText(cure.predictedFirstToLastRatio)), \(cure.predictedVerdict.rawValue)")
         } else if verdict == .vanishing || verdict == .exploding {
@@ -130,6 +133,20 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
             lines.append("  also: \(other.cure) (\(other.cure.commandLineOptions)): predicted ratio \(scientificText(other.predictedFirstToLastRatio)), \(other.predictedVerdict.rawValue)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The line that explains a `—` where the report would show a ratio to a reference layer without gradient
+    /// (0/0), or to a norm that is not finite; nil when the report shows none.
+    private var missingRatioNote: String? {
+        let predicted = layers.map(\.predictedRatio) + [predictedFirstToLastRatio] + candidates.map(\.predictedFirstToLastRatio)
+        let measuredNone = layers[referenceIndex - 1].measuredGradientNorm == 0
+        var zero: [String] = []
+        if predictsNoReferenceGradient { zero.append("the theory predicts") }
+        if measuredNone { zero.append("the pass measures") }
+        if !zero.isEmpty {
+            return "note: — marks a ratio to layer \(referenceIndex)'s gradient, which \(zero.joined(separator: " and ")) to be 0: the ratio is 0/0"
+        }
+        return predicted.contains(where: \.isNaN) ? "note: — marks a ratio of gradient norms too large for a Double (∞/∞)" : nil
     }
 }
 
@@ -146,11 +163,19 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
 /// ``BatchNorm`` (normalizes the pre-activations to its scale and shift and
 /// divides the backward gradient by the batch's standard deviation: the
 /// approximation of Yang et al., 2019, which gives ReLU networks their π/(π−1)
-/// per layer) and ``Residual`` (adds the body's output moments to the input's;
-/// the squared gradient is multiplied by 1 + χ of the body). The first
-/// layer's inputs enter with the batch's own mean square and variance. The
-/// theory predicts ratios between layers; the absolute scale comes from the
-/// loss, so predicted norms are anchored at the measured last layer.
+/// per layer) and ``Residual`` (the body's output moments add to the input's,
+/// the means meeting in the mean square). Backward, it follows the part of
+/// the gradient that each Linear sends along its own input, which the
+/// gradient-independence assumption leaves out: a small share in a plain
+/// network, most of the gradient in a deep residual ReLU or ELU network,
+/// whose shortcuts carry it down while it grows at the forward rate. The
+/// first layer's inputs enter with the batch's own mean, mean square and
+/// variance. The theory predicts ratios between layers; the absolute scale
+/// comes from the loss, so predicted norms are anchored at the measured last
+/// layer. It predicts per example (`‖δ‖²·‖x‖²`), leaving out the batch's
+/// cross terms: where the examples are nearly uncorrelated at one layer and
+/// nearly alike at another (standardized inputs into a deep residual
+/// stream), a layer's ratio can be off by up to about a factor of 6.
 ///
 /// The measurement runs the model in training mode (BatchNorm uses the
 /// batch's statistics, as the first step would) with ``Dropout`` off. The
@@ -245,7 +270,7 @@ public func diagnose(
     return Diagnosis(
         layers: layers, verdict: verdict, predictedFirstToLastRatio: first.predictedRatio, measuredFirstToLastRatio: first.measuredRatio,
         recommendedCure: needsCure ? candidates.first { $0.predictedVerdict == .healthy } : nil, candidates: needsCure ? candidates : [],
-        loss: lossValue, batchSize: batch.count, referenceIndex: referenceIndex + 1)
+        loss: lossValue, batchSize: batch.count, referenceIndex: referenceIndex + 1, predictsNoReferenceGradient: predictedReference == 0)
 }
 
 /// The worst of `verdicts` that the gradient scale can show: non-finite, exploding, vanishing, else healthy.
@@ -295,6 +320,10 @@ indirect enum PropagationStage {
 
 /// The batch's inputs as the theory needs them.
 struct InputMoments {
+    /// The features' count.
+    var width: Int
+    /// The features' mean over the batch and over features: an example's mean over its features, averaged over the batch.
+    var mean: Double
     /// The mean of every feature's square.
     var meanSquare: Double
     /// The mean over features of each feature's variance across the batch.
@@ -303,7 +332,7 @@ struct InputMoments {
     init(_ features: Tensor) {
         let width = features.shape[features.rank - 1], rows = features.scalarCount / Swift.max(width, 1)
         let x = features.scalars
-        var square = 0.0, variance = 0.0
+        var total = 0.0, square = 0.0, variance = 0.0
         for j in 0..<width {
             var sum = 0.0, sumSquares = 0.0
             for i in 0..<rows {
@@ -312,9 +341,12 @@ struct InputMoments {
                 sumSquares += v * v
             }
             let mean = sum / Double(rows)
+            total += mean
             square += sumSquares / Double(rows)
             variance += Swift.max(sumSquares / Double(rows) - mean * mean, 0)
         }
+        self.width = width
+        mean = total / Double(Swift.max(width, 1))
         meanSquare = square / Double(Swift.max(width, 1))
         self.variance = variance / Double(Swift.max(width, 1))
     }
@@ -322,58 +354,234 @@ struct InputMoments {
 
 /// The per-unit moments of a layer's output in the mean-field model.
 private struct Signal {
-    /// The mean over units.
+    /// The units' count.
+    var width: Int
+    /// The mean over units (an example's mean over its units: its component along the all-ones vector).
     var mean: Double
     /// The mean square over units (the second moment the next Linear sees).
     var meanSquare: Double
     /// The variance across the batch (what a following BatchNorm divides by).
     var variance: Double
+
+    /// The mean square of the signal less its mean over units: its spread over units and examples.
+    var spread: Double { Swift.max(meanSquare - mean * mean, 0) }
+}
+
+/// A back-propagated gradient in the mean-field model: a part along the
+/// forward signal `x` at the same point, `ḡ·1 + β·(x − x̄·1)` (`x̄`: the
+/// signal's mean over units), and the rest. The part along the signal is what
+/// a Linear layer's backward pass sends along its own input (see
+/// ``propagate(_:_:)``); `ḡ` and `β` vary from example to example, each a sum
+/// of independent unit-variance sources (one born at each Linear), so only
+/// their second moments enter the squared norm.
+private struct Gradient {
+    /// One source's coefficients: on the all-ones vector (`ḡ`) and on the centered signal (`β`).
+    struct Source {
+        var unit: Double
+        var signal: Double
+    }
+
+    /// The squared norm of the part not along the signal.
+    var rest: Double
+    /// How much of ``rest`` is orthogonal to the (uncentered) signal here, as a Linear's backward pass leaves what
+    /// it does not send along its input.
+    var orthogonal: Double
+    /// What a projection on the centered signal here sees of ``rest``, in units of a random vector's squared norm:
+    /// `E[((x − x̄)·r)²] / E[(x − x̄)²]`. The parts a Linear's independent weights `W̃` made count in full, or by
+    /// what is left of them once orthogonal to the signal; the parts that are functions of the forward signal count
+    /// 0, since the forward pass fixes their projections (their fluctuations are the forward pass's, which
+    /// mean-field theory leaves out).
+    var projected: Double
+    /// The part along the signal, one entry per source; the sources are independent, so their squares add.
+    var sources: [Source] = []
+
+    /// `E[ḡ²]`.
+    var unitSquare: Double { sources.reduce(0) { $0 + $1.unit * $1.unit } }
+    /// `E[β²]`.
+    var signalSquare: Double { sources.reduce(0) { $0 + $1.signal * $1.signal } }
+
+    /// The expected squared norm at a point whose signal is `signal`.
+    func squaredNorm(at signal: Signal) -> Double {
+        rest + Double(signal.width) * (unitSquare + signalSquare * signal.spread)
+    }
+
+    /// The gradients of two branches that meet: everything adds, each source's part with the same source's (a
+    /// source one branch lacks counts 0 there).
+    static func + (a: Gradient, b: Gradient) -> Gradient {
+        var sum = Gradient(rest: a.rest + b.rest, orthogonal: a.orthogonal + b.orthogonal, projected: a.projected + b.projected)
+        for k in 0..<Swift.max(a.sources.count, b.sources.count) {
+            let x = k < a.sources.count ? a.sources[k] : Source(unit: 0, signal: 0)
+            let y = k < b.sources.count ? b.sources[k] : Source(unit: 0, signal: 0)
+            sum.sources.append(Source(unit: x.unit + y.unit, signal: x.signal + y.signal))
+        }
+        return sum
+    }
 }
 
 /// Each Linear's predicted squared weight-gradient norm, for a unit squared
 /// gradient at the model's output (only ratios between them mean anything).
 func predictWeightGradients(_ stages: [PropagationStage], _ input: InputMoments, linearCount: Int) -> [Double] {
     var predicted = [Double](repeating: 0, count: linearCount)
-    let start = Signal(mean: Swift.max(input.meanSquare - input.variance, 0).squareRoot(), meanSquare: input.meanSquare, variance: input.variance)
+    let start = Signal(width: input.width, mean: input.mean, meanSquare: input.meanSquare, variance: input.variance)
     let (_, backward) = propagate(stages, start)
-    _ = backward(1, &predicted)
+    // The loss's gradient at the output is independent of the output's weights.
+    _ = backward(Gradient(rest: 1, orthogonal: 0, projected: 1), &predicted)
     return predicted
 }
 
 /// Runs `stages` forward from `input`; returns the output's moments and the
-/// backward pass: from the squared gradient norm at the output, the one at
-/// the input, recording each Linear's squared weight-gradient norm.
-private func propagate(_ stages: [PropagationStage], _ input: Signal) -> (Signal, (Double, inout [Double]) -> Double) {
+/// backward pass: from the gradient at the output, the one at the input,
+/// recording each Linear's squared weight-gradient norm (`‖δ‖²·‖x‖²` per
+/// example: the batch's cross terms are left out).
+///
+/// The forward pass is the mean-field variance map with the mean over units
+/// carried along: a residual block's `x + f(x)` has mean square
+/// `E[x²] + E[f²] + 2·x̄·f̄`, since the body's units are independent of the
+/// shortcut's (its weights are fresh), so only the means meet.
+///
+/// The backward pass does not assume that a Linear's backward weights are
+/// independent of its forward ones. Given the forward pass, a Linear
+/// `h = W·z + b` has `W = (h − b)·zᵀ/‖z‖² + W̃·(I − z·zᵀ/‖z‖²)` with `W̃` an
+/// independent copy (a Gaussian matrix conditioned on `W·z`), so the gradient
+/// `u` at `h` comes back as
+/// ```
+/// Wᵀu = ((h − b)·u / ‖z‖²) · z  +  (I − z·zᵀ/‖z‖²) · W̃ᵀu
+/// ```
+/// The second term has squared norm `σ_w²‖u‖²·(1 − 1/fan-in)` and is
+/// orthogonal to `z`. The first lies along the layer's own input: for `u`'s
+/// part along the output signal, `β·h`, its coefficient is exactly
+/// `β·σ_w²·fan-out/fan-in`; for parts `W̃` made, a random coefficient of
+/// variance `E[((h − b)·u)²] / ‖z‖⁴` (a new source): `σ_w²‖u‖²/(fan-in·‖z‖²)`
+/// for a random `u` (so the total is `σ_w²‖u‖²`, as the
+/// gradient-independence assumption has it), but only the biases' share for
+/// one orthogonal to the signal. Below a ReLU, `φ′(h)⊙r` with `r ⊥ relu(h)`
+/// is orthogonal to `h` too, so in a positively homogeneous network the part
+/// along the signal stays a `1/width` share and the mean squared gradient is
+/// the one the gradient-independence assumption gives, as it must be exactly
+/// (Hanin and Nica, 2019). Across a residual block, though, the shortcut
+/// carries the part along the signal down unchanged while the body adds its
+/// own, so it grows at the forward rate of the stream's mean square,
+/// `1 + (E[f²] + 2·x̄·f̄)/E[x²]`, not at the rest's `1 + χ`. With ReLU or ELU
+/// the stream's mean makes the first larger, and after about ten blocks of
+/// width 64 the part along the signal is most of the gradient: left out, the
+/// first layer's gradient in a 60-block residual ReLU network comes out three
+/// to four decades too small.
+///
+/// At an activation `y = φ(h)` the part along `y`, `ḡ + β·(φ(h) − E φ)`,
+/// becomes `φ′(h)·(ḡ + β·(φ(h) − E φ))`, a function of `h`: its projection
+/// on `1` and `h − h̄` (over `h`'s Gaussian) is the new part along the signal,
+/// the remainder joins the rest. A part orthogonal to `y` is weighted by
+/// `(N·E[φ′²] − E[φ′²y²]/E[y²]) / (N − 1)` instead of `E[φ′²]` (it lacks
+/// `y`'s direction), and a projection on `h − h̄` sees of it only its part
+/// along `(h − h̄)·φ′(h) − κ·φ(h)`, `κ` the regression coefficient. At a
+/// residual block the part along the body's output is not along the
+/// signal below the block, and the part along the input is not along the
+/// body's. BatchNorm's backward pass removes from each unit the batch mean
+/// and the component along the normalized input, which is where the part
+/// along the signal lies, and leaves a gradient whose projection on the
+/// Linear before it sums to 0 over the batch: the squared norm goes on as
+/// before, none of it along the signal, and that Linear sends nothing along
+/// its input.
+private func propagate(_ stages: [PropagationStage], _ input: Signal) -> (Signal, (Gradient, inout [Double]) -> Gradient) {
     var signal = input
-    var steps: [(Double, inout [Double]) -> Double] = []
+    var steps: [(Gradient, inout [Double]) -> Gradient] = []
     for stage in stages {
         let before = signal
         switch stage {
-        case .linear(let index, let weightVariance, let biasVariance, let inputWidth, _, let feedsBatchNorm):
-            signal = Signal(mean: 0, meanSquare: weightVariance * before.meanSquare + biasVariance, variance: weightVariance * before.variance)
+        case .linear(let index, let weightVariance, let biasVariance, let inputWidth, let outputWidth, let feedsBatchNorm):
+            signal = Signal(
+                width: outputWidth, mean: 0, meanSquare: weightVariance * before.meanSquare + biasVariance,
+                variance: weightVariance * before.variance)
+            let output = signal
             // ‖∂L/∂W‖² = ‖δ‖² · ‖x‖² per example; before a BatchNorm δ has zero batch mean, so x enters centered.
             let inputSquare = Double(inputWidth) * (feedsBatchNorm ? before.variance : before.meanSquare)
+            let fanIn = Double(inputWidth), fanOut = Double(outputWidth)
+            // h − b = λ·h + ε with ε independent of h (the biases' share): λ = σ_w²·E[z²] / E[h²].
+            let regression = output.meanSquare > 0 ? weightVariance * before.meanSquare / output.meanSquare : 0
             steps.append { gradient, recorded in
-                recorded[index] = gradient * inputSquare
-                return gradient * weightVariance
+                let square = gradient.squaredNorm(at: output)
+                recorded[index] = square * inputSquare
+                guard before.meanSquare > 0, !feedsBatchNorm else {
+                    let scattered = weightVariance * square
+                    return Gradient(rest: scattered, orthogonal: 0, projected: scattered)
+                }
+                let scattered = weightVariance * square * (1 - 1 / fanIn)
+                var result = Gradient(rest: scattered, orthogonal: scattered, projected: 0)
+                let gain = weightVariance * fanOut / fanIn
+                result.sources = gradient.sources.map { Gradient.Source(unit: $0.signal * gain * before.mean, signal: $0.signal * gain) }
+                // E[((h − b)·u)²] / (σ_w²·E[z²]) over the parts of u not along h: W̃'s parts through λ·h and ε, the
+                // others (ḡ·1, functions of h orthogonal to it) through ε alone.
+                let seen = regression * gradient.projected + (1 - regression) * (gradient.rest + fanOut * gradient.unitSquare)
+                let coefficient = (weightVariance * seen / (fanIn * fanIn * before.meanSquare)).squareRoot()
+                result.sources.append(Gradient.Source(unit: coefficient * before.mean, signal: coefficient))
+                return result
             }
         case .batchNorm(let scaleSquare, let shift, let shiftSquare, let epsilon):
-            signal = Signal(mean: shift, meanSquare: scaleSquare + shiftSquare, variance: scaleSquare)
+            signal = Signal(width: before.width, mean: shift, meanSquare: scaleSquare + shiftSquare, variance: scaleSquare)
             let factor = scaleSquare / (before.variance + epsilon)
-            steps.append { gradient, _ in gradient * factor }
+            let output = signal
+            steps.append { gradient, _ in
+                let square = gradient.squaredNorm(at: output) * factor
+                return Gradient(rest: square, orthogonal: 0, projected: square)
+            }
         case .activation(let activation):
-            let spread = Swift.max(before.meanSquare - before.mean * before.mean, 0)
+            let spread = before.spread
+            func expectation(_ f: @escaping (Double) -> Double) -> Double {
+                SignalPropagation.gaussianExpectation(mean: before.mean, variance: spread, kink: SignalPropagation.kink(of: activation), f)
+            }
+            let value = { (x: Double) in SignalPropagation.value(of: activation, at: x) }
+            let derivative = { (x: Double) in SignalPropagation.derivative(of: activation, at: x) }
             let mean = SignalPropagation.mean(of: activation, mean: before.mean, variance: spread)
             let square = SignalPropagation.meanSquare(of: activation, mean: before.mean, variance: spread)
-            signal = Signal(mean: mean, meanSquare: square, variance: Swift.max(square - mean * mean, 0))
+            signal = Signal(width: before.width, mean: mean, meanSquare: square, variance: Swift.max(square - mean * mean, 0))
             let slope = SignalPropagation.meanSquaredSlope(of: activation, mean: before.mean, variance: spread)
-            steps.append { gradient, _ in gradient * slope }
+            // With φ̃ = φ − E φ and h̃ = h − h̄: φ′·(ḡ + β·φ̃)'s moments and its projections on 1 and h̃.
+            let slopeMean = expectation { derivative($0) }, slopeCentered = expectation { derivative($0) * (value($0) - mean) }
+            let slopeAlong = expectation { ($0 - before.mean) * derivative($0) }
+            let slopeCenteredAlong = expectation { ($0 - before.mean) * derivative($0) * (value($0) - mean) }
+            let squareCentered = expectation { derivative($0) * derivative($0) * (value($0) - mean) }
+            let squareCenteredSquare = expectation { derivative($0) * derivative($0) * (value($0) - mean) * (value($0) - mean) }
+            // For r ⊥ y, per unit of ‖r‖²: φ′⊙r's squared norm, and what a projection on h̃ sees of it (and of a random r).
+            let width = Double(before.width)
+            let slopeOutput = square > 0 ? expectation { derivative($0) * derivative($0) * value($0) * value($0) } / square : slope
+            let orthogonalSlope = width > 1 ? Swift.max((width * slope - slopeOutput) / (width - 1), 0) : slope
+            let alongSquare = expectation { ($0 - before.mean) * ($0 - before.mean) * derivative($0) * derivative($0) }
+            let alongOutput = square > 0 ? expectation { ($0 - before.mean) * derivative($0) * value($0) } : 0
+            let orthogonalSeen = spread > 0 ? Swift.max(alongSquare - (square > 0 ? alongOutput * alongOutput / square : 0), 0) / spread : 0
+            let randomSeen = spread > 0 ? alongSquare / spread : 0
+            steps.append { gradient, _ in
+                let orthogonal = Swift.min(gradient.orthogonal, gradient.rest)
+                var result = Gradient(
+                    rest: (gradient.rest - orthogonal) * slope + orthogonal * orthogonalSlope, orthogonal: 0,
+                    projected: gradient.projected * randomSeen + orthogonal * orthogonalSeen)
+                var remainder = 0.0
+                for source in gradient.sources {
+                    let unit = source.unit * slopeMean + source.signal * slopeCentered
+                    let along = spread > 0 ? (source.unit * slopeAlong + source.signal * slopeCenteredAlong) / spread : 0
+                    let power = source.unit * source.unit * slope + 2 * source.unit * source.signal * squareCentered
+                        + source.signal * source.signal * squareCenteredSquare
+                    remainder += power - unit * unit - along * along * spread
+                    result.sources.append(Gradient.Source(unit: unit, signal: along))
+                }
+                result.rest += width * Swift.max(remainder, 0)
+                return result
+            }
         case .residual(let body):
             let (out, bodyBackward) = propagate(body, before)
             signal = Signal(
-                mean: before.mean + out.mean, meanSquare: before.meanSquare + out.meanSquare + 2 * before.mean * out.mean,
+                width: before.width, mean: before.mean + out.mean, meanSquare: before.meanSquare + out.meanSquare + 2 * before.mean * out.mean,
                 variance: before.variance + out.variance)
-            steps.append { gradient, recorded in gradient + bodyBackward(gradient, &recorded) }
+            let width = Double(before.width)
+            steps.append { gradient, recorded in
+                // β·(x̃ + f̃): β·f̃ is not along the signal below the block, β·x̃ not along the body's; a part
+                // orthogonal to x + f is orthogonal to neither branch's signal.
+                let projected = gradient.projected + gradient.orthogonal
+                var shortcut = Gradient(rest: gradient.rest + gradient.signalSquare * width * out.spread, orthogonal: 0, projected: projected)
+                shortcut.sources = gradient.sources
+                var intoBody = Gradient(rest: gradient.rest + gradient.signalSquare * width * before.spread, orthogonal: 0, projected: projected)
+                intoBody.sources = gradient.sources
+                return shortcut + bodyBackward(intoBody, &recorded)
+            }
         }
     }
     return (signal, { gradient, recorded in
@@ -566,9 +774,9 @@ private func withResiduals(_ stages: [PropagationStage]) -> [PropagationStage] {
     return result
 }
 
-/// `1.2e-16`: two significant digits.
+/// `1.2e-16`: two significant digits; `—` for NaN, a ratio that does not exist (0/0, ∞/∞), which the report's note explains.
 private func scientificText(_ value: Double) -> String {
-    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    guard value.isFinite else { return value.isNaN ? "—" : (value > 0 ? "inf" : "-inf") }
     return scientific(value)
 }
 

@@ -75,8 +75,11 @@ static inline void part_range(size_t n, size_t grain, size_t parts, size_t p, si
     *end = ck_min_size((first + count) * grain, n);
 }
 
+// A controller at the start of its first probe window (splitting).
+#define SPLIT_CONTROLLER_START { .mode = 1, .chosen = 1 }
+
 void ck_split_controller_init(ck_split_controller *controller) {
-    *controller = (ck_split_controller){ .mode = 1, .chosen = 1 };
+    *controller = (ck_split_controller)SPLIT_CONTROLLER_START;
 }
 
 int ck_split_controller_decide(ck_split_controller *c, uint64_t now_ns) {
@@ -240,7 +243,7 @@ static void *worker_main(void *arg) {
 // takes per small product in either mode, under a lock a decision skips
 // rather than waits for (a skipped decision keeps the current mode and is not
 // counted).
-static ck_split_controller split_controller = { .mode = 1, .chosen = 1 }; // ck_split_controller_init
+static ck_split_controller split_controller = SPLIT_CONTROLLER_START;
 static atomic_flag split_lock = ATOMIC_FLAG_INIT;
 static _Atomic int split_mode = 1;
 

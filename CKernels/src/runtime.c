@@ -213,18 +213,16 @@ static inline void set_fp_control(unsigned value) { (void)value; }
 
 int ck_fp_can_flush_subnormals(void) { return FP_FLUSH_BITS != 0; }
 
-int ck_fp_flushes_subnormals(void) { return FP_FLUSH_BITS != 0 && (fp_control() & FP_FLUSH_BITS) == FP_FLUSH_BITS; }
-
-int ck_fp_set_flush_subnormals(int enabled) {
-    if (FP_FLUSH_BITS == 0) return 0;
-    unsigned control = fp_control();
-    set_fp_control(enabled ? control | FP_FLUSH_BITS : control & ~FP_FLUSH_BITS);
-    return 1;
-}
-
 unsigned ck_fp_mode(void) { return fp_control() & FP_FLUSH_BITS; }
 
 void ck_fp_adopt_mode(unsigned mode) {
     unsigned control = fp_control();
     if ((control & FP_FLUSH_BITS) != mode) set_fp_control((control & ~FP_FLUSH_BITS) | mode);
+}
+
+int ck_fp_flushes_subnormals(void) { return FP_FLUSH_BITS != 0 && ck_fp_mode() == FP_FLUSH_BITS; }
+
+int ck_fp_set_flush_subnormals(int enabled) {
+    ck_fp_adopt_mode(enabled ? FP_FLUSH_BITS : 0);
+    return FP_FLUSH_BITS != 0;
 }

@@ -47,10 +47,8 @@ func lrFindCommand(_ arguments: ParsedArguments) throws {
     let model = configuration.model.makeModel(widths, seed: configuration.plan.seed)
     let optimizer = configuration.optimizer.makeOptimizer(model.parameters)
     let finder = LearningRateFinder(start: options.start, end: options.end, steps: options.steps, batchSize: batchSize, seed: configuration.plan.seed)
-    let result = try Kernels.withMatmulPrecision(configuration.plan.matmulPrecision) {
-        try Kernels.withSubnormalsFlushed(configuration.plan.flushesSubnormals) {
-            try finder.run(model: model, optimizer: optimizer, loss: configuration.loss, data: train)
-        }
+    let result = try configuration.plan.withKernelSettings {
+        try finder.run(model: model, optimizer: optimizer, loss: configuration.loss, data: train)
     }
     if !configuration.outputs.quiet { printCurve(result) }
     try writeText(plot(result).svg, to: options.output)

@@ -81,6 +81,6 @@ enum RecordedSettings {
             throw CommandError("--resume \(file.shownInMessage): \(scaled), which gradkit train does not do; give --accept-changed-options to resume it without loss scaling")
         }
         printError("note: resuming without loss scaling: \(scaled)")
-        return configuration.filter { $0.key != LossScaler.State.scaleKey && $0.key != LossScaler.State.growthTrackerKey }
+        return configuration.filter { !LossScaler.State.keys.contains($0.key) }
     }
 }

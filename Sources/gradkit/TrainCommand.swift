@@ -16,12 +16,9 @@ func trainCommand(_ arguments: ParsedArguments) throws {
     if let path = configuration.outputs.resume { try run.restore(from: path) }
     try distributedRun?.attach(to: run.trainer)
     let fitStarted = clock.now
-    // Scoped to this thread, which runs every step and the evaluation: the process-wide settings stay as they were.
-    let (history, result) = try Kernels.withMatmulPrecision(configuration.plan.matmulPrecision) {
-        try Kernels.withSubnormalsFlushed(configuration.plan.flushesSubnormals) {
-            let history = try run.fitRemaining()
-            return (history, run.result(history, trainingSeconds: fitStarted.duration(to: clock.now).seconds))
-        }
+    let (history, result) = try configuration.plan.withKernelSettings {
+        let history = try run.fitRemaining()
+        return (history, run.result(history, trainingSeconds: fitStarted.duration(to: clock.now).seconds))
     }
     if !configuration.outputs.quiet { run.printSummary(result) }
     if configuration.outputs.json { print(result.json(totalSeconds: started.duration(to: clock.now).seconds).text) }

@@ -38,6 +38,13 @@ struct TrainingPlan {
         flushesSubnormals = a.flag(.flushSubnormals)
     }
 
+    /// Runs `body` with the run's kernel settings (matrix-product precision,
+    /// subnormal flushing) on this thread, which runs every step and the
+    /// evaluation; the process-wide settings stay as they were.
+    func withKernelSettings<Result>(_ body: () throws -> Result) rethrows -> Result {
+        try Kernels.withMatmulPrecision(matmulPrecision) { try Kernels.withSubnormalsFlushed(flushesSubnormals, body) }
+    }
+
     /// Canonical values for checkpoints.
     var settings: [Setting] {
         let clip = switch clipping {

@@ -196,11 +196,13 @@ extension LossScaler {
         /// Checkpoint keys of the state, in a ``Checkpoint``'s configuration
         /// (`gradkit train --resume` reads them too).
         package static let scaleKey = "lossScaler.scale", growthTrackerKey = "lossScaler.growthTracker"
+        /// Both keys, in that order.
+        package static let keys = [scaleKey, growthTrackerKey]
 
         /// The first of the state's entries `configuration` holds, as key and
         /// value; nil when it holds neither (a run without loss scaling).
         package static func firstEntry(in configuration: [String: String]) -> (key: String, value: String)? {
-            for key in [scaleKey, growthTrackerKey] {
+            for key in keys {
                 if let value = configuration[key] { return (key, value) }
             }
             return nil

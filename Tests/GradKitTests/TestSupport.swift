@@ -79,6 +79,13 @@ func forEachInstructionSet(_ body: (Kernels.InstructionSet) -> Void) {
     }
 }
 
+/// Runs `body` for the C kernel on every instruction set this CPU has, then once for the Swift
+/// twin (which has one path whatever the instruction set); `body` gets a label naming the path.
+func forEachKernelPath(_ body: (String) -> Void) {
+    forEachInstructionSet { isa in Kernels.withBackend(.c) { body("c \(isa)") } }
+    Kernels.withBackend(.swift) { body("swift") }
+}
+
 /// Runs a kernel call writing `count` floats into a fresh buffer, once per backend.
 func output(count: Int, backend: KernelBackend, _ body: (FloatPointer) -> Void) -> [Float] {
     var result = [Float](repeating: .nan, count: count)

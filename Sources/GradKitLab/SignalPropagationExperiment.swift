@@ -221,12 +221,19 @@ enum SignalPropagationExperiment {
         """
     }
 
+    /// √χ₁ at 25 log-spaced σ_w across the configured scales, computed once (each point is a fixed point of quadratures).
+    static let tanhTheoryCurve = theoryCurve(.tanh, tanhScales), reluTheoryCurve = theoryCurve(.relu, reluScales)
+
+    private static func theoryCurve(_ activation: Activation, _ scales: [Double]) -> [(x: Double, y: Double)] {
+        let grid = stride(from: log(scales.first!), through: log(scales.last!) + 1e-9, by: (log(scales.last!) - log(scales.first!)) / 24).map(exp)
+        return grid.map { ($0, SignalPropagation(activation: activation, weightScale: $0).chi1.squareRoot()) }
+    }
+
     static func figures(_ a: Analysis) -> [ReportBlock] {
         var blocks: [ReportBlock] = []
         for (activation, label, scales) in [(Activation.tanh, "tanh", tanhScales), (.relu, "ReLU", reluScales)] {
             let summaries = a.summaries.filter { self.activation(of: $0) == activation }
-            let grid = stride(from: log(scales.first!), through: log(scales.last!) + 1e-9, by: (log(scales.last!) - log(scales.first!)) / 24).map(exp)
-            let theory = Series("√χ₁ (theory)", points: grid.map { ($0, SignalPropagation(activation: activation, weightScale: $0).chi1.squareRoot()) })
+            let theory = Series("√χ₁ (theory)", points: activation == .relu ? reluTheoryCurve : tanhTheoryCurve)
             func measured(_ key: String, _ name: String, dashed: Bool) -> Series {
                 var points: [(x: Double, y: Double)] = [], band: [(x: Double, low: Double, high: Double)] = []
                 for s in summaries {

@@ -309,7 +309,7 @@ struct LabExperimentVerdictTests {
     func signalMeasurement() throws {
         #expect(abs(SignalPropagationExperiment.perLayer([8, 4, 2, 1]) - 2) < 1e-12)
         let model = SignalPropagationExperiment.network(.tanh, 1, depth: 3, seed: 7)
-        let digits = try Dataset.digits()
+        let digits = Dataset.digits()
         let norms = SignalPropagationExperiment.preActivationGradients(model, digits, seed: 1)
         #expect(norms.count == 3 && norms.allSatisfy { $0 > 0 && $0.isFinite })
         // The readout's pre-activation gradient is (softmax − one-hot) / batch: compute it independently.

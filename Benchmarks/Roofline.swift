@@ -21,58 +21,76 @@ func stepFLOPs(sizes: [Int], batch: Int) -> Double {
     return total
 }
 
-/// This machine's best SGEMM rate in GFLOP/s: the highest median rate of the C
-/// kernel over square products from 256 to 1024 and the MLP workloads' own
-/// shapes (forward, input gradient, weight gradient), at the current thread
-/// count, with matrix products in `precision`.
-func bestSGEMMRate(budget: Double, precision: MatmulPrecision) -> (gflops: Double, shape: String) {
-    var shapes: [(label: String, ta: Bool, tb: Bool, m: Int, n: Int, k: Int)] =
-        [256, 512, 1024].map { ("\($0)x\($0)x\($0)", false, false, $0, $0, $0) }
-    for workload in stepWorkloads {
-        for layer in 0..<(workload.sizes.count - 1) {
-            let b = workload.batch, i = workload.sizes[layer], o = workload.sizes[layer + 1]
-            shapes.append(("\(b)x\(o)x\(i) NT", false, true, b, o, i))
-            shapes.append(("\(b)x\(i)x\(o) NN", false, false, b, i, o))
-            shapes.append(("\(o)x\(i)x\(b) TN", true, false, o, i, b))
-        }
+/// One product shape: C (m×n) = op(A) op(B) with inner dimension k.
+private struct ProductShape: Hashable {
+    var transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
+
+    var label: String { "\(m)x\(n)x\(k) \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")" }
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+}
+
+/// The products of one training step of an MLP, as the step runs them: per Linear layer the
+/// forward (batch × out × in, NT), the weight gradient (out × in × batch, TN) and, except for
+/// the first layer, the input gradient (batch × in × out, NN). Their FLOPs sum to ``stepFLOPs``.
+private func stepProducts(sizes: [Int], batch: Int) -> [ProductShape] {
+    (0..<(sizes.count - 1)).flatMap { layer -> [ProductShape] in
+        let i = sizes[layer], o = sizes[layer + 1]
+        let forward = ProductShape(transposeA: false, transposeB: true, m: batch, n: o, k: i)
+        let weightGradient = ProductShape(transposeA: true, transposeB: false, m: o, n: i, k: batch)
+        let inputGradient = ProductShape(transposeA: false, transposeB: false, m: batch, n: i, k: o)
+        return layer == 0 ? [forward, weightGradient] : [forward, weightGradient, inputGradient]
     }
-    var best = (gflops: 0.0, shape: "")
+}
+
+/// The median time in seconds of every product shape of the step workloads and of square
+/// products from 256 to 1024, each timed alone with warm caches, with the C kernel at the
+/// current thread count and matrix products in `precision`.
+private func productTimes(budget: Double, precision: MatmulPrecision) -> [ProductShape: Double] {
+    var shapes = [256, 512, 1024].map { ProductShape(transposeA: false, transposeB: false, m: $0, n: $0, k: $0) }
+    shapes += stepWorkloads.flatMap { stepProducts(sizes: $0.sizes, batch: $0.batch) }
+    var times: [ProductShape: Double] = [:]
     var generator = SeededGenerator(seed: 4)
-    var seen = Set<String>()
-    for s in shapes where seen.insert(s.label).inserted {
+    for s in shapes where times[s] == nil {
         let a = Tensor(randomNormal: [s.m * s.k], using: &generator), b = Tensor(randomNormal: [s.k * s.n], using: &generator)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
         defer { c.deallocate() }
-        let t = a.withUnsafeBufferPointer { ap in
+        times[s] = a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 Kernels.withBackend(.c) {
                     Kernels.withMatmulPrecision(precision) {
                         time(budget: budget, warmup: 2) {
-                        BenchmarkKernels.gemm(
-                                transposeA: s.ta, transposeB: s.tb, m: s.m, n: s.n, k: s.k, a: ap.baseAddress!, b: bp.baseAddress!, c: c)
+                            BenchmarkKernels.gemm(
+                                transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
+                                a: ap.baseAddress!, b: bp.baseAddress!, c: c)
                         }
                     }
                 }
             }
-        }
-        let rate = 2 * Double(s.m * s.n * s.k) / t.median / 1e9
-        if rate > best.gflops { best = (rate, s.label) }
+        }.median
     }
-    return best
+    return times
+}
+
+/// This machine's best SGEMM rate in GFLOP/s: the highest median rate among `times`.
+private func bestRate(_ times: [ProductShape: Double]) -> (gflops: Double, shape: String) {
+    let best = times.max { $0.key.flops / $0.value < $1.key.flops / $1.value }!
+    return (best.key.flops / best.value / 1e9, best.key.label)
 }
 
 /// `gradkit-bench --roofline`: the best SGEMM rate, then per step workload its
 /// FLOPs, its median step time, the time those FLOPs take at the best rate (the
-/// bound) and bound/time; ten back-to-back timings of the deep step (slowest
+/// bound) and bound/time, and the time of the step's own products each timed alone
+/// at their shapes (what the step would take with nothing outside its products,
+/// and with each product as fast as alone with warm caches); ten back-to-back timings of the deep step (slowest
 /// over fastest). The same rate and step times with bfloat16 matrix products
 /// (``MatmulPrecision/bfloat16``, whatever `--matmul-precision` says; the FP32
 /// figures are FP32 likewise). With `--json` the last line is
-/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "bf16_step_us"}], "bf16_gemm_gflops": Y, "bf16_dot": K}`
+/// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "products_us", "bf16_step_us"}], "bf16_gemm_gflops": Y, "bf16_dot": K}`
 /// where K names the kernel the bfloat16 products ran on (``Kernels/BFloat16DotProduct``).
 func runRoofline() {
-    let rate = bestSGEMMRate(budget: options.budget / 2, precision: .float32)
-    let bf16Rate = bestSGEMMRate(budget: options.budget / 2, precision: .bfloat16)
-    var rows: [(name: String, flops: Double, step: Double, bound: Double, bf16Step: Double)] = []
+    let times = productTimes(budget: options.budget / 2, precision: .float32)
+    let rate = bestRate(times), bf16Rate = bestRate(productTimes(budget: options.budget / 2, precision: .bfloat16))
+    var rows: [(name: String, flops: Double, step: Double, bound: Double, products: Double, bf16Step: Double)] = []
     var deepRuns: [Double] = []
     for workload in stepWorkloads {
         let step = makeTrainingStep(sizes: workload.sizes, batch: workload.batch)
@@ -81,7 +99,8 @@ func runRoofline() {
         }
         let seconds = median(.float32), bf16Seconds = median(.bfloat16)
         let flops = stepFLOPs(sizes: workload.sizes, batch: workload.batch)
-        rows.append((workload.name, flops, seconds, flops / (rate.gflops * 1e9), bf16Seconds))
+        let products = stepProducts(sizes: workload.sizes, batch: workload.batch).reduce(0) { $0 + times[$1]! }
+        rows.append((workload.name, flops, seconds, flops / (rate.gflops * 1e9), products, bf16Seconds))
         if workload.name.hasPrefix("deep") {
             deepRuns = Kernels.withBackend(.c) {
                 Kernels.withMatmulPrecision(.float32) { (0..<10).map { _ in time(budget: options.budget / 2, step).median } }
@@ -91,7 +110,8 @@ func runRoofline() {
     if options.json {
         let items = rows.map { row in
             "{\"name\": \(jsonString(row.name)), \"flops\": \(row.flops), \"step_us\": \(row.step * 1e6), "
-                + "\"bound_us\": \(row.bound * 1e6), \"fraction\": \(row.bound / row.step), \"bf16_step_us\": \(row.bf16Step * 1e6)}"
+                + "\"bound_us\": \(row.bound * 1e6), \"fraction\": \(row.bound / row.step), \"products_us\": \(row.products * 1e6), "
+                + "\"bf16_step_us\": \(row.bf16Step * 1e6)}"
         }
         print("{\"sgemm_gflops\": \(rate.gflops), \"workloads\": [\(items.joined(separator: ", "))], \"bf16_gemm_gflops\": \(bf16Rate.gflops), "
             + "\"bf16_dot\": \(jsonString(Kernels.bfloat16DotProduct.description))}")
@@ -100,10 +120,25 @@ func runRoofline() {
     print("best SGEMM: \(format3(rate.gflops)) GFLOP/s (\(rate.shape), \(Kernels.threadCount) threads)")
     print("best bfloat16 GEMM: \(format3(bf16Rate.gflops)) GFLOP/s (\(bf16Rate.shape); \(format3(bf16Rate.gflops / rate.gflops))x FP32; "
         + "pairs by \(Kernels.bfloat16DotProduct), AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "present" : "absent"))")
-    print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) \(padded("of bound", 9)) bf16 step")
+    func percent(_ x: Double) -> String { "\(Int((x * 100).rounded()))%" }
+    print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) \(padded("of bound", 9)) "
+        + "\(padded("products", 10)) \(padded("bound/products", 15)) \(padded("products/step", 14)) bf16 step")
     for row in rows {
         print("\(padded(row.name, 32)) \(padded(format3(row.flops / 1e6), 9)) \(padded(formatSeconds(row.step), 10)) "
-            + "\(padded(formatSeconds(row.bound), 10)) \(padded("\(Int((row.bound / row.step * 100).rounded()))%", 9)) \(formatSeconds(row.bf16Step))")
+            + "\(padded(formatSeconds(row.bound), 10)) \(padded(percent(row.bound / row.step), 9)) \(padded(formatSeconds(row.products), 10)) "
+            + "\(padded(percent(row.bound / row.products), 15)) \(padded(percent(row.products / row.step), 14)) \(formatSeconds(row.bf16Step))")
+    }
+    print("products: the step's own products, each timed alone (warm caches); of bound = bound/products × products/step")
+    for workload in stepWorkloads {
+        let products = stepProducts(sizes: workload.sizes, batch: workload.batch)
+        let total = products.reduce(0) { $0 + times[$1]! }
+        var shown = Set<ProductShape>()
+        let shapes = products.filter { shown.insert($0).inserted }.map { shape in
+            let count = products.filter { $0 == shape }.count, seconds = times[shape]!
+            return "\(shape.label) \(format3(shape.flops / seconds / 1e9)) GFLOP/s"
+                + (count > 1 ? " ×\(count)" : "") + " (\(percent(Double(count) * seconds / total)))"
+        }
+        print("  \(workload.name): \(shapes.joined(separator: ", "))")
     }
     if let fastest = deepRuns.min(), let slowest = deepRuns.max() {
         print("deep step, 10 back-to-back medians: \(formatSeconds(fastest))–\(formatSeconds(slowest)), slowest/fastest \(format3(slowest / fastest))")

@@ -131,7 +131,8 @@ enum PerceptronExperiment {
         var best = (accuracy: -1.0, angle: 0.0, threshold: 0.0)
         for k in 0..<720 {
             let angle = Double(k) * Double.pi / 360
-            let projected = (0..<n).map { (Double(x[2 * $0]) * cos(angle) + Double(x[2 * $0 + 1]) * sin(angle), labels[$0]) }.sorted { $0.0 < $1.0 }
+            let (c, s) = (cos(angle), sin(angle))
+            let projected = (0..<n).map { (i: Int) -> (Double, Int) in (Double(x[2 * i]) * c + Double(x[2 * i + 1]) * s, labels[i]) }.sorted { $0.0 < $1.0 }
             // Class 1 above the threshold: sweep it past one point at a time.
             var correct = labels.filter { $0 == 1 }.count
             for i in 0..<n {

@@ -231,9 +231,9 @@ enum SignalPropagationExperiment {
 
     static func figures(_ a: Analysis) -> [ReportBlock] {
         var blocks: [ReportBlock] = []
-        for (activation, label, scales) in [(Activation.tanh, "tanh", tanhScales), (.relu, "ReLU", reluScales)] {
+        for (activation, label, curve) in [(Activation.tanh, "tanh", tanhTheoryCurve), (.relu, "ReLU", reluTheoryCurve)] {
             let summaries = a.summaries.filter { self.activation(of: $0) == activation }
-            let theory = Series("√χ₁ (theory)", points: activation == .relu ? reluTheoryCurve : tanhTheoryCurve)
+            let theory = Series("√χ₁ (theory)", points: curve)
             func measured(_ key: String, _ name: String, dashed: Bool) -> Series {
                 var points: [(x: Double, y: Double)] = [], band: [(x: Double, low: Double, high: Double)] = []
                 for s in summaries {

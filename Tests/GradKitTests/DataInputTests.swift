@@ -178,13 +178,14 @@ struct DataInputTests {
 
     @Test("standardization is computed in Double: large, near-overflow and offset columns come out right and finite")
     func standardizerPrecision() throws {
-        let columns: [[Double]] = [
+        let written: [[Double]] = [
             [1e20, 2e20, 3e20, 4e20],                        // variance 1.25e40 overflows Float
             [3e38, 3e38, -3e38, 3e38],                       // the Float sum overflows
             [1e8, 1e8 + 8, 1e8 + 16, 1e8 + 24],              // a Float mean is off by up to 4 = half a step
             [1e-40, 2e-40, 3e-40, 4e-40],                    // subnormal
             [7, 7, 7, 7],                                    // constant: only centered
-        ].map { $0.map { Double(Float($0)) } }
+        ]
+        let columns = written.map { $0.map { Double(Float($0)) } }
         let data = try Dataset(
             features: Tensor(shape: [4, columns.count], scalars: (0..<4).flatMap { row in columns.map { Float($0[row]) } }),
             labels: [0, 1, 0, 1])
@@ -366,7 +367,8 @@ struct DataInputTests {
         #expect(negative?.contains("-1") == true, "\(negative ?? "")")
         // 0.99999999 rounds to 1 in Float: read as Double, it is no integer.
         let nearlyOne = Double(0.99999999).bitPattern
-        let float64 = idxBytes(type: 0x0E, shape: [3], payload: [UInt8](repeating: 0, count: 16) + (0..<8).map { UInt8(nearlyOne >> (56 - 8 * $0) & 255) })
+        let nearlyOneBytes: [UInt8] = (0..<8).map { (i: Int) -> UInt8 in UInt8(truncatingIfNeeded: nearlyOne >> UInt64(56 - 8 * i)) }
+        let float64 = idxBytes(type: 0x0E, shape: [3], payload: [UInt8](repeating: 0, count: 16) + nearlyOneBytes)
         _ = malformedReason(at: 8 + 2 * 8) { try loadIDX(images: images, labels: float64) }
         let data = try loadIDX(images: images, labels: idxBytes(type: 0x0B, shape: [3], payload: [0, 2, 0, 0, 0, 1]))
         #expect(data.labels == [2, 0, 1] && data.classCount == 3)

@@ -192,8 +192,9 @@ struct DataTests {
         #expect(batches.map(\.count) == [6, 6, 6, 2])
         var none: SeededGenerator? = nil
         #expect(data.batches(size: 20, shuffledBy: &none)[0].labels == data.labels)
-        let rows = batches.flatMap { b in (0..<b.count).map { Array(b.features.scalars[$0 * 2..<$0 * 2 + 2]) + [Float(b.labels![$0])] } }
-        let original = (0..<data.count).map { Array(data.features.scalars[$0 * 2..<$0 * 2 + 2]) + [Float(data.labels![$0])] }
+        func row(_ features: Tensor, _ labels: [Int], _ i: Int) -> [Float] { Array(features.scalars[i * 2..<i * 2 + 2]) + [Float(labels[i])] }
+        let rows = batches.flatMap { b in (0..<b.count).map { row(b.features, b.labels!, $0) } }
+        let original = (0..<data.count).map { row(data.features, data.labels!, $0) }
         #expect(rows.sorted { $0.lexicographicallyPrecedes($1) } == original.sorted { $0.lexicographicallyPrecedes($1) })
         #expect(rows != original, "a seeded shuffle of 20 examples left them in order")
     }

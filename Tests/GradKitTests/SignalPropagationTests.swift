@@ -387,7 +387,7 @@ struct DiagnoseTests {
         // For a positively homogeneous network the mean squared gradient is exactly the product of σ_w²/2 per layer
         // (Hanin and Nica, 2019); the part along the signal must neither add to it nor take from it.
         let width = 16, depth = 30
-        let variances = (0..<depth).map { 2 * (1 + 0.1 * Double($0 % 3)) } + [1.5]
+        let variances: [Double] = (0..<depth).map { (i: Int) -> Double in 2 * (1 + 0.1 * Double(i % 3)) } + [1.5]
         var stages: [PropagationStage] = []
         for i in 0..<depth {
             stages.append(.linear(index: i, weightVariance: variances[i], biasVariance: 0, inputWidth: width, outputWidth: width, feedsBatchNorm: false))

@@ -134,9 +134,6 @@ func median(_ values: [Double]) -> Double {
     return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
 }
 
-/// A fraction as a whole percentage.
-func percent(_ fraction: Double) -> String { "\(Int((fraction * 100).rounded()))%" }
-
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

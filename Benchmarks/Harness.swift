@@ -61,6 +61,9 @@ func formatSeconds(_ s: Double) -> String {
     return String(format3(s)) + " s"
 }
 
+/// A fraction as a whole percentage.
+func percent(_ fraction: Double) -> String { "\(Int((fraction * 100).rounded()))%" }
+
 /// Three significant digits without Foundation.
 func format3(_ x: Double) -> String {
     if x == 0 || !x.isFinite { return "\(x)" }

@@ -120,7 +120,6 @@ func runRoofline() {
     print("best SGEMM: \(format3(rate.gflops)) GFLOP/s (\(rate.shape), \(Kernels.threadCount) threads)")
     print("best bfloat16 GEMM: \(format3(bf16Rate.gflops)) GFLOP/s (\(bf16Rate.shape); \(format3(bf16Rate.gflops / rate.gflops))x FP32; "
         + "pairs by \(Kernels.bfloat16DotProduct), AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "present" : "absent"))")
-    func percent(_ x: Double) -> String { "\(Int((x * 100).rounded()))%" }
     print("\(padded("step workload", 32)) \(padded("MFLOP", 9)) \(padded("step", 10)) \(padded("bound", 10)) \(padded("of bound", 9)) "
         + "\(padded("products", 10)) \(padded("bound/products", 15)) \(padded("products/step", 14)) bf16 step")
     for row in rows {

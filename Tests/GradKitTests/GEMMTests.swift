@@ -154,6 +154,8 @@ struct GEMMTests {
     func projection(backend: KernelBackend) {
         for (m, n, k) in [(17, 15, 16), (64, 257, 257), (257, 64, 7), (300, 400, 530), (33, 2049, 65)] {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                // The Swift twin (slow in debug builds) runs the 64-million-product shape in one layout.
+                if backend == .swift && m * n * k > 10_000_000 && (ta || tb) { continue }
                 let c = GEMMCase(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1, beta: 0, pad: 0)
                 let a = randomScalars(c.aCount, seed: UInt64(m + n))
                 let b = randomScalars(c.bCount, seed: UInt64(n + k))

@@ -372,7 +372,8 @@ struct KernelParityTests {
             for threads in [1, 2] {
                 Kernels.threadCount = threads
                 forEachInstructionSet { _ in
-                    for n in [1, 15, 17, 100, 1000, 70_001] {
+                    // Only the largest size is split over two threads (the kernels split at 2^13 elements or more).
+                    for n in threads == 1 ? [1, 15, 17, 100, 1000, 70_001] : [70_001] {
                         let x = randomScalars(n, seed: UInt64(n) &+ 3)
                         let dy = randomScalars(n, seed: UInt64(n) &+ 4)
                         for op: UnaryOperation in [.relu, .mulScalar, .sigmoid, .gelu] {

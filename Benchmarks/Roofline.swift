@@ -13,12 +13,7 @@ import Glibc
 /// Elementwise work, the loss, clipping and the optimizer are not counted: the
 /// bound is the time of the products alone, the part no step can avoid.
 func stepFLOPs(sizes: [Int], batch: Int) -> Double {
-    var total = 0.0
-    for layer in 0..<(sizes.count - 1) {
-        let product = 2 * Double(batch) * Double(sizes[layer]) * Double(sizes[layer + 1])
-        total += layer == 0 ? 2 * product : 3 * product
-    }
-    return total
+    stepProducts(sizes: sizes, batch: batch).reduce(0) { $0 + $1.flops }
 }
 
 /// One product shape: C (m×n) = op(A) op(B) with inner dimension k.
@@ -31,7 +26,7 @@ private struct ProductShape: Hashable {
 
 /// The products of one training step of an MLP, as the step runs them: per Linear layer the
 /// forward (batch × out × in, NT), the weight gradient (out × in × batch, TN) and, except for
-/// the first layer, the input gradient (batch × in × out, NN). Their FLOPs sum to ``stepFLOPs``.
+/// the first layer, the input gradient (batch × in × out, NN).
 private func stepProducts(sizes: [Int], batch: Int) -> [ProductShape] {
     (0..<(sizes.count - 1)).flatMap { layer -> [ProductShape] in
         let i = sizes[layer], o = sizes[layer + 1]

@@ -76,8 +76,8 @@ private func bestRate(_ times: [ProductShape: Double]) -> (gflops: Double, shape
 /// FLOPs, its median step time, the time those FLOPs take at the best rate (the
 /// bound) and bound/time, and the time of the step's own products each timed alone
 /// at their shapes (what the step would take with nothing outside its products,
-/// and with each product as fast as alone with warm caches); ten back-to-back timings of the deep step (slowest
-/// over fastest). The same rate and step times with bfloat16 matrix products
+/// and with each product as fast as alone with warm caches); ten back-to-back
+/// timings of the deep step (slowest over fastest). The same rate and step times with bfloat16 matrix products
 /// (``MatmulPrecision/bfloat16``, whatever `--matmul-precision` says; the FP32
 /// figures are FP32 likewise). With `--json` the last line is
 /// `{"sgemm_gflops": X, "workloads": [{"name", "flops", "step_us", "bound_us", "fraction", "products_us", "bf16_step_us"}], "bf16_gemm_gflops": Y, "bf16_dot": K}`
@@ -123,14 +123,13 @@ func runRoofline() {
             + "\(padded(percent(row.bound / row.products), 15)) \(padded(percent(row.products / row.step), 14)) \(formatSeconds(row.bf16Step))")
     }
     print("products: the step's own products, each timed alone (warm caches); of bound = bound/products × products/step")
-    for workload in stepWorkloads {
+    for (workload, row) in zip(stepWorkloads, rows) {
         let products = stepProducts(sizes: workload.sizes, batch: workload.batch)
-        let total = products.reduce(0) { $0 + times[$1]! }
         var shown = Set<ProductShape>()
         let shapes = products.filter { shown.insert($0).inserted }.map { shape in
             let count = products.filter { $0 == shape }.count, seconds = times[shape]!
             return "\(shape.label) \(format3(shape.flops / seconds / 1e9)) GFLOP/s"
-                + (count > 1 ? " ×\(count)" : "") + " (\(percent(Double(count) * seconds / total)))"
+                + (count > 1 ? " ×\(count)" : "") + " (\(percent(Double(count) * seconds / row.products)))"
         }
         print("  \(workload.name): \(shapes.joined(separator: ", "))")
     }

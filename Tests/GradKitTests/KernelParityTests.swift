@@ -409,17 +409,13 @@ struct KernelParityTests {
             let change = zip(y, x).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
             let outside = x.filter { $0 < -2 || $0 > 1.5 }.count
             var results: [(Double, Double, Double, Double, Int)] = []
-            forEachInstructionSet { _ in
-                for backend in KernelBackend.allCases {
-                    Kernels.withBackend(backend) {
-                        x.withUnsafeBufferPointer { xs in
-                            y.withUnsafeBufferPointer { ys in
-                                let base = xs.baseAddress ?? UnsafePointer(bitPattern: 8)!, other = ys.baseAddress ?? UnsafePointer(bitPattern: 8)!
-                                let m = Kernels.moments(count: n, base)
-                                let c = Kernels.changeMoments(count: n, after: other, before: base)
-                                results.append((m.sum, m.sumOfSquares, c.sumOfSquaredChanges, c.sumOfSquares, Kernels.countOutside(count: n, base, low: -2, high: 1.5)))
-                            }
-                        }
+            forEachKernelPath { _ in
+                x.withUnsafeBufferPointer { xs in
+                    y.withUnsafeBufferPointer { ys in
+                        let base = xs.baseAddress ?? UnsafePointer(bitPattern: 8)!, other = ys.baseAddress ?? UnsafePointer(bitPattern: 8)!
+                        let m = Kernels.moments(count: n, base)
+                        let c = Kernels.changeMoments(count: n, after: other, before: base)
+                        results.append((m.sum, m.sumOfSquares, c.sumOfSquaredChanges, c.sumOfSquares, Kernels.countOutside(count: n, base, low: -2, high: 1.5)))
                     }
                 }
             }
@@ -437,11 +433,9 @@ struct KernelParityTests {
             var y = randomScalars(rows * columns, seed: UInt64(rows * 31 + columns), in: -1...0.2)
             for c in stride(from: 0, to: columns, by: 3) { y[c] = 0.5 }  // every third column alive in row 0
             let dead = (0..<columns).filter { c in (0..<rows).allSatisfy { y[$0 * columns + c] <= 0 } }.count
-            forEachInstructionSet { isa in
-                for backend in KernelBackend.allCases {
-                    let counted = Kernels.withBackend(backend) { y.withUnsafeBufferPointer { Kernels.countDeadColumns(rows: rows, columns: columns, $0.baseAddress!) } }
-                    #expect(counted == dead, "\(rows)x\(columns) \(isa) \(backend)")
-                }
+            forEachKernelPath { path in
+                let counted = y.withUnsafeBufferPointer { Kernels.countDeadColumns(rows: rows, columns: columns, $0.baseAddress!) }
+                #expect(counted == dead, "\(rows)x\(columns) \(path)")
             }
         }
     }

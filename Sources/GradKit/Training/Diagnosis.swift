@@ -138,7 +138,6 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
     /// The line that explains a `—` where the report would show a ratio to a reference layer without gradient
     /// (0/0), or to a norm that is not finite; nil when the report shows none.
     private var missingRatioNote: String? {
-        let predicted = layers.map(\.predictedRatio) + [predictedFirstToLastRatio] + candidates.map(\.predictedFirstToLastRatio)
         let measuredNone = layers[referenceIndex - 1].measuredGradientNorm == 0
         var zero: [String] = []
         if predictsNoReferenceGradient { zero.append("the theory predicts") }
@@ -146,6 +145,7 @@ public struct Diagnosis: Sendable, CustomStringConvertible {
         if !zero.isEmpty {
             return "note: — marks a ratio to layer \(referenceIndex)'s gradient, which \(zero.joined(separator: " and ")) to be 0: the ratio is 0/0"
         }
+        let predicted = layers.map(\.predictedRatio) + [predictedFirstToLastRatio] + candidates.map(\.predictedFirstToLastRatio)
         return predicted.contains(where: \.isNaN) ? "note: — marks a ratio of gradient norms too large for a Double (∞/∞)" : nil
     }
 }

@@ -53,12 +53,17 @@ public enum Lab {
     /// Runs the selected experiments in the options' matmul precision,
     /// calling `progress` with a line as each starts and ends.
     public static func run(_ options: LabOptions, progress: (String) -> Void = { _ in }) -> [ExperimentResult] {
-        // The trials' threads take the precision from this one (execute).
-        Kernels.withMatmulPrecision(options.matmulPrecision) { runSelected(options, progress: progress) }
+        run(options, epochLimit: nil, progress: progress)
     }
 
-    private static func runSelected(_ options: LabOptions, progress: (String) -> Void) -> [ExperimentResult] {
-        let plan = Plan(quick: options.quick, seeds: seeds(for: options))
+    /// ``run(_:progress:)`` with every experiment's epochs capped at `epochLimit` (``Plan/epochLimit``).
+    static func run(_ options: LabOptions, epochLimit: Int?, progress: (String) -> Void = { _ in }) -> [ExperimentResult] {
+        // The trials' threads take the precision from this one (execute).
+        Kernels.withMatmulPrecision(options.matmulPrecision) { runSelected(options, epochLimit: epochLimit, progress: progress) }
+    }
+
+    private static func runSelected(_ options: LabOptions, epochLimit: Int?, progress: (String) -> Void) -> [ExperimentResult] {
+        let plan = Plan(quick: options.quick, seeds: seeds(for: options), epochLimit: epochLimit)
         let clock = ContinuousClock()
         var results: [ExperimentResult] = []
         for experiment in experiments where options.only.map({ experiment.name.contains($0) }) ?? true {

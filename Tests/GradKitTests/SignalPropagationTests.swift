@@ -309,8 +309,9 @@ struct DiagnoseTests {
         let model = withManualSeed(0) { MLP(sizes: [64, 16, 16, 10], initializer: .constant(0)) }
         let diagnosis = try diagnose(model: model, data: try standardizedDigits())
         #expect(diagnosis.verdict == .vanishing)
-        for layer in diagnosis.layers.dropLast() where layer.predictedRatio.isNaN {
-            #expect(layer.predictedVerdict == .vanishing, "layer \(layer.index)")
+        // Every layer, the reference layer (the last) included: its weight gradient is 0 as well.
+        for layer in diagnosis.layers {
+            #expect(layer.verdict == .vanishing && layer.predictedVerdict == .vanishing, "layer \(layer.index)")
         }
         // A cure that keeps the zero weights (residual connections, BatchNorm) predicts nothing healthy.
         for candidate in diagnosis.candidates where candidate.predictedFirstToLastRatio.isNaN {

@@ -233,7 +233,8 @@ public func diagnose(
         if found.linears[index].isFrozen { return .frozen }
         guard let norm else { return .healthy }
         if !norm.isFinite { return .nonFinite }
-        guard index != referenceIndex else { return .healthy }
+        // No gradient at all, the reference layer's included, is vanishing (as the monitor's zero-gradient rule).
+        guard index != referenceIndex else { return norm == 0 ? .vanishing : .healthy }
         guard let ratio else { return norm == 0 ? .vanishing : .healthy }
         // 0 / 0 (weights of zeros): no gradient reaches the reference layer either, so none flows anywhere.
         if ratio.isNaN { return .vanishing }
@@ -251,7 +252,8 @@ public func diagnose(
             index: i + 1, path: linear.path, weightVariance: linear.weightVariance, biasVariance: linear.biasVariance,
             activation: linear.activation?.reportName, predictedRatio: predicted, predictedGradientNorm: anchor.map { $0 * predicted },
             measuredGradientNorm: measured, measuredRatio: measuredRatio,
-            verdict: judge(measuredRatio, norm: measured, index: i), predictedVerdict: judge(predicted, norm: 1, index: i)))
+            verdict: judge(measuredRatio, norm: measured, index: i),
+            predictedVerdict: judge(predicted, norm: i == referenceIndex && predictedReference == 0 ? 0 : 1, index: i)))
     }
     let verdict = worst(layers.map(\.verdict))
 

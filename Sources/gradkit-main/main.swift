@@ -4,4 +4,4 @@ import Glibc
 #endif
 import gradkit
 
-exit(runTool(Array(CommandLine.arguments.dropFirst())))
+exit(runTool(argc: CommandLine.argc, argv: CommandLine.unsafeArgv))

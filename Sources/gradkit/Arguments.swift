@@ -219,5 +219,9 @@ func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageE
     guard let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
         throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
     }
+    // The Float it becomes must be in range too: 1e-300 is above 0, but its Float is 0.
+    if let range, !range.contains(Double(Float(value))) {
+        throw UsageError("\(what) must be a number in \(range) as a Float, got \(text.quotedForMessage(limit: DisplayText.messageLimit)), which a Float holds as \(Float(value))")
+    }
     return value
 }

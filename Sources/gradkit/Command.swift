@@ -153,12 +153,32 @@ package func checkArguments(_ arguments: [String]) throws {
 /// Runs `gradkit` with `arguments` (without the program name), prints an
 /// error as one line on standard error, and returns the exit status.
 package func runTool(_ arguments: [String]) -> Int32 {
-    let (status, error) = execute(arguments)
+    // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writers report
+    // and clean up after, instead of the kernel killing the process mid-write.
+    signal(SIGXFSZ, SIG_IGN)
+    var (status, error) = execute(arguments)
+    // What the command printed is part of its result: standard output on a full disk is a failure.
+    if let failure = standardOutputFailure(), status == 0 { (status, error) = (1, "cannot write to standard output: \(failure)") }
     if let error {
         abortDistributedRun(error, status: status)  // in an MPI job: ends every rank, now
         printError(error)
     }
     return status
+}
+
+/// `gradkit`'s entry point: ``runTool(_:)`` on the process's arguments, every one of which must
+/// be UTF-8. Swift would decode another byte as U+FFFD, and a path so changed names another
+/// file, one the run could then replace.
+package func runTool(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    var arguments: [String] = []
+    for index in 1..<Int(Swift.max(argc, 1)) {
+        guard let word = argv[index], let text = String(validatingCString: word) else {
+            printError("argument \(index) is not valid UTF-8 text: gradkit takes paths and values in UTF-8")
+            return 2
+        }
+        arguments.append(text)
+    }
+    return runTool(arguments)
 }
 
 /// Runs `gradkit` with `arguments`: the exit status (0, 2 for a usage

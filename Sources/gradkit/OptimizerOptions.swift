@@ -98,6 +98,25 @@ struct OptimizerOptions {
 
     func makeOptimizer(_ parameters: [Parameter]) -> Optimizer { kind.make(group(parameters)) }
 
+    /// Gives `optimizer` these values again after its state was restored with a checkpoint's:
+    /// what `--accept-changed-options` promises for a changed `--lr`, `--momentum`, ...
+    /// - Throws: ``CommandError`` for a change the restored state cannot follow (`--amsgrad`:
+    ///   its buffers were kept with the checkpoint's value).
+    func apply(to optimizer: Optimizer) throws(CommandError) {
+        var groups = optimizer.parameterGroups
+        for (option, hyperparameter) in Self.hyperparameterOptions {
+            guard let value = values[hyperparameter], let specification = kind.specification(hyperparameter) else { continue }
+            for g in groups.indices where groups[g][hyperparameter] != value {
+                guard specification.isAdjustable else {
+                    let recorded = groups[g][hyperparameter].map { hyperparameter.isFlag ? "\($0 != 0)" : shortNumber($0) } ?? "unset"
+                    throw CommandError("\(option.flagName) cannot change when resuming: the checkpoint's optimizer state was kept with \(option.flagName) \(recorded)")
+                }
+                groups[g][hyperparameter] = value
+            }
+        }
+        optimizer.parameterGroups = groups
+    }
+
     /// Canonical values for checkpoints: the kind, then every hyperparameter by its option.
     var settings: [Setting] {
         [Setting(.optimizer, kind.rawValue)]

@@ -55,10 +55,13 @@ extension TrainConfiguration {
 }
 
 /// Writes the checkpoint after every epoch (after early stopping and
-/// `--stop-after`, so it holds the model the run reports).
+/// `--stop-after`, so it holds the model the run reports), unless resuming
+/// would refuse it: a diverged run's NaN or infinite weights never replace
+/// the last checkpoint a resume accepts.
 final class CheckpointWriter: TrainingCallback {
     let path: String
     let configuration: [String: String]
+    private var lastWritten: Int?
 
     init(path: String, configuration: [String: String]) {
         self.path = path
@@ -66,7 +69,16 @@ final class CheckpointWriter: TrainingCallback {
     }
 
     func epochDidEnd(_ trainer: Trainer, _ record: EpochRecord) throws {
-        try trainer.checkpoint(configuration: configuration).write(to: path)
+        let checkpoint = trainer.checkpoint(configuration: configuration)
+        do {
+            try checkpoint.validate(file: path)
+        } catch {
+            let kept = lastWritten.map { "it keeps epoch \($0)" } ?? "it is not written"
+            printError("note: epoch \(record.epoch)'s checkpoint would not resume (\(error)); \(kept)")
+            return
+        }
+        try checkpoint.write(to: path)
+        lastWritten = record.epoch
     }
 }
 
@@ -126,6 +138,8 @@ final class TrainingRun {
             checkpoint.configuration, configuration.settings(widths: widths, loaded: data), file: path, accept: outputs.acceptsChangedOptions)
         checkpoint.configuration = try RecordedSettings.withoutLossScaling(checkpoint.configuration, file: path, accept: outputs.acceptsChangedOptions)
         try trainer.restore(checkpoint, file: path)
+        // The restored state brought back the checkpoint's hyperparameters; accepted changes replace them.
+        if outputs.acceptsChangedOptions { try configuration.optimizer.apply(to: trainer.optimizer) }
         if let recorded = checkpoint.configuration[RecordedSettings.epochsKey], recorded != "\(configuration.plan.epochs)",
             configuration.plan.schedule.spansEpochs
         {

@@ -321,6 +321,20 @@ struct CommandLineResumeTests {
         #expect(try Checkpoint.read(from: half).epoch == 2)  // resuming without --checkpoint writes nothing
     }
 
+    @Test("an accepted change of a hyperparameter is what the resumed run uses; one the optimizer state cannot follow is refused")
+    func acceptedHyperparameters() throws {
+        let directory = try temporaryDirectory(), half = directory + "/half", resumed = directory + "/resumed"
+        #expect(train(["--epochs", "2", "--checkpoint", half]).status == 0)
+        #expect(train(["--epochs", "3", "--resume", half, "--lr", "0.5", "--accept-changed-options", "--checkpoint", resumed]).status == 0)
+        let groups = try #require(try Checkpoint.read(from: resumed).optimizer?.groups)
+        #expect(groups.allSatisfy { $0.hyperparameters["lr"] == Double(Float(0.5)) }, "\(groups)")
+        // Switching AMSGrad on needs buffers the checkpoint's run never kept.
+        let adam = ["train", "--dataset", "xor", "--quiet", "--optimizer", "adam"], plain = directory + "/adam"
+        #expect(execute(adam + ["--epochs", "1", "--checkpoint", plain]).status == 0)
+        let (status, error) = execute(adam + ["--epochs", "2", "--resume", plain, "--amsgrad", "--accept-changed-options"])
+        #expect(status == 1 && (error ?? "").contains("--amsgrad cannot change when resuming"), "\(status): \(error ?? "")")
+    }
+
     @Test("every option that defines a run changes what the checkpoint records")
     func recordedSettings() throws {
         let loaded = LoadedData(train: try Dataset(features: Tensor(zeros: [2, 2]), labels: [0, 1], classCount: 2), validation: nil, test: nil)

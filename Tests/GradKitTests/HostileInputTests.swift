@@ -28,7 +28,7 @@ private func limitAddressSpace(headroom: Int) {
     setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
 }
 
-@Suite("Hostile input: numbers shown as text")
+@Suite("Hostile input: extreme numbers and diverging runs")
 struct HostileNumberTests {
     @Test("infinite, NaN and huge values print instead of trapping in Int conversions")
     func saturatingConversions() {
@@ -45,6 +45,20 @@ struct HostileNumberTests {
         let result = run("train", "--epochs", "1", "--lr", "1e6", "--optimizer", "sgd", "--quiet", "--json", "--report", directory + "/r")
         #expect(result.status == 0 || result.status == 1, "\(result)")
         #expect(FileIO.identity(of: directory + "/r/report.md") != nil)
+    }
+
+    @Test("a diverged run never replaces a checkpoint with one a resume would refuse")
+    func divergedCheckpoint() throws {
+        let path = try temporaryDirectory() + "/c.safetensors"
+        #expect(run("train", "--dataset", "xor", "--epochs", "1", "--quiet", "--checkpoint", path).status == 0)
+        let good = try FileIO.readAll(path).get()
+        let diverged = run("train", "--dataset", "xor", "--epochs", "3", "--quiet", "--lr", "3e38", "--checkpoint", path)
+        #expect(diverged.status == 1 && diverged.error.contains("diverged"), "\(diverged)")
+        #expect(try FileIO.readAll(path).get() == good, "the good checkpoint was replaced")
+        // Never stopping on non-finite gradients, the run ends normally, and still writes nothing resume refuses.
+        let endless = run("train", "--dataset", "xor", "--epochs", "2", "--quiet", "--lr", "3e38", "--max-skipped-steps", "0", "--checkpoint", path)
+        #expect(endless.status == 0, "\(endless)")
+        #expect(try FileIO.readAll(path).get() == good, "the good checkpoint was replaced")
     }
 }
 
@@ -167,6 +181,22 @@ struct HostileCommandLineTests {
     func longArguments(name: String) {
         let (status, error) = execute(HostileCommandLineTests.longCommandLines[name]!)
         #expect(status != 0 && (error ?? "").count < 700, "\(status): \((error ?? "").count) characters")
+    }
+
+    @Test("a number within an option's range whose Float is not (1e-300 is above 0, its Float is 0) is a usage error", arguments: [
+        ["train", "--agc", "1e-300"], ["lr-find", "--start", "1e-46"],
+    ])
+    func floatUnderflow(arguments: [String]) {
+        let (status, error) = execute(arguments + ["--dataset", "xor", "--quiet"])
+        #expect(status == 2 && (error ?? "").contains("as a Float"), "\(status): \(error ?? "")")
+    }
+
+    @Test("an argument that is not UTF-8 is refused: decoded with U+FFFD, a path would name another file")
+    func invalidUTF8() {
+        let words: [[UInt8]] = [Array("gradkit".utf8), Array("train".utf8), Array("--checkpoint".utf8), [0x78, 0xFF, 0x2E, 0x73, 0x74]]
+        var argv: [UnsafeMutablePointer<CChar>?] = words.map { bytes in strdup(bytes.map { CChar(bitPattern: $0) } + [0]) } + [nil]
+        defer { for word in argv { free(word) } }
+        #expect(runTool(argc: Int32(words.count), argv: &argv) == 2)
     }
 
     @Test("a separator the CSV reader refuses is a usage error (exit 2)", arguments: ["\n", "1", "\"", "-", ".", "+", "a", "😀", ""])

@@ -9,9 +9,12 @@ func trainCommand(_ arguments: ParsedArguments) throws {
     let distributedRun = configuration.plan.distributed ? try DistributedRun(joining: &configuration) : nil
     if let threads = configuration.outputs.threads { Kernels.threadCount = threads }
     try configuration.runFiles.check()
-    // Held until the process ends: a second run writing the same checkpoint is refused.
-    let lock = try configuration.outputs.checkpoint.map { (path) throws(CommandError) in try lockOutput(path, option: Option.checkpoint.flagName) }
-    defer { lock?.release() }
+    // Held until the process ends: a second run writing the same checkpoint, or appending to the same log, is refused.
+    let outputs = configuration.outputs
+    let locks = try [(Option.checkpoint, outputs.checkpoint), (Option.log, outputs.log)].compactMap { (option, path) throws(CommandError) in
+        try path.map { (path) throws(CommandError) in try lockOutput(path, option: option.flagName) }
+    }
+    defer { for lock in locks { lock.release() } }
     let run = try TrainingRun(configuration, data: try configuration.data.load(seed: configuration.plan.seed))
     if let path = configuration.outputs.resume { try run.restore(from: path) }
     try distributedRun?.attach(to: run.trainer)

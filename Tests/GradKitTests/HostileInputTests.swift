@@ -107,6 +107,18 @@ struct HostileOutputTests {
         lock.release()
         #expect(run("lr-find", "--dataset", "xor", "--steps", "5", "--quiet", "--output", path).status == 0)
     }
+
+    @Test("two runs never append to one --log: the second is refused and the log left as it was")
+    func logLock() throws {
+        let path = try temporaryDirectory() + "/log.jsonl"
+        #expect(run("train", "--dataset", "xor", "--epochs", "1", "--quiet", "--log", path).status == 0)
+        let before = try FileIO.readAll(path).get()
+        let lock = try OutputLock(path: path)
+        defer { lock.release() }
+        let result = run("train", "--dataset", "xor", "--epochs", "1", "--quiet", "--log", path)
+        #expect(result.status == 1 && result.error.contains("--log") && result.error.contains("another process"), "\(result)")
+        #expect(try FileIO.readAll(path).get() == before)
+    }
 }
 
 @Suite("Hostile input: memory")

@@ -300,7 +300,7 @@ struct TrainerTests {
         }
     }
 
-    @Test("a log write that fails (file size limit: EFBIG) ends training with an error, after the epoch's checkpoint")
+    @Test("a log write that fails (file size limit: EFBIG) ends training with an error, after the epoch's checkpoint, leaving whole lines")
     func logWriteFails() async {
         await #expect(processExitsWith: .success) {
             signal(SIGXFSZ, SIG_IGN)
@@ -318,11 +318,29 @@ struct TrainerTests {
                 exit(1)
             } catch TrainingError.cannotWrite(let path, let reason) {
                 guard path.hasSuffix("log.jsonl"), reason.contains("too large"), checkpointed == trainer.completedEpochs, checkpointed < 50 else { exit(2) }
+                // The write that failed part way was taken back: every line the log holds is whole.
+                let log = try! FileIO.readAll(directory + "/log.jsonl").get()
+                guard !log.isEmpty, log.last == UInt8(ascii: "\n"), (try? RunHistory(parsing: log)) != nil else { exit(4) }
                 exit(0)
             } catch {
                 exit(3)
             }
         }
+    }
+
+    @Test("a log that ends inside a line gets a line break before the new lines, which stay whole")
+    func logAfterTornLine() throws {
+        let path = try temporaryDirectory() + "/log.jsonl"
+        let torn = Array(#"{"type":"step","ep"#.utf8)
+        try FileIO.writeAtomically(torn, to: path).get()
+        let model = withManualSeed(22) { MLP(sizes: [2, 4, 2]) }
+        let trainer = Trainer(
+            model: model, optimizer: Adam(model.parameters), loss: .softmaxCrossEntropy,
+            options: TrainingOptions(epochs: 1, batchSize: 2, progress: .silent, logPath: path))
+        try trainer.fit(Dataset.xor())
+        let log = try FileIO.readAll(path).get()
+        #expect(Array(log.prefix(torn.count + 1)) == torn + [UInt8(ascii: "\n")])
+        #expect(throws: Never.self) { try RunHistory(parsing: Array(log.dropFirst(torn.count + 1))) }
     }
 
     @Test("anomaly mode ends training at the first NaN with the operation that made it")

@@ -45,6 +45,9 @@ extension TrainingCallback {
 /// directory, a directory, a read-only file are errors then, before the first
 /// step); lines are written at the end of each epoch and when 64 KiB have
 /// gathered, and a failed write (a full disk) is an error that ends training.
+/// The file holds whole lines only: a write that fails part way is taken
+/// back, and a file that ends inside a line (cut short by another program)
+/// gets a line break before the first new line.
 public final class JSONLinesLogger: TrainingCallback {
     /// The file appended to.
     public let path: String
@@ -64,13 +67,15 @@ public final class JSONLinesLogger: TrainingCallback {
     public func trainingWillBegin(_ trainer: Trainer) throws {
         guard !path.isEmpty else { throw TrainingError.cannotWrite(path: path, reason: "the log path is empty") }
         if descriptor >= 0 { return }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o666)
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o666)
         guard fd >= 0 else { throw TrainingError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
             throw TrainingError.cannotWrite(path: path, reason: "not a regular file")
         }
+        var last = UInt8(ascii: "\n")
+        if info.st_size > 0, pread(fd, &last, 1, info.st_size - 1) == 1, last != UInt8(ascii: "\n") { pending.insert(UInt8(ascii: "\n"), at: 0) }
         descriptor = fd
     }
 
@@ -126,13 +131,16 @@ public final class JSONLinesLogger: TrainingCallback {
             if pending.isEmpty { return }
             throw TrainingError.cannotWrite(path: path, reason: "the log is not open")
         }
+        var info = stat()
+        let start = fstat(descriptor, &info) == 0 ? info.st_size : -1
         var written = 0
         while written < pending.count {
             let n = pending.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 let reason = String(cString: strerror(errno))
-                pending.removeFirst(written)
+                // Whole lines only: what this flush wrote is taken back (and stays pending).
+                if start >= 0 { _ = ftruncate(descriptor, start) }
                 throw TrainingError.cannotWrite(path: path, reason: reason)
             }
             written += n

@@ -65,6 +65,7 @@ final class CheckpointWriter: TrainingCallback {
     let path: String
     let configuration: [String: String]
     private var lastWritten: Int?
+    private var refused = false
 
     init(path: String, configuration: [String: String]) {
         self.path = path
@@ -76,8 +77,12 @@ final class CheckpointWriter: TrainingCallback {
         do {
             try checkpoint.validate(file: path)
         } catch {
-            let kept = lastWritten.map { "it keeps epoch \($0)" } ?? "it is not written"
-            printError("note: epoch \(record.epoch)'s checkpoint would not resume (\(error)); \(kept)")
+            // Once: NaN weights stay NaN, so every later epoch would say the same.
+            if !refused {
+                let kept = lastWritten.map { "the file keeps epoch \($0)" } ?? "the file is left as it was"
+                printError("note: from epoch \(record.epoch) on, the checkpoint would not resume (\(error)); \(kept)")
+            }
+            refused = true
             return
         }
         try checkpoint.write(to: path)

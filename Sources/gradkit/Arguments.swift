@@ -213,10 +213,12 @@ func parseInteger(_ text: String, range: ClosedRange<Int>, what: String) throws(
     return value
 }
 
-/// A finite number in `range` (any, when nil) that a Float can hold: every
+/// A finite decimal number in `range` (any, when nil) that a Float can hold: every
 /// number ends up a Float or is compared with one.
 func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageError) -> Double {
-    guard let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
+    // Decimal only, as in the data files: Swift would also read "0x10" (16) and "0x1p-3".
+    let decimal = text.allSatisfy { "0123456789+-.eE".contains($0) }
+    guard decimal, let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
         throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
     }
     // The Float it becomes must be in range too: 1e-300 is above 0, but its Float is 0.

@@ -195,12 +195,13 @@ struct HostileCommandLineTests {
         #expect(status != 0 && (error ?? "").count < 700, "\(status): \((error ?? "").count) characters")
     }
 
-    @Test("a number within an option's range whose Float is not (1e-300 is above 0, its Float is 0) is a usage error", arguments: [
-        ["train", "--agc", "1e-300"], ["lr-find", "--start", "1e-46"],
+    @Test("a number within an option's range whose Float is not (1e-300 is above 0, its Float is 0), or hexadecimal, is a usage error", arguments: [
+        (["train", "--agc", "1e-300"], "as a Float"), (["lr-find", "--start", "1e-46"], "as a Float"),
+        (["train", "--lr", "0x10"], "--lr must be a number"), (["train", "--schedule", "step:2:0x1p-3"], "must be a number"),
     ])
-    func floatUnderflow(arguments: [String]) {
+    func numbersAsFloats(arguments: [String], message: String) {
         let (status, error) = execute(arguments + ["--dataset", "xor", "--quiet"])
-        #expect(status == 2 && (error ?? "").contains("as a Float"), "\(status): \(error ?? "")")
+        #expect(status == 2 && (error ?? "").contains(message), "\(status): \(error ?? "")")
     }
 
     @Test("an argument that is not UTF-8 is refused: decoded with U+FFFD, a path would name another file")

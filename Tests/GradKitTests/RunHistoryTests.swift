@@ -199,6 +199,17 @@ struct RunHistoryTests {
         #expect(only.map(\.fileName) == ["loss.svg"] && text.contains("No sampled step with finite gradients"))
     }
 
+    @Test("text from a log reaches report.md literally: no control characters, no raw HTML, no extra table cells")
+    func hostileNames() throws {
+        let model = withManualSeed(34) { MLP(sizes: [16, 24, 4], activation: .relu) }
+        var history = try loggedRun(model, steps: 5, input: input, labels: labels).0.history
+        history.layers[0].path = "<script>x</script>|\u{1B}[31m"
+        let (markdown, _) = history.renderReport()
+        #expect(!markdown.contains("<script>") && !markdown.contains("\u{1B}"))
+        let row = try #require(markdown.split(separator: "\n").first { $0.hasPrefix("| 1 |") })
+        #expect(row.contains(#"| &lt;script>x&lt;/script>\|\u{1B}[31m |"#), "\(row)")
+    }
+
     @Test("a digits MLP trained by the Trainer: report with four or more figures, TensorBoard scalars and histograms for every layer")
     func trainedDigits() throws {
         let data = try Standardizer(fitting: Dataset.digits()).transform(Dataset.digits())

@@ -101,7 +101,7 @@ extension RunHistory {
                     ? "At step \(last.step) every monitored layer (\(layers.count)) is healthy."
                     : "At step \(last.step) the \(judged.count) judged layers are healthy."
             } else {
-                let list = unhealthy.map { "layer \($0.0.index) (\($0.0.path)) \($0.1.verdict!.rawValue)" }
+                let list = unhealthy.map { "layer \($0.0.index) (\($0.0.path.markdownLiteral)) \($0.1.verdict!.rawValue)" }
                 let healthy = judged.count - unhealthy.count
                 sentence = "At step \(last.step): " + list.joined(separator: "; ") + (healthy > 0 ? "; \(healthy) other\(healthy == 1 ? "" : "s") healthy." : ".")
             }
@@ -128,7 +128,7 @@ extension RunHistory {
                 scientific(values.gradientNorm), values.weightNorm.map(scientific) ?? "—", values.updateRatio.map(scientific) ?? "—",
                 units, values.evidence.isEmpty ? "—" : values.evidence.joined(separator: "; "),
             ]
-            md.append("| " + cells.map(\.escapingPipes).joined(separator: " | ") + " |")
+            md.append("| " + cells.map(\.markdownLiteral).joined(separator: " | ") + " |")
         }
         md.append("")
         return md
@@ -312,6 +312,9 @@ private func ordinal(_ n: Int) -> String {
 extension String {
     /// Table cells cannot hold a bare "|".
     fileprivate var escapingPipes: String { split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
+    /// Text read from a log as Markdown shows it, literally, in a table cell: control characters
+    /// escaped (a terminal showing report.md obeys none), `<` as `&lt;` (no raw HTML), pipes escaped.
+    fileprivate var markdownLiteral: String { escapingControlCharacters.replacing("<", with: "&lt;").escapingPipes }
     /// Image alt text cannot hold a bare "]".
     fileprivate var escapingBrackets: String { split(separator: "]", omittingEmptySubsequences: false).joined(separator: "\\]") }
 }

@@ -154,8 +154,10 @@ package func checkArguments(_ arguments: [String]) throws {
 /// error as one line on standard error, and returns the exit status.
 package func runTool(_ arguments: [String]) -> Int32 {
     // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writers report
-    // and clean up after, instead of the kernel killing the process mid-write.
+    // and clean up after, instead of the kernel killing the process mid-write; a closed pipe
+    // (`| head`) fails standard output (EPIPE) while the run goes on to write its files.
     signal(SIGXFSZ, SIG_IGN)
+    signal(SIGPIPE, SIG_IGN)
     var (status, error) = execute(arguments)
     // What the command printed is part of its result: standard output on a full disk is a failure.
     if let failure = standardOutputFailure(), status == 0 { (status, error) = (1, "cannot write to standard output: \(failure)") }

@@ -203,11 +203,11 @@ struct RunHistoryTests {
     func hostileNames() throws {
         let model = withManualSeed(34) { MLP(sizes: [16, 24, 4], activation: .relu) }
         var history = try loggedRun(model, steps: 5, input: input, labels: labels).0.history
-        history.layers[0].path = "<script>x</script>|\u{1B}[31m"
+        history.layers[0].path = "<b>x</b>|\u{1B}[31m&lt;[a](u)*_`\\"
         let (markdown, _) = history.renderReport()
-        #expect(!markdown.contains("<script>") && !markdown.contains("\u{1B}"))
+        #expect(!markdown.contains("<b>") && !markdown.contains("\u{1B}"))
         let row = try #require(markdown.split(separator: "\n").first { $0.hasPrefix("| 1 |") })
-        #expect(row.contains(#"| &lt;script>x&lt;/script>\|\u{1B}[31m |"#), "\(row)")
+        #expect(row.contains(#"| \<b\>x\</b\>\|\\u{1B}\[31m\&lt;\[a\](u)\*\_\`\\ |"#), "\(row)")
     }
 
     @Test("a digits MLP trained by the Trainer: report with four or more figures, TensorBoard scalars and histograms for every layer")

@@ -230,4 +230,28 @@ struct TensorBoardTests {
         _ = FileIO.writeAtomically([1], to: blocked)
         #expect(throws: TensorBoardError.self) { try TensorBoardWriter(directory: blocked + "/runs") }
     }
+
+    @Test("a write that fails part way (file size limit: EFBIG) is reported and taken back: the file ends on a whole record")
+    func failedWriteLeavesWholeRecords() async {
+        await #expect(processExitsWith: .success) {
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 4096, rlim_max: 4096)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            let writer = try! TensorBoardWriter(directory: try! temporaryDirectory())
+            var failed = false
+            for step in 0..<200 where !failed {
+                _ = writer.addHistogram("h", values: Tensor(shape: [64], scalars: (0..<64).map { Float($0 * step) }), step: step)
+                do { try writer.flush() } catch { failed = true }
+            }
+            guard failed else { exit(2) }
+            // TFRecord framing: 8-byte length, 4-byte CRC, the data, 4-byte CRC.
+            let bytes = try! FileIO.readAll(writer.path).get()
+            var offset = 0
+            while offset + 12 <= bytes.count {
+                let length = (0..<8).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
+                offset += 12 + length + 4
+            }
+            exit(offset == bytes.count ? 0 : 3)
+        }
+    }
 }

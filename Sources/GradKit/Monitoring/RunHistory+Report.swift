@@ -313,8 +313,17 @@ extension String {
     /// Table cells cannot hold a bare "|".
     fileprivate var escapingPipes: String { split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
     /// Text read from a log as Markdown shows it, literally, in a table cell: control characters
-    /// escaped (a terminal showing report.md obeys none), `<` as `&lt;` (no raw HTML), pipes escaped.
-    fileprivate var markdownLiteral: String { escapingControlCharacters.replacing("<", with: "&lt;").escapingPipes }
+    /// escaped (a terminal showing report.md obeys none), then a backslash before every character
+    /// Markdown reads as syntax (emphasis, code, links and images through `[`, raw HTML, entities,
+    /// the cell's `|`).
+    fileprivate var markdownLiteral: String {
+        var out = ""
+        for character in escapingControlCharacters {
+            if "\\`*_[]<>&|~".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
     /// Image alt text cannot hold a bare "]".
     fileprivate var escapingBrackets: String { split(separator: "]", omittingEmptySubsequences: false).joined(separator: "\\]") }
 }

@@ -19,7 +19,8 @@ import Glibc
 /// file-version event. Events are buffered and written in TFRecord framing
 /// when 64 KiB are pending, on ``flush()`` and on ``close()``; a failed write
 /// is reported by the next ``flush()`` or ``close()``, so adding never throws
-/// (it is called from training callbacks).
+/// (it is called from training callbacks). The file holds whole records only:
+/// a write that fails part way (a full disk) is taken back.
 public final class TensorBoardWriter {
     /// The directory given.
     public let directory: String
@@ -131,12 +132,15 @@ public final class TensorBoardWriter {
 
     private func writePending() {
         guard descriptor >= 0, !pending.isEmpty else { return }
+        let start = lseek(descriptor, 0, SEEK_CUR)
         var written = 0
         while written < pending.count {
             let n = pending.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
             if n < 0 {
                 if errno == EINTR { continue }
                 failure = failure ?? .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+                // Whole records only: what this write added is taken back (these events are dropped).
+                if start >= 0, ftruncate(descriptor, start) == 0 { _ = lseek(descriptor, start, SEEK_SET) }
                 break
             }
             written += n

@@ -310,8 +310,6 @@ private func ordinal(_ n: Int) -> String {
 }
 
 extension String {
-    /// Table cells cannot hold a bare "|".
-    fileprivate var escapingPipes: String { split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
     /// Text read from a log as Markdown shows it, literally, in a table cell: control characters
     /// escaped (a terminal showing report.md obeys none), then a backslash before every character
     /// Markdown reads as syntax (emphasis, code, links and images through `[`, raw HTML, entities,

@@ -11,8 +11,8 @@ func trainCommand(_ arguments: ParsedArguments) throws {
     try configuration.runFiles.check()
     // Held until the process ends: a second run writing the same checkpoint, or appending to the same log, is refused.
     let outputs = configuration.outputs
-    let locks = try [(Option.checkpoint, outputs.checkpoint), (Option.log, outputs.log)].compactMap { (option, path) throws(CommandError) in
-        try path.map { (path) throws(CommandError) in try lockOutput(path, option: option.flagName) }
+    let locks = try [(Option.checkpoint, outputs.checkpoint), (.log, outputs.log)].compactMap { option, path in
+        try path.map { try lockOutput($0, option: option.flagName) }
     }
     defer { for lock in locks { lock.release() } }
     let run = try TrainingRun(configuration, data: try configuration.data.load(seed: configuration.plan.seed))

@@ -234,9 +234,7 @@ struct TensorBoardTests {
     @Test("a write that fails part way (file size limit: EFBIG) is reported and taken back: the file ends on a whole record")
     func failedWriteLeavesWholeRecords() async {
         await #expect(processExitsWith: .success) {
-            signal(SIGXFSZ, SIG_IGN)
-            var limit = rlimit(rlim_cur: 4096, rlim_max: 4096)
-            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            limitFileSize(4096)
             let writer = try! TensorBoardWriter(directory: try! temporaryDirectory())
             var failed = false
             for step in 0..<200 where !failed {

@@ -102,6 +102,14 @@ func standardError(_ result: ExitTest.Result?) -> String {
     String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
 }
 
+/// Limits the size of every file this process writes to `bytes`, with SIGXFSZ ignored so a write
+/// past it fails with EFBIG, as `gradkit` runs; for exit tests only (the limit stays with the process).
+func limitFileSize(_ bytes: Int) {
+    signal(SIGXFSZ, SIG_IGN)
+    var limit = rlimit(rlim_cur: rlim_t(bytes), rlim_max: rlim_t(bytes))
+    setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit)
+}
+
 /// A fresh directory under /tmp for files a test writes.
 func temporaryDirectory() throws -> String {
     var template = Array("/tmp/gradkit-test-XXXXXX".utf8CString)

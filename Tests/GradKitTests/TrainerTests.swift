@@ -303,9 +303,7 @@ struct TrainerTests {
     @Test("a log write that fails (file size limit: EFBIG) ends training with an error, after the epoch's checkpoint, leaving whole lines")
     func logWriteFails() async {
         await #expect(processExitsWith: .success) {
-            signal(SIGXFSZ, SIG_IGN)
-            var limit = rlimit(rlim_cur: 2048, rlim_max: 2048)
-            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            limitFileSize(2048)
             let directory = try! temporaryDirectory()
             let model = withManualSeed(20) { MLP(sizes: [2, 4, 2]) }
             let trainer = Trainer(

@@ -1,7 +1,4 @@
 // GradKitLab — the report: report.md, results.json and figures/*.svg. SPDX-License-Identifier: MIT
-#if canImport(Glibc)
-import Glibc
-#endif
 import GradKit
 
 /// An SVG figure of a report.
@@ -86,7 +83,8 @@ extension ConfigurationSummary {
 
 extension Lab {
     /// Writes the report into `directory` (created if needed): `report.md`,
-    /// `results.json` and `figures/`.
+    /// `results.json` and `figures/`, all or none: when one file cannot be
+    /// written, none is replaced.
     /// - Throws: ``LabError`` when a file cannot be written.
     public static func writeReport(_ results: [ExperimentResult], options: LabOptions, totalSeconds: Double, to directory: String) throws {
         try prepareOutput(directory)
@@ -103,21 +101,29 @@ extension Lab {
         md.append("")
         md.append(Lab.readingGuide)
         md.append("")
+        var files: [(path: String, bytes: [UInt8])] = []
         for r in results {
             md += ["<a id=\"\(r.name)\"></a>", "## \(r.title)", "", "**Verdict:** \(r.verdict)", ""]
             for block in r.blocks {
-                md += try markdown(block, figuresIn: directory + "/figures/")
+                md += markdown(block)
                 md.append("")
+                if case .figure(let figure) = block { files.append((directory + "/figures/" + figure.fileName, Array(figure.svg.utf8))) }
             }
         }
-        try write(md.joined(separator: "\n"), to: directory + "/report.md")
+        files.append((directory + "/report.md", Array(md.joined(separator: "\n").utf8)))
         let json = JSON.object([
             "command": .string(command(options)), "quick": .bool(options.quick), "seed": .number(Double(options.seed)),
             "matmul_precision": .string(options.matmulPrecision.rawValue),
             "seeds": .array(seeds.map { .number(Double($0)) }), "seconds": .number(totalSeconds),
             "experiments": .array(results.map(\.json)),
         ])
-        try write(prettyJSON(json) + "\n", to: directory + "/results.json")
+        files.append((directory + "/results.json", Array((prettyJSON(json) + "\n").utf8)))
+        // All or none: a figure never goes without the report that shows it.
+        do {
+            try FileIO.writeAtomically(files)
+        } catch {
+            throw LabError.cannotWrite(path: error.path ?? directory, reason: error.message)
+        }
     }
 
     /// How to read the tables, the same for every experiment.
@@ -148,7 +154,7 @@ extension Lab {
         return "Time: \(fixed(totalSeconds, decimals: 1)) s (\(parts)) on \(Kernels.cpuName), \(options.threads) trial\(options.threads == 1 ? "" : "s") at a time, GradKit \(gradKitVersion)."
     }
 
-    private static func markdown(_ block: ReportBlock, figuresIn directory: String) throws -> [String] {
+    private static func markdown(_ block: ReportBlock) -> [String] {
         switch block {
         case .text(let text):
             return [text]
@@ -156,7 +162,6 @@ extension Lab {
             return ["| " + header.joined(separator: " | ") + " |", "|" + header.map { _ in "---" }.joined(separator: "|") + "|"]
                 + rows.map { "| " + $0.map(\.replacingPipes).joined(separator: " | ") + " |" }
         case .figure(let figure):
-            try write(figure.svg, to: directory + figure.fileName)
             return ["![\(figure.caption)](figures/\(figure.fileName))", "", "*\(figure.caption)*"]
         }
     }
@@ -165,24 +170,8 @@ extension Lab {
     /// that a bad output path fails before the experiments run.
     /// - Throws: ``LabError`` when they cannot be created.
     public static func prepareOutput(_ directory: String) throws {
-        try makeDirectory(directory)
-        try makeDirectory(directory + "/figures")
-    }
-
-    /// `mkdir -p`.
-    private static func makeDirectory(_ path: String) throws {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component + "/"
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw LabError.cannotWrite(path: prefix, reason: String(cString: strerror(errno)))
-            }
-        }
-    }
-
-    private static func write(_ text: String, to path: String) throws {
-        if case .failure(let error) = FileIO.writeAtomically(Array(text.utf8), to: path) {
-            throw LabError.cannotWrite(path: path, reason: error.message)
+        if case .failure(let error) = FileIO.createDirectories(directory + "/figures") {
+            throw LabError.cannotWrite(path: directory + "/figures", reason: error.message)
         }
     }
 }

@@ -80,9 +80,11 @@ struct OptimizerOptions {
                 let others = OptimizerKind.allCases.filter { $0.specification(hyperparameter) != nil }.map(\.rawValue)
                 throw UsageError("\(option.flagName) does not apply to --optimizer \(kind.rawValue) (only to \(others.joined(separator: ", ")))")
             }
-            let value = hyperparameter.isFlag ? 1 : Float(a.number(option)!)
-            guard specification.accepts(value) else {
-                throw UsageError("\(option.flagName) must be in \(specification.rangeDescription) for \(kind.rawValue), got \(shortNumber(value))")
+            let number = hyperparameter.isFlag ? 1 : a.number(option)!
+            let value = Float(number)
+            // The number as written too: -1e-300 is below 0, though its Float, -0, is not.
+            guard specification.accepts(value), hyperparameter.isFlag || ValueRange(specification.range).contains(number) else {
+                throw UsageError("\(option.flagName) must be in \(specification.rangeDescription) for \(kind.rawValue), got \(shortNumber(number))")
             }
             values[hyperparameter] = value
         }

@@ -9,6 +9,10 @@ func reportCommand(_ arguments: ParsedArguments) throws {
     files.directory(Option.reportOutput.flagName, output, writes: ["report.md", "figures/"])
     try files.check()
     let history = try RunHistory(jsonLinesAt: log)
+    if let first = history.cutLines.first {
+        let more = history.cutLines.count > 1 ? " and \(history.cutLines.count - 1) more" : ""
+        printError("note: skipped line \(first)\(more) of \(log.shownInMessage): cut off before the end of its record")
+    }
     try history.writeReport(to: output)
     print("wrote \(output)/report.md and its figures in \(output)/figures/ (\(history.stepCount) steps, \(history.layers.count) layers)")
 }

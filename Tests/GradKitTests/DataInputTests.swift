@@ -266,6 +266,9 @@ struct DataInputTests {
         expectCSVFailure("year,2019,label\n1,2,0\n", row: 1, column: 1, "hasHeader: true")
         let declared = try csv("year,2019,label\n1,2,0\n", hasHeader: true)
         #expect(declared.count == 1 && declared.features.scalars == [1, 2])
+        // A field holding another common separator gets a hint in the library's and the tool's words.
+        expectCSVFailure("1;2,0\n3;4,1\n", row: 1, column: 1, #"is the file ';'-separated? (Swift: separator: ";"; gradkit: --separator ';')"#)
+        expectCSVFailure("1\t2,0\n3\t4,1\n", row: 1, column: 1, #"(Swift: separator: "\t"; gradkit: --separator tab)"#)
         // Blank lines before the first row do not change which row is the header.
         #expect(try csv("\n  \nx,y\n1,0\n").count == 1)
     }

@@ -120,7 +120,7 @@ struct RunHistoryTests {
         }
     }
 
-    @Test("a malformed log line is named by its number; truncated logs never trap")
+    @Test("a malformed log line is named by its number; a line cut off before its end is skipped and named")
     func malformedLogs() throws {
         func error(_ text: String) -> RunLogError? {
             do {
@@ -134,7 +134,8 @@ struct RunHistoryTests {
         }
         let step = #"{"type":"step","step":0,"loss":1,"gradient_norm":2,"learning_rate":0.1,"skipped":false}"#
         let layers = #"{"type":"layers","step":0,"layers":[{"layer":1,"path":"0","kind":"Linear","gradient_norm":1,"verdict":"healthy"}]}"#
-        #expect(error("\(step)\n\n{\"type\":\"step\",\"step\":1,\n")?.line == 3)
+        #expect(error("\(step)\n\n{\"type\":\"step\",\"step\":1,]\n")?.line == 3)
+        #expect(try RunHistory(parsing: Array("\(step)\n\n{\"type\":\"step\",\"step\":1,\n\(step)".utf8)).cutLines == [3])
         #expect(error("\(step)\n[1,2]\n")?.reason == "expected a JSON object")
         #expect(error(#"{"step":1}"#)?.reason == "'type' must be a string")
         #expect(error(#"{"type":"step","step":-1,"loss":1}"#)?.reason == "'step' must be a non-negative integer")
@@ -146,12 +147,23 @@ struct RunHistoryTests {
         #expect(error(layers.replacingOccurrences(#""kind":"Linear","#, with: ""))?.reason == "'layers[0].kind' must be a string")
         #expect(error(layers + "\n" + layers.replacingOccurrences(#""path":"0""#, with: #""path":"1""#))?.line == 2)
         #expect(error("") == nil && error("\n \n\(step)\r\n{\"type\":\"checkpoint\",\"x\":[1]}\n") == nil)
-        // Every prefix of a valid log parses or throws (a crash mid-write leaves a torn last line).
+        // Every prefix of a valid log parses: a line cut off (a crash mid-write, a full disk) is skipped and
+        // named, the lines before it are read whole; so is a cut line that more records follow.
         let model = withManualSeed(33) { MLP(sizes: [16, 8, 4]) }
         let log = Array(try loggedRun(model, steps: 3, input: input, labels: labels).1.utf8)
-        for length in stride(from: 0, through: log.count, by: 7) {
-            do { _ = try RunHistory(parsing: Array(log.prefix(length))) } catch is RunLogError {}
+        let lines = log.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
+        let ends = lines.reduce(into: [Int]()) { $0.append(($0.last.map { $0 + 1 } ?? 0) + $1.count) }
+        let isStep = lines.map { String(decoding: $0, as: UTF8.self).contains(#""type":"step""#) }
+        #expect(isStep.filter { $0 }.count == 3)
+        for length in 0...log.count {
+            let history = try RunHistory(parsing: Array(log.prefix(length)))
+            let whole = ends.filter { $0 <= length }.count
+            #expect(history.stepCount == isStep.prefix(whole).filter { $0 }.count)
+            #expect(history.cutLines == (whole < lines.count && length > ends[whole] - lines[whole].count ? [whole + 1] : []), "\(length)")
         }
+        let joined = try RunHistory(parsing: Array(log.prefix(ends[1] - 5)) + [0x0A] + log)
+        #expect(joined.cutLines == [2] && joined.stepCount == 3 + isStep.prefix(1).filter { $0 }.count)
+        #expect(throws: RunLogError.self) { try RunHistory(parsing: Array(#"{"type":"step",}"#.utf8) + [0x0A] + log) }
         #expect(throws: RunLogError(path: "/nonexistent/run.jsonl", line: nil, reason: "cannot read: No such file or directory")) {
             try RunHistory(jsonLinesAt: "/nonexistent/run.jsonl")
         }
@@ -192,6 +204,18 @@ struct RunHistoryTests {
         let file = try temporaryDirectory() + "/plain"
         _ = FileIO.writeAtomically([1], to: file)
         #expect(throws: ReportError.self) { try history.writeReport(to: file) }
+        // All or none: with one figure's path taken by a directory, the report written before stays whole.
+        let before = String(decoding: try FileIO.readAll(directory + "/report.md").get(), as: UTF8.self)
+        let blocked = directory + "/figures/" + figures[figures.count / 2].fileName
+        #expect(unlink(blocked) == 0 && mkdir(blocked, 0o755) == 0)
+        var longer = history
+        longer.append(RunHistory.Step(step: 25, loss: 1, gradientNorm: 1, learningRate: nil, skipped: false))
+        #expect(throws: ReportError.cannotWrite(path: blocked, reason: "is a directory, not a regular file; refusing to replace it")) {
+            try longer.writeReport(to: directory)
+        }
+        #expect(String(decoding: try FileIO.readAll(directory + "/report.md").get(), as: UTF8.self) == before)
+        #expect(FileIO.entries(of: directory).sorted() == ["figures", "report.md"])
+        #expect(FileIO.entries(of: directory + "/figures").count == figures.count)
         // A history with no sampled step still reports, without per-layer figures.
         var empty = RunHistory(layers: history.layers)
         empty.append(RunHistory.Step(step: 0, loss: 2, gradientNorm: 1, learningRate: nil, skipped: false))

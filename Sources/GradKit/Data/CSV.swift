@@ -229,7 +229,8 @@ struct CSVReader {
     func separatorHint(_ range: Range<Int>) -> String {
         guard let other = CSVReader.commonSeparators.first(where: { $0 != separator && bytes[range].contains($0) }) else { return "" }
         let shown = other == CSVReader.tab ? "\\t" : String(UnicodeScalar(other))
-        return "; it contains '\(shown)': is the file '\(shown)'-separated? use separator: \"\(shown)\""
+        let flag = other == CSVReader.tab ? "tab" : "'\(shown)'"
+        return "; it contains '\(shown)': is the file '\(shown)'-separated? (Swift: separator: \"\(shown)\"; gradkit: --separator \(flag))"
     }
 
     /// `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`: what

@@ -57,6 +57,10 @@ extension RunHistory {
     /// `null` stands for a value that does not apply (or, for `loss` and
     /// `gradient_norm`, one that was not finite). Every `layers` record must
     /// list the same layers as the first.
+    ///
+    /// A line that ends before its JSON value does — a record cut off by a
+    /// crash, a full disk or a copy still in progress — is skipped, and its
+    /// number kept in ``cutLines``; any other malformed line is an error.
     /// - Throws: ``RunLogError`` with the line number of the first malformed line.
     public init(parsing bytes: [UInt8], maximumLength: Int = 10_000) throws {
         guard maximumLength >= 2 else { throw RunLogError(line: nil, reason: "maximumLength must be >= 2, got \(maximumLength)") }
@@ -71,7 +75,10 @@ extension RunHistory {
             start = end < bytes.endIndex ? end + 1 : end
             guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
             let reader = RecordReader(line: lineNumber)
-            let object = try reader.object(line)
+            guard let object = try reader.object(line) else {
+                cutLines.append(lineNumber)
+                continue
+            }
             switch try reader.string(object, "type") {
             case "step":
                 append(try Step(reader, object))
@@ -171,11 +178,13 @@ private struct RecordReader {
 
     func nested(_ prefix: String) -> RecordReader { RecordReader(line: line, prefix: self.prefix + prefix) }
 
-    func object(_ bytes: ArraySlice<UInt8>) throws -> [String: JSON] {
+    /// The line's object, or nil for a line that ended before its JSON value did.
+    func object(_ bytes: ArraySlice<UInt8>) throws -> [String: JSON]? {
         let value: JSON
         do {
             value = try JSON.parse(bytes)
         } catch {
+            if error.offset == bytes.count { return nil }
             throw self.error("not valid JSON at byte \(error.offset) of the line: \(error.reason)")
         }
         guard let object = value.objectValue else { throw self.error("expected a JSON object") }

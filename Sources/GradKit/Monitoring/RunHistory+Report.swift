@@ -21,7 +21,8 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
 
 extension RunHistory {
     /// Writes `directory/report.md` and `directory/figures/*.svg` (the
-    /// directories are created if needed; each file is replaced atomically):
+    /// directories are created if needed; the files are written together: when
+    /// one cannot be, none is replaced):
     /// - the verdict table at the latest sampled step (verdict, gradient and
     ///   weight norms, update ratio, dead or saturated units, evidence);
     /// - the depth profile: each layer's gradient norm, geometric mean over the
@@ -41,13 +42,13 @@ extension RunHistory {
             throw ReportError.cannotWrite(path: figuresDirectory, reason: error.message)
         }
         let (markdown, figures) = renderReport()
-        for figure in figures { try write(figure.svg, to: figuresDirectory + "/" + figure.fileName) }
-        try write(markdown, to: directory + "/report.md")
-    }
-
-    private func write(_ text: String, to path: String) throws {
-        if case .failure(let error) = FileIO.writeAtomically(Array(text.utf8), to: path) {
-            throw ReportError.cannotWrite(path: path, reason: error.message)
+        // All or none: figures never go without the report that shows them.
+        let files = figures.map { (path: figuresDirectory + "/" + $0.fileName, bytes: Array($0.svg.utf8)) }
+            + [(path: directory + "/report.md", bytes: Array(markdown.utf8))]
+        do {
+            try FileIO.writeAtomically(files)
+        } catch {
+            throw ReportError.cannotWrite(path: error.path ?? directory, reason: error.message)
         }
     }
 

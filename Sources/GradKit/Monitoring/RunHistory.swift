@@ -127,6 +127,10 @@ public struct RunHistory: Sendable {
     public private(set) var stepCount = 0
     /// Steps recorded as skipped, kept or not.
     public private(set) var skippedStepCount = 0
+    /// The 1-based numbers of the log lines ``init(parsing:maximumLength:)``
+    /// skipped because they ended before their record did (empty for a
+    /// history recorded in memory).
+    public internal(set) var cutLines: [Int] = []
 
     var stepSeries: DecimatedSeries<Step>
     var sampleSeries: DecimatedSeries<Sample>

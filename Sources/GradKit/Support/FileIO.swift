@@ -73,21 +73,61 @@ package enum FileIO {
     /// - Throws: ``FileIOError``, or whatever `contents` throws (the temporary
     ///   file is removed then, and the target is untouched).
     package static func writeAtomically(to path: String, contents: (inout FileWriter) throws -> Void) throws {
+        let staged = try stage(path, contents: contents)
+        try commit([staged])
+    }
+
+    /// Writes several files so that a failure replaces none of them: each
+    /// is written and fsynced to its temporary first (as
+    /// ``writeAtomically(to:contents:)`` does), and only when all are
+    /// written are they renamed over their targets. A report's figures then
+    /// never go without the report that shows them. (The renames themselves
+    /// are atomic one by one; a crash between two leaves some files new.)
+    /// - Throws: ``FileIOError`` whose `path` is the file that could not be
+    ///   written; every temporary is removed then and every target untouched.
+    package static func writeAtomically(_ files: [(path: String, bytes: [UInt8])]) throws(FileIOError) {
+        var staged: [StagedFile] = []
+        do {
+            for file in files {
+                staged.append(try stage(file.path) { writer in try file.bytes.withUnsafeBytes { try writer.write($0) } })
+            }
+        } catch {
+            for file in staged { file.discard() }
+            throw FileIOError(message: (error as? FileIOError)?.message ?? "\(error)", path: files[staged.count].path)
+        }
+        try commit(staged)
+    }
+
+    /// A file written to its locked temporary beside the target, not yet renamed over it.
+    private struct StagedFile {
+        let descriptor: Int32
+        let temporary: String
+        let target: Output
+
+        func discard() {
+            unlink(temporary)
+            close(descriptor)
+        }
+    }
+
+    /// Writes `contents` to a new locked temporary beside `path`'s target,
+    /// with the replaced file's permissions, and fsyncs it.
+    private static func stage(_ path: String, contents: (inout FileWriter) throws -> Void) throws -> StagedFile {
         let target = try resolveOutput(path)
         let prefix = hiddenStem(of: target.name, reserving: temporaryMarker.utf8.count + temporarySuffixLength) + temporaryMarker
         removeAbandonedTemporaries(in: target.directory, prefix: prefix)
         let (descriptor, temporary) = try createLockedTemporary(in: target.directory, prefix: prefix)
-        var closed = false
-        defer { if !closed { close(descriptor) } }
-        func fail(_ what: String, _ code: Int32 = errno) -> FileIOError {
-            unlink(temporary)
-            return FileIOError(message: "\(what): \(String(cString: strerror(code)))")
+        let staged = StagedFile(descriptor: descriptor, temporary: temporary, target: target)
+        func fail(_ what: String) -> FileIOError {
+            let error = FileIOError(message: "\(what): \(String(cString: strerror(errno)))")
+            staged.discard()
+            return error
         }
         var writer = FileWriter(descriptor: descriptor)
         do {
             try contents(&writer)
         } catch {
-            unlink(temporary)
+            staged.discard()
             throw error
         }
         if let existing = target.existing {
@@ -97,20 +137,38 @@ package enum FileIO {
             guard fchmod(descriptor, existing.st_mode & 0o777) == 0 else { throw fail("cannot copy the permissions of the file it replaces") }
         }
         guard fsync(descriptor) == 0 else { throw fail("fsync failed") }
-        guard rename(temporary, target.path) == 0 else { throw fail("rename failed") }
-        let directory = open(target.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else {
-            throw FileIOError(message: "the file was written, but its directory could not be opened to sync it: \(String(cString: strerror(errno)))")
+        return staged
+    }
+
+    /// Renames each staged file over its target, then fsyncs each directory
+    /// once. The temporaries stay locked until their renames are done.
+    private static func commit(_ staged: [StagedFile]) throws(FileIOError) {
+        var failure: FileIOError?
+        var directories: [String] = []
+        for file in staged {
+            if failure == nil, rename(file.temporary, file.target.path) != 0 {
+                failure = FileIOError(message: "rename failed: \(String(cString: strerror(errno)))")
+            }
+            if failure != nil { unlink(file.temporary) }
+            if !directories.contains(file.target.directory) { directories.append(file.target.directory) }
         }
-        // Some file systems cannot sync a directory and say EINVAL; there is nothing more to do on them.
-        if fsync(directory) != 0, errno != EINVAL {
-            let code = errno
+        for file in staged where close(file.descriptor) != 0 && failure == nil {
+            failure = FileIOError(message: "close failed: \(String(cString: strerror(errno)))")
+        }
+        if let failure { throw failure }
+        for path in directories {
+            let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard directory >= 0 else {
+                throw FileIOError(message: "the file was written, but its directory could not be opened to sync it: \(String(cString: strerror(errno)))")
+            }
+            // Some file systems cannot sync a directory and say EINVAL; there is nothing more to do on them.
+            if fsync(directory) != 0, errno != EINVAL {
+                let code = errno
+                close(directory)
+                throw FileIOError(message: "the file was written, but syncing its directory failed: \(String(cString: strerror(code)))")
+            }
             close(directory)
-            throw FileIOError(message: "the file was written, but syncing its directory failed: \(String(cString: strerror(code)))")
         }
-        close(directory)
-        closed = true
-        guard close(descriptor) == 0 else { throw FileIOError(message: "close failed: \(String(cString: strerror(errno)))") }
     }
 
     /// The file a write to `path` replaces or creates.
@@ -498,6 +556,8 @@ package struct FileIdentity: Equatable, Hashable, Sendable {
 /// Why a file could not be read or written.
 package struct FileIOError: Error, Equatable {
     package let message: String
+    /// The file at fault, when one of several is (``FileIO/writeAtomically(_:)``).
+    package var path: String? = nil
 }
 
 extension String {

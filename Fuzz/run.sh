@@ -6,7 +6,8 @@
 # libFuzzer saved it.
 #
 # Usage: Fuzz/run.sh [SECONDS_PER_TARGET] [TARGET ...]    (default: 60, every target)
-#   FUZZ_BUILD=debug   build without optimization (faster to build, ~15x slower to run)
+#   FUZZ_BUILD=debug   build without optimization (half the build's CPU; under ASan the
+#                      targets run at 0.3-4x the release build's rate, CI's choice)
 #   FUZZ_RUNS=N        stop each target after N inputs instead of after SECONDS
 #   FUZZ_BUDGET=S      the whole run, build included, within about S seconds: the time
 #                      the build leaves is shared by the targets (each SECONDS at most,

@@ -118,6 +118,8 @@ struct DataOptions {
     var testSource: DataSource?
     var labelColumn = -1
     var separator: Character = ","
+    /// `--header`: the CSV's first row is declared a header (otherwise a first row without a number is one).
+    var header = false
     var regression = false
     var testFraction = 0.2
     var validationFraction = 0.0
@@ -127,11 +129,12 @@ struct DataOptions {
     init(_ a: ParsedArguments) throws(UsageError) {
         source = try DataOptions.source(a)
         let isCSV = if case .csv = source { true } else { false }
-        for option in [Option.separator, .labelColumn, .regression] where a.has(option) && !isCSV {
+        for option in [Option.separator, .header, .labelColumn, .regression] where a.has(option) && !isCSV {
             throw UsageError("\(option.flagName) applies to --csv data only")
         }
         labelColumn = a.integer(.labelColumn) ?? -1
         regression = a.flag(.regression)
+        header = a.flag(.header)
         if let text = a.text(.separator) { separator = try DataOptions.separator(text) }
         if let text = a.text(.test) { testSource = try DataOptions.testSource(text, training: source) }
         if testSource != nil, a.has(.testFraction) { throw UsageError("give either --test or --test-fraction") }
@@ -213,7 +216,7 @@ struct DataOptions {
         switch source {
         case .builtIn(let name): name.load(seed: seed)
         case .idx(let images, let labels): try .idx(images: images, labels: labels)
-        case .csv(let path): try .csv(path, labelColumn: labelColumn, separator: separator, regression: regression)
+        case .csv(let path): try .csv(path, labelColumn: labelColumn, hasHeader: header ? true : nil, separator: separator, regression: regression)
         }
     }
 }

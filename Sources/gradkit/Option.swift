@@ -101,7 +101,7 @@ struct OptionSpecification {
 
 /// Every option of every command; ``OptionTable`` holds their declarations.
 enum Option: CaseIterable, Hashable {
-    case dataset, idx, csv, separator, labelColumn, regression, test, testFraction, validationFraction, normalize, noStratify
+    case dataset, idx, csv, separator, header, labelColumn, regression, test, testFraction, validationFraction, normalize, noStratify
     case layers, activation, initializer, batchNorm, dropout, residual
     case optimizer, learningRate, momentum, dampening, nesterov, weightDecay, beta1, beta2, epsilon, amsgrad, alpha, centered
     case learningRateDecay, initialAccumulatorValue
@@ -138,6 +138,7 @@ enum OptionTable {
         .init(.idx, "idx", .inputFiles, "IMAGES,LABELS", "a pair of IDX files (MNIST layout); pixels scaled by 1/255", group: .data),
         .init(.csv, "csv", .inputFile, "PATH", "numeric CSV, optional header", group: .data),
         .init(.separator, "separator", .separator, "C", "the CSV's field separator: one character, or 'tab' (default ,)", group: .data),
+        .init(.header, "header", .flag, "the CSV's first row is a header, even with names that are numbers (default: when it has no number)", group: .data),
         .init(.labelColumn, "label-column", .integer(-1_000_000...1_000_000), "N",
               "the CSV's label column from 0; negative counts from the end (default -1: the last)", group: .data),
         .init(.regression, "regression", .flag, "the CSV's label column is a float target (mean squared error)", group: .data),

@@ -34,6 +34,7 @@ enum RecordedSettings {
     /// run before them had: a checkpoint without the key ran with it.
     static let implicit = [
         Option.matmulPrecision.specification.name: MatmulPrecision.float32.rawValue, Option.flushSubnormals.specification.name: "off",
+        Option.header.specification.name: "false",
     ]
 
     /// The settings of `current` that `configuration` records otherwise, in

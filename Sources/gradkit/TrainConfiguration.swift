@@ -119,7 +119,7 @@ struct TrainConfiguration {
     func settings(widths: [Int], loaded: LoadedData) -> [Setting] {
         let data: [Setting] = [
             Setting("data", self.data.source.canonical), Setting("data-fingerprint", loaded.fingerprint), Setting(.test, self.data.testSource.map { $0.files.map(absolutePath).joined(separator: ",") } ?? "none"),
-            Setting(.separator, self.data.separator == "\t" ? "tab" : String(self.data.separator)),
+            Setting(.separator, self.data.separator == "\t" ? "tab" : String(self.data.separator)), Setting(.header, "\(self.data.header)"),
             Setting(.labelColumn, "\(self.data.labelColumn)"), Setting(.regression, "\(self.data.regression)"),
             Setting(.testFraction, shortNumber(self.data.testFraction)), Setting(.validationFraction, shortNumber(self.data.validationFraction)),
             Setting(.normalize, self.data.normalization.rawValue), Setting(.noStratify, "\(!self.data.stratify)"),

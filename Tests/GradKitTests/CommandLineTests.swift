@@ -198,6 +198,17 @@ struct CommandLineRunTests {
         #expect(comma.status == 1 && comma.error.contains("row 1"), "\(comma)")
     }
 
+    @Test("--header declares a first row whose names are numbers a header; without it the row is data, and the error says how")
+    func declaredHeader() throws {
+        let path = try temporaryDirectory() + "/years.csv"
+        _ = FileIO.writeAtomically(Array("2019,2020,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n".utf8), to: path)
+        let data = try trainConfiguration(["--csv", path, "--header", "--test-fraction", "0"]).data.load(seed: 0)
+        #expect(data.train.count == 4)
+        let undeclared = runGradkit("train", "--csv", path, "--epochs", "1", "--quiet")
+        #expect(undeclared.status == 1 && undeclared.error.contains("row 1") && undeclared.error.contains("gradkit: --header"), "\(undeclared)")
+        #expect(runGradkit("train", "--dataset", "xor", "--header", "--quiet").error.contains("--header applies to --csv data only"))
+    }
+
     @Test("a run that diverges exits 1 with one line; --max-skipped-steps 0 lets it run on")
     func divergence() {
         let diverged = runGradkit("train", "--dataset", "xor", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "5", "--quiet")
@@ -340,7 +351,8 @@ struct CommandLineResumeTests {
         let loaded = LoadedData(train: try Dataset(features: Tensor(zeros: [2, 2]), labels: [0, 1], classCount: 2), validation: nil, test: nil)
         let changes: [Option: (base: [String], change: [String])] = [
             .dataset: ([], ["--dataset", "xor"]), .idx: ([], ["--idx", "a,b"]), .csv: ([], ["--csv", "a.csv"]),
-            .separator: (["--csv", "a.csv"], ["--separator", ";"]), .labelColumn: (["--csv", "a.csv"], ["--label-column", "0"]),
+            .separator: (["--csv", "a.csv"], ["--separator", ";"]), .header: (["--csv", "a.csv"], ["--header"]),
+            .labelColumn: (["--csv", "a.csv"], ["--label-column", "0"]),
             .regression: (["--csv", "a.csv"], ["--regression"]), .test: (["--csv", "a.csv"], ["--test", "b.csv"]),
             .testFraction: ([], ["--test-fraction", "0.3"]), .validationFraction: ([], ["--validation-fraction", "0.1"]),
             .normalize: ([], ["--normalize", "scale"]), .noStratify: ([], ["--no-stratify"]),

@@ -26,7 +26,7 @@ extension Dataset {
         let header = hasHeader ?? !fields.contains { reader.looksNumeric($0) }
         // Only a first row that was taken for data without being declared can
         // be a header with a numeric name: say so when it fails.
-        let headerHint = hasHeader == nil ? "; if row \(first.row) is a header, declare it (hasHeader: true)" : ""
+        let headerHint = hasHeader == nil ? "; if row \(first.row) is a header, declare it (Swift: hasHeader: true; gradkit: --header)" : ""
 
         var features: [Float] = [], labels: [Int] = [], targets: [Float] = []
         var line: (row: Int, range: Range<Int>)? = first

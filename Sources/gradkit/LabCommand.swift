@@ -28,7 +28,7 @@ func labCommand(_ arguments: ParsedArguments) throws {
 /// `--only`, which must match an experiment's name.
 func labExperimentFilter(_ arguments: ParsedArguments) throws(UsageError) -> String? {
     let only = arguments.text(.only)
-    if let only, !Lab.experimentNames.contains(where: { $0.contains(only) }) {
+    if let only, only.isEmpty || !Lab.experimentNames.contains(where: { $0.contains(only) }) {
         throw UsageError("--only \(only.quotedForMessage(limit: DisplayText.messageLimit)) matches no experiment (\(Lab.experimentNames.joined(separator: ", ")))")
     }
     return only

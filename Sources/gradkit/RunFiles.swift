@@ -51,6 +51,18 @@ struct RunFiles {
             let inputs = inputs.filter { input in !sameFileAllowed.contains { $0 == (output.option, input.option) } }.map(\.path)
             if let names = output.writes {
                 try checkDirectory(output)
+                // The files of a `name/` entry are not known in advance: none there now may be an
+                // input or another output (through links).
+                for name in names where name.hasSuffix("/") {
+                    let subdirectory = output.path + (output.path.hasSuffix("/") ? "" : "/") + name.dropLast()
+                    for entry in FileIO.entries(of: subdirectory) {
+                        let path = subdirectory + "/" + entry
+                        if let identity = FileIO.identity(of: path), let input = inputs.first(where: { FileIO.identity(of: $0) == identity }) {
+                            throw CommandError("\(output.option) \(path.shownInMessage): is the same file as the input \(input.shownInMessage); writing it would destroy that input")
+                        }
+                        written.append((output.option, path, fileKey(path)))
+                    }
+                }
                 for name in names where !name.hasSuffix("/") {
                     let path = output.path + (output.path.hasSuffix("/") ? "" : "/") + name
                     if FileIO.identity(of: output.path) != nil { try checkFile(output.option, path, inputs: inputs) }

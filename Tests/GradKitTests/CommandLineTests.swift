@@ -249,6 +249,8 @@ struct CommandLineRunTests {
         lock.release()
         #expect(runGradkit("train", "--dataset", "xor", "--checkpoint", directory + "/held.safetensors", "--epochs", "1", "--quiet").status == 0)
         #expect(runGradkit("lab", "--output", "").status == 2)
+        // An empty --only would match every experiment's name.
+        #expect(runGradkit("lab", "--only", "").status == 2 && runGradkit("lab", "--only", "no-such-experiment").status == 2)
     }
 }
 

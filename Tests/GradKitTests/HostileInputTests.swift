@@ -82,6 +82,22 @@ struct HostileOutputTests {
         #expect(ok.status == 0, "\(ok)")
     }
 
+    @Test("a figure already in the report's directory that links to an input (symbolic or hard link) is refused, the input left as it was")
+    func figureLinkedToInput() throws {
+        let directory = try temporaryDirectory(), log = directory + "/run.jsonl", copy = directory + "/copy.jsonl"
+        #expect(run("train", "--dataset", "xor", "--log", log, "--epochs", "1", "--quiet").status == 0)
+        try FileIO.writeAtomically(try FileIO.readAll(log).get(), to: copy).get()
+        let before = try FileIO.readAll(log).get()
+        try FileIO.createDirectories(directory + "/r/figures").get()
+        #expect(symlink("../../run.jsonl", directory + "/r/figures/loss.svg") == 0 && link(copy, directory + "/r/figures/depth-profile.svg") == 0)
+        let report = run("report", log, "--output", directory + "/r")
+        #expect(report.status == 1 && report.error.contains("loss.svg: is the same file as the input"), "\(report)")
+        // Another output counts too: the figure would be written over the run's own log.
+        let train = run("train", "--dataset", "xor", "--log", copy, "--report", directory + "/r", "--epochs", "1", "--quiet")
+        #expect(train.status == 1 && train.error.contains("--log and --report both write"), "\(train)")
+        #expect(try FileIO.readAll(log).get() == before && FileIO.identity(of: directory + "/r/report.md") == nil)
+    }
+
     @Test("outputs that are one path, or one inside what another writes, are refused up front naming both options", arguments: [
         ("--checkpoint", "X", "--report", "X"),
         ("--log", "X", "--tensorboard", "X"),

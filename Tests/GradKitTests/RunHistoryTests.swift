@@ -164,6 +164,13 @@ struct RunHistoryTests {
         let joined = try RunHistory(parsing: Array(log.prefix(ends[1] - 5)) + [0x0A] + log)
         #expect(joined.cutLines == [2] && joined.stepCount == 3 + isStep.prefix(1).filter { $0 }.count)
         #expect(throws: RunLogError.self) { try RunHistory(parsing: Array(#"{"type":"step",}"#.utf8) + [0x0A] + log) }
+        // Cut inside an escape or a surrogate pair, or before the CR of a CR LF line: still a cut line.
+        let escaped = Array(#"{"type":"step","step":1,"loss":1,"note":"\ud83d\ude00 \u00e9\n"}"#.utf8)
+        for length in 1..<escaped.count {
+            let text = Array(step.utf8) + [0x0D, 0x0A] + escaped.prefix(length) + [0x0D, 0x0A] + Array(step.utf8) + [0x0D, 0x0A]
+            #expect(try RunHistory(parsing: text).cutLines == [2], "\(String(decoding: escaped.prefix(length), as: UTF8.self))")
+        }
+        #expect(try RunHistory(parsing: escaped + [0x0D, 0x0A]).stepCount == 1)
         #expect(throws: RunLogError(path: "/nonexistent/run.jsonl", line: nil, reason: "cannot read: No such file or directory")) {
             try RunHistory(jsonLinesAt: "/nonexistent/run.jsonl")
         }

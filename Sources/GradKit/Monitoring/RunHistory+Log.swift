@@ -71,7 +71,8 @@ extension RunHistory {
         while start < bytes.endIndex {
             lineNumber += 1
             let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.endIndex
-            let line = bytes[start..<end]
+            // A line ends at LF or CR LF: a cut line keeps the CR of its CR LF.
+            let line = end > start && bytes[end - 1] == 0x0D ? bytes[start..<(end - 1)] : bytes[start..<end]
             start = end < bytes.endIndex ? end + 1 : end
             guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
             let reader = RecordReader(line: lineNumber)

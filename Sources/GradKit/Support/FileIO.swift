@@ -147,7 +147,7 @@ package enum FileIO {
         var directories: [String] = []
         for file in staged {
             if failure == nil, rename(file.temporary, file.target.path) != 0 {
-                failure = FileIOError(message: "rename failed: \(String(cString: strerror(errno)))")
+                failure = FileIOError(message: "rename failed: \(String(cString: strerror(errno)))", path: file.target.path)
             }
             if failure != nil { unlink(file.temporary) }
             if !directories.contains(file.target.directory) { directories.append(file.target.directory) }
@@ -336,7 +336,7 @@ package enum FileIO {
     }
 
     /// The names in a directory, without "." and "..".
-    static func entries(of directory: String) -> [String] {
+    package static func entries(of directory: String) -> [String] {
         guard let stream = opendir(directory) else { return [] }
         defer { closedir(stream) }
         var names: [String] = []

@@ -229,7 +229,10 @@ package enum JSON: Equatable, Sendable {
         }
 
         mutating func hex4() throws(JSONError) -> UInt32 {
-            guard position + 4 <= bytes.endIndex else { throw error("truncated \\u escape") }
+            guard position + 4 <= bytes.endIndex else {
+                position = bytes.endIndex  // the input ends inside the escape: an error at its end
+                throw error("truncated \\u escape")
+            }
             var value: UInt32 = 0
             for _ in 0..<4 {
                 let byte = bytes[position]
@@ -284,6 +287,11 @@ package enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
+                        // The input ends where the low half's "\u" would be: an error at its end.
+                        if position == bytes.endIndex || (position + 1 == bytes.endIndex && bytes[position] == backslash) {
+                            position = bytes.endIndex
+                            throw error("unterminated surrogate pair")
+                        }
                         guard position + 1 < bytes.endIndex, bytes[position] == backslash, bytes[position + 1] == UInt8(ascii: "u") else {
                             position = escapeStart
                             throw error("unpaired surrogate")

@@ -51,22 +51,21 @@ struct RunFiles {
             let inputs = inputs.filter { input in !sameFileAllowed.contains { $0 == (output.option, input.option) } }.map(\.path)
             if let names = output.writes {
                 try checkDirectory(output)
-                // The files of a `name/` entry are not known in advance: none there now may be an
-                // input or another output (through links).
-                for name in names where name.hasSuffix("/") {
-                    let subdirectory = output.path + (output.path.hasSuffix("/") ? "" : "/") + name.dropLast()
-                    for entry in FileIO.entries(of: subdirectory) {
-                        let path = subdirectory + "/" + entry
-                        if let identity = FileIO.identity(of: path), let input = inputs.first(where: { FileIO.identity(of: $0) == identity }) {
-                            throw CommandError("\(output.option) \(path.shownInMessage): is the same file as the input \(input.shownInMessage); writing it would destroy that input")
+                let root = output.path.hasSuffix("/") ? output.path : output.path + "/"
+                for name in names {
+                    if name.hasSuffix("/") {
+                        // Its files are not known in advance: none there now may be an input or
+                        // another output (through links).
+                        for entry in FileIO.entries(of: root + name) {
+                            let path = root + name + entry
+                            try check(output.option, path) { () throws(FileIOError) in try FileIO.checkNotAnInput(path, inputs: inputs) }
+                            written.append((output.option, path, fileKey(path)))
                         }
+                    } else {
+                        let path = root + name
+                        if FileIO.identity(of: output.path) != nil { try checkFile(output.option, path, inputs: inputs) }
                         written.append((output.option, path, fileKey(path)))
                     }
-                }
-                for name in names where !name.hasSuffix("/") {
-                    let path = output.path + (output.path.hasSuffix("/") ? "" : "/") + name
-                    if FileIO.identity(of: output.path) != nil { try checkFile(output.option, path, inputs: inputs) }
-                    written.append((output.option, path, fileKey(path)))
                 }
             } else {
                 try checkFile(output.option, output.path, inputs: inputs)
@@ -104,8 +103,13 @@ struct RunFiles {
     }
 
     private func checkFile(_ option: String, _ path: String, inputs: [String]) throws(CommandError) {
+        try check(option, path) { () throws(FileIOError) in try FileIO.checkOutput(path, inputs: inputs) }
+    }
+
+    /// Runs a check of `path`, its error named by the option and path.
+    private func check(_ option: String, _ path: String, _ body: () throws(FileIOError) -> Void) throws(CommandError) {
         do {
-            try FileIO.checkOutput(path, inputs: inputs)
+            try body()
         } catch {
             throw CommandError("\(option) \(path.shownInMessage): \(error.message)")
         }

@@ -243,7 +243,12 @@ package enum FileIO {
         guard access(output.directory, W_OK | X_OK) == 0 else {
             throw FileIOError(message: "cannot create files in \(output.directory.quotedForMessage(limit: 200)): \(String(cString: strerror(errno)))")
         }
-        guard let identity = identity(of: output.path) else { return }
+        try checkNotAnInput(output.path, inputs: inputs)
+    }
+
+    /// Refuses `path` when it is the same file (through links) as one of `inputs`.
+    package static func checkNotAnInput(_ path: String, inputs: [String]) throws(FileIOError) {
+        guard let identity = identity(of: path) else { return }
         for input in inputs where FileIO.identity(of: input) == identity {
             throw FileIOError(message: "is the same file as the input \(input.quotedForMessage(limit: 200)); writing it would destroy that input")
         }

@@ -287,14 +287,11 @@ package enum JSON: Equatable, Sendable {
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code) {
-                        // The input ends where the low half's "\u" would be: an error at its end.
-                        if position == bytes.endIndex || (position + 1 == bytes.endIndex && bytes[position] == backslash) {
-                            position = bytes.endIndex
-                            throw error("unterminated surrogate pair")
-                        }
                         guard position + 1 < bytes.endIndex, bytes[position] == backslash, bytes[position + 1] == UInt8(ascii: "u") else {
-                            position = escapeStart
-                            throw error("unpaired surrogate")
+                            // The input ending where the low half's "\u" would be is cut: an error at its end.
+                            let cut = position == bytes.endIndex || (position + 1 == bytes.endIndex && bytes[position] == backslash)
+                            position = cut ? bytes.endIndex : escapeStart
+                            throw error(cut ? "unterminated surrogate pair" : "unpaired surrogate")
                         }
                         position += 2
                         let low = try hex4()

@@ -75,9 +75,25 @@ typedef enum ck_bf16_dot {
     CK_BF16_DOT_EMULATED = 2,
 } ck_bf16_dot;
 
-/// CK_BF16_DOT_VDPBF16PS where the CPU has AVX512_BF16 and its vdpbf16ps passed
-/// a check against the contract on first use (tie, order and cancellation
-/// cases, then random pairs); CK_BF16_DOT_FMA otherwise.
+/// Whether the CPU has AVX512_BF16 and its vdpbf16ps agreed with the contract
+/// on a check run at first use (256 lanes of random pairs, where the other
+/// order, a fused three-term sum or the pair's exact sum would each show).
+bool ck_bf16_dot_vdpbf16ps_checked(void);
+
+/// vdpbf16ps's multiply-add rate relative to the FMA's on this core, measured
+/// once at first use (2 x the time of a run of FMAs over the time of as many
+/// vdpbf16ps); 0 where ck_bf16_dot_vdpbf16ps_checked() is false. About 2 where
+/// the two issue at the same rate (AMD Zen 4), about 0.5 where vdpbf16ps issues
+/// at a quarter of the FMA's rate (Intel Sapphire and Emerald Rapids).
+double ck_bf16_dot_vdpbf16ps_rate(void);
+
+/// The rate from which vdpbf16ps is the default: its kernel also spends a pass
+/// making the rounded panels into pairs, so an equal rate does not pay.
+#define CK_BF16_DOT_VDPBF16PS_MIN_RATE 1.25
+
+/// The default: CK_BF16_DOT_VDPBF16PS where ck_bf16_dot_vdpbf16ps_checked() and
+/// ck_bf16_dot_vdpbf16ps_rate() >= CK_BF16_DOT_VDPBF16PS_MIN_RATE;
+/// CK_BF16_DOT_FMA otherwise (the same bits either way).
 ck_bf16_dot ck_bf16_dot_detected(void);
 
 /// The choice bfloat16 GEMMs called on this thread use (on the AVX-512 path;
@@ -85,7 +101,7 @@ ck_bf16_dot ck_bf16_dot_detected(void);
 ck_bf16_dot ck_bf16_dot_active(void);
 
 /// Makes bfloat16 GEMMs called on this thread use `requested`; returns the
-/// choice now active. CK_BF16_DOT_VDPBF16PS is granted only where detected,
+/// choice now active. CK_BF16_DOT_VDPBF16PS is granted only where checked,
 /// CK_BF16_DOT_EMULATED only on AVX-512 CPUs; otherwise CK_BF16_DOT_FMA. For
 /// tests and benchmarks; other threads are unaffected.
 ck_bf16_dot ck_bf16_dot_select(ck_bf16_dot requested);

@@ -13,9 +13,9 @@
 // In bfloat16 precision (ck_gemm.h) the packs round the operands as they copy
 // them, so every product reads rounded values: no operand is read in place,
 // the direct loops round as they read, and the micro-kernels take k in pairs.
-// Where vdpbf16ps exists (ck_bf16_dot_detected), the AVX-512 packs then turn
-// the rounded panels into bfloat16 pairs and one vdpbf16ps per pair replaces
-// two FMAs.
+// Where vdpbf16ps exists and pays (ck_bf16_dot_detected), the AVX-512 packs
+// then turn the rounded panels into bfloat16 pairs and one vdpbf16ps per pair
+// replaces two FMAs.
 #include "ck_gemm.h"
 #include "ck_internal.h"
 
@@ -407,14 +407,80 @@ static int vdpbf16ps_matches_contract(void) {
 }
 #endif
 
+#if CK_HAVE_X86
+// Cycles (time-stamp counter) for 16 independent chains of 256 steps of `dot`
+// on register operands: the instruction's throughput, not its latency.
+#define CK_THROUGHPUT_LOOP(NAME, TARGET, STEP)                                                                      \
+    TARGET static uint64_t NAME(void) {                                                                              \
+        __m512 acc[16];                                                                                              \
+        __m512i a = _mm512_set1_epi32(0x3f803f80), b = _mm512_set1_epi32(0x3f7f3f7f);                               \
+        for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps((float)i);                                             \
+        uint64_t start = __rdtsc();                                                                                  \
+        for (int n = 0; n < 256; ++n) {                                                                              \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) acc[i] = STEP(acc[i], a, b);            \
+            __asm__ volatile("" : "+v"(a));                                                                          \
+        }                                                                                                            \
+        uint64_t cycles = __rdtsc() - start;                                                                         \
+        __m512 sum = acc[0];                                                                                         \
+        for (int i = 1; i < 16; ++i) sum = _mm512_add_ps(sum, acc[i]);                                               \
+        volatile float sink = _mm512_reduce_add_ps(sum);                                                             \
+        (void)sink;                                                                                                  \
+        return cycles;                                                                                               \
+    }
+CK_INLINE CK_TARGET_AVX512 __m512 fma_step(__m512 acc, __m512i a, __m512i b) {
+    return _mm512_fmadd_ps(_mm512_castsi512_ps(a), acc, _mm512_castsi512_ps(b));
+}
+CK_THROUGHPUT_LOOP(fma_cycles, CK_TARGET_AVX512, fma_step)
+CK_THROUGHPUT_LOOP(vdpbf16ps_cycles, CK_TARGET_AVX512_BF16, dot_hardware)
+
+// vdpbf16ps's multiply-add rate over the FMA's on this core: each of its lanes
+// does two multiply-adds, an FMA lane one, so 2 x FMA time / vdpbf16ps time for
+// the same count. The fastest of 9 alternating runs of each (about 30 us in all)
+// keeps an interruption or the clock's warm-up out of the figure.
+static double vdpbf16ps_measured_rate(void) {
+    uint64_t fma = UINT64_MAX, dot = UINT64_MAX;
+    for (int run = 0; run < 9; ++run) {
+        uint64_t f = fma_cycles(), d = vdpbf16ps_cycles();
+        if (f < fma) fma = f;
+        if (d < dot) dot = d;
+    }
+    return dot ? 2.0 * (double)fma / (double)dot : 0;
+}
+#endif
+
+// Whether vdpbf16ps exists and agreed with the contract, and its relative rate
+// (0 where it does not), decided once: -1 until first use.
+static _Atomic int vdpbf16ps_state = -1;
+static _Atomic double vdpbf16ps_rate = 0;
+
+bool ck_bf16_dot_vdpbf16ps_checked(void) {
+    int state = atomic_load_explicit(&vdpbf16ps_state, memory_order_acquire);
+    if (state < 0) {
+        int checked = 0;
+        double rate = 0;
+#if CK_HAVE_X86
+        checked = ck_isa_detected() == CK_ISA_AVX512 && ck_cpu_has_avx512_bf16() && vdpbf16ps_matches_contract();
+        if (checked) rate = vdpbf16ps_measured_rate();
+#endif
+        // The first thread to finish decides; a racing thread's measurement is dropped.
+        int expected = -1;
+        if (atomic_compare_exchange_strong(&vdpbf16ps_state, &expected, -2)) {
+            atomic_store_explicit(&vdpbf16ps_rate, rate, memory_order_relaxed);
+            atomic_store_explicit(&vdpbf16ps_state, checked, memory_order_release);
+        }
+        while ((state = atomic_load_explicit(&vdpbf16ps_state, memory_order_acquire)) < 0) {}
+    }
+    return state == 1;
+}
+
+double ck_bf16_dot_vdpbf16ps_rate(void) {
+    return ck_bf16_dot_vdpbf16ps_checked() ? atomic_load_explicit(&vdpbf16ps_rate, memory_order_relaxed) : 0;
+}
+
 ck_bf16_dot ck_bf16_dot_detected(void) {
     int dot = atomic_load_explicit(&detected_dot, memory_order_relaxed);
     if (dot < 0) {
-        dot = CK_BF16_DOT_FMA;
-#if CK_HAVE_X86
-        if (ck_isa_detected() == CK_ISA_AVX512 && ck_cpu_has_avx512_bf16() && vdpbf16ps_matches_contract())
-            dot = CK_BF16_DOT_VDPBF16PS;
-#endif
+        dot = ck_bf16_dot_vdpbf16ps_rate() >= CK_BF16_DOT_VDPBF16PS_MIN_RATE ? CK_BF16_DOT_VDPBF16PS : CK_BF16_DOT_FMA;
         atomic_store_explicit(&detected_dot, dot, memory_order_relaxed);
     }
     return (ck_bf16_dot)dot;
@@ -424,7 +490,7 @@ ck_bf16_dot ck_bf16_dot_active(void) { return thread_dot >= 0 ? (ck_bf16_dot)thr
 
 ck_bf16_dot ck_bf16_dot_select(ck_bf16_dot requested) {
     ck_bf16_dot granted = CK_BF16_DOT_FMA;
-    if (requested == CK_BF16_DOT_VDPBF16PS && ck_bf16_dot_detected() == CK_BF16_DOT_VDPBF16PS) granted = requested;
+    if (requested == CK_BF16_DOT_VDPBF16PS && ck_bf16_dot_vdpbf16ps_checked()) granted = requested;
     if (requested == CK_BF16_DOT_EMULATED && ck_isa_detected() == CK_ISA_AVX512) granted = requested;
     thread_dot = (int)granted;
     return granted;

@@ -97,10 +97,8 @@ enum Command: String, CaseIterable, Hashable {
         case .info:
             print("gradkit \(gradKitVersion)")
             print(Kernels.summary)
-            let dot = Kernels.detectedBFloat16DotProduct
-            let refused = Kernels.cpuHasAVX512BF16 && Kernels.detectedInstructionSet == .avx512 && dot != .vdpbf16ps
             print("bfloat16 hardware: AVX512_BF16 \(Kernels.cpuHasAVX512BF16 ? "yes" : "no"), AMX-BF16 \(Kernels.cpuHasAMXBF16 ? "yes" : "no") "
-                + "(bfloat16 matmul pairs: \(dot)\(refused ? ", as this CPU's vdpbf16ps disagreed with the contract's bits" : ""); AMX unused)")
+                + "(bfloat16 matmul pairs: \(Kernels.detectedBFloat16DotProduct)\(vdpbf16psNote()); AMX unused)")
         case .train: try trainCommand(parsed)
         case .diagnose: try diagnoseCommand(parsed)
         case .inspect: try inspectCommand(parsed)
@@ -213,3 +211,15 @@ func printError(_ message: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
+
+/// Why `gradkit info`'s bfloat16 pairs are not `vdpbf16ps` on a CPU that has
+/// AVX512_BF16 on the AVX-512 path: its bits disagreed, or its measured rate
+/// does not pay. Empty otherwise.
+private func vdpbf16psNote() -> String {
+    guard Kernels.cpuHasAVX512BF16, Kernels.detectedInstructionSet == .avx512 else { return "" }
+    if !Kernels.vdpbf16psChecked { return ", as this CPU's vdpbf16ps disagreed with the contract's bits" }
+    let rate = fixed(Kernels.vdpbf16psRate, decimals: 2)
+    if Kernels.detectedBFloat16DotProduct == .vdpbf16ps { return ", at \(rate)x the FMA's multiply-add rate" }
+    return "; vdpbf16ps agrees with the contract but runs at \(rate)x the FMA's multiply-add rate here, "
+        + "below the \(Kernels.vdpbf16psMinimumRate)x it needs to pay"
+}

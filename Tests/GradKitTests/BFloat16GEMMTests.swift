@@ -381,14 +381,15 @@ struct BFloat16GEMMTests {
         #expect(MatmulPrecision(name: "BF16") == nil && MatmulPrecision(name: "half") == nil)
     }
 
-    @Test("the bfloat16 dot product kind is granted only where the CPU has it, is this thread's only, and restores")
+    @Test("vdpbf16ps is the default only where checked and fast enough, granted only where checked; the kind is this thread's only, and restores")
     func dotProductSelection() {
         let detected = Kernels.detectedBFloat16DotProduct
         #expect(detected != .emulatedVDPBF16PS, "emulation is never the default")
-        if detected == .vdpbf16ps { #expect(Kernels.cpuHasAVX512BF16) }
+        if Kernels.vdpbf16psChecked { #expect(Kernels.cpuHasAVX512BF16 && Kernels.vdpbf16psRate > 0) } else { #expect(Kernels.vdpbf16psRate == 0) }
+        #expect(detected == (Kernels.vdpbf16psChecked && Kernels.vdpbf16psRate >= Kernels.vdpbf16psMinimumRate ? .vdpbf16ps : .fusedMultiplyAdd))
         #expect(Kernels.bfloat16DotProduct == detected)
         Kernels.withBFloat16DotProduct(.vdpbf16ps) {
-            #expect(Kernels.bfloat16DotProduct == (detected == .vdpbf16ps ? .vdpbf16ps : .fusedMultiplyAdd))
+            #expect(Kernels.bfloat16DotProduct == (Kernels.vdpbf16psChecked ? .vdpbf16ps : .fusedMultiplyAdd))
         }
         Kernels.withBFloat16DotProduct(.emulatedVDPBF16PS) {
             let expected: Kernels.BFloat16DotProduct = Kernels.detectedInstructionSet == .avx512 ? .emulatedVDPBF16PS : .fusedMultiplyAdd
@@ -423,12 +424,13 @@ struct BFloat16GEMMTests {
 
 /// Runs `body` on every C path of a bfloat16 GEMM this CPU has: each ISA level,
 /// and on AVX-512 each ``Kernels/BFloat16DotProduct`` (the emulated vdpbf16ps
-/// kernel everywhere, the instruction where the CPU has it). `body` gets a label.
+/// kernel everywhere, the instruction where it passed its check, whether or
+/// not it is the default). `body` gets a label.
 private func forEachBFloat16Path(_ body: (String) -> Void) {
     forEachInstructionSet { isa in
         guard isa == .avx512 else { return body("\(isa)") }
         var kinds: [Kernels.BFloat16DotProduct] = [.fusedMultiplyAdd, .emulatedVDPBF16PS]
-        if Kernels.detectedBFloat16DotProduct == .vdpbf16ps { kinds.append(.vdpbf16ps) }
+        if Kernels.vdpbf16psChecked { kinds.append(.vdpbf16ps) }
         for kind in kinds {
             Kernels.withBFloat16DotProduct(kind) {
                 #expect(Kernels.bfloat16DotProduct == kind)

@@ -106,9 +106,11 @@ public enum Kernels {
         /// k: any AVX-512 CPU, and the kind the other paths compute.
         case fusedMultiplyAdd = 0
         /// Operands packed as bfloat16 pairs, one `vdpbf16ps` per pair: twice
-        /// the multiply-adds per instruction and half the packed bytes. Used
+        /// the multiply-adds per instruction and half the packed bytes. Available
         /// where the CPU has AVX512_BF16 and its `vdpbf16ps` agreed bit for bit
-        /// with the contract on a check run at first use.
+        /// with the contract on a check run at first use
+        /// (``Kernels/vdpbf16psChecked``); the default only where it also pays
+        /// (``Kernels/vdpbf16psRate``).
         case vdpbf16ps = 1
         /// The ``vdpbf16ps`` kernel and packing with each `vdpbf16ps` computed by
         /// its documented two fused multiply-adds: tests the hardware path's
@@ -126,8 +128,29 @@ public enum Kernels {
         }
     }
 
+    /// Whether this CPU has AVX512_BF16 and its `vdpbf16ps` agreed bit for bit
+    /// with the contract on a check run at first use: 256 lanes of random
+    /// pairs, where the other order, a fused three-term sum or adding the
+    /// pair's exact sum would each show.
+    public static var vdpbf16psChecked: Bool { ck_bf16_dot_vdpbf16ps_checked() }
+
+    /// `vdpbf16ps`'s multiply-add rate relative to the FMA's on this core,
+    /// measured once at first use (twice the time of a run of FMAs over the
+    /// time of as many `vdpbf16ps`, each of whose lanes does two multiply-adds);
+    /// 0 where ``vdpbf16psChecked`` is false. About 2 where the two issue at
+    /// the same rate (AMD Zen 4); about 0.5 on Intel Sapphire and Emerald
+    /// Rapids, whose `vdpbf16ps` issues at a quarter of the FMA's rate.
+    public static var vdpbf16psRate: Double { ck_bf16_dot_vdpbf16ps_rate() }
+
+    /// The least ``vdpbf16psRate`` at which ``BFloat16DotProduct/vdpbf16ps`` is
+    /// the default: its kernel also spends a pass making the rounded panels
+    /// into pairs, so an equal rate does not pay.
+    public static let vdpbf16psMinimumRate: Double = Double(CK_BF16_DOT_VDPBF16PS_MIN_RATE)
+
     /// The kind this machine uses by default: ``BFloat16DotProduct/vdpbf16ps``
-    /// where available and checked, else ``BFloat16DotProduct/fusedMultiplyAdd``.
+    /// where ``vdpbf16psChecked`` and ``vdpbf16psRate`` is at least
+    /// ``vdpbf16psMinimumRate``, else ``BFloat16DotProduct/fusedMultiplyAdd``
+    /// (the same bits either way).
     public static var detectedBFloat16DotProduct: BFloat16DotProduct {
         BFloat16DotProduct(rawValue: Int(ck_bf16_dot_detected().rawValue)) ?? .fusedMultiplyAdd
     }
@@ -139,7 +162,7 @@ public enum Kernels {
 
     /// Runs `body` with bfloat16 GEMMs on this thread computing their pairs as
     /// `kind`, for tests and benchmarks; ``BFloat16DotProduct/vdpbf16ps`` is
-    /// granted only where detected and ``BFloat16DotProduct/emulatedVDPBF16PS``
+    /// granted only where ``vdpbf16psChecked`` and ``BFloat16DotProduct/emulatedVDPBF16PS``
     /// only on AVX-512 CPUs (otherwise ``BFloat16DotProduct/fusedMultiplyAdd``).
     /// Returns `body`'s result; other threads are unaffected. Nests.
     public static func withBFloat16DotProduct<Result>(

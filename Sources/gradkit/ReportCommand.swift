@@ -13,6 +13,11 @@ func reportCommand(_ arguments: ParsedArguments) throws {
         let more = history.cutLines.count > 1 ? " and \(history.cutLines.count - 1) more" : ""
         printError("note: skipped line \(first)\(more) of \(log.shownInMessage): cut off before the end of its record")
     }
+    if let first = history.restartLines.first {
+        let more = history.restartLines.count > 1 ? " (and \(history.restartLines.count - 1) more restarts)" : ""
+        printError("note: line \(first)\(more) of \(log.shownInMessage) starts a later run at an earlier step (a resume or a new run "
+            + "in the same log); it replaces the records from that step on")
+    }
     try history.writeReport(to: output)
     print("wrote \(output)/report.md and its figures in \(output)/figures/ (\(history.stepCount) steps, \(history.layers.count) layers)")
 }

@@ -120,6 +120,40 @@ struct RunHistoryTests {
         }
     }
 
+    @Test("a restart in a log (a resume from an earlier checkpoint, a second run in the same file) replaces the records from its step on")
+    func restartedLogs() throws {
+        let model = withManualSeed(34) { Sequential([Linear(inputSize: 16, outputSize: 12), Poison(on: [4, 9]), Tanh(), Linear(inputSize: 12, outputSize: 4)]) }
+        let (_, log) = try loggedRun(model, steps: 30, sampleEvery: 2, input: input, labels: labels)
+        let lines = log.split(separator: "\n").map(String.init)
+        func step(_ line: String) -> Int? {
+            guard line.contains(#""type":"step""#) else { return nil }
+            return try? JSON.parse(line).objectValue?["step"]?.integerValue
+        }
+        func parsed(_ lines: [String], maximumLength: Int = 10_000) throws -> RunHistory {
+            try RunHistory(parsing: Array((lines.joined(separator: "\n") + "\n").utf8), maximumLength: maximumLength)
+        }
+        func same(_ a: RunHistory, _ b: RunHistory) -> Bool {
+            a.stepCount == b.stepCount && a.skippedStepCount == b.skippedStepCount && sameSteps(a.steps, b.steps)
+                && a.samples == b.samples && a.latestSample == b.latestSample && a.layers == b.layers
+        }
+        let whole = try parsed(lines)
+        #expect(whole.stepCount == 30 && whole.skippedStepCount == 2 && whole.restartLines.isEmpty)
+        // Crashed after step 12, resumed from a checkpoint taken after step 2: steps 3 to 12 (skipped step 4 and
+        // 9 among them) are logged twice; the later copy is the run's.
+        let crash = try #require(lines.firstIndex { step($0) == 13 }), resume = try #require(lines.firstIndex { step($0) == 3 })
+        let resumed = try parsed(Array(lines[..<crash] + lines[resume...]))
+        #expect(same(resumed, whole) && resumed.restartLines == [crash + 1] && resumed.cutLines.isEmpty)
+        // A second run appended to the same log: only it is reported.
+        let twice = try parsed(lines + lines)
+        #expect(same(twice, whole) && twice.restartLines == [lines.count + 1])
+        // A restart at the very first step of a one-step prefix, and one under decimation: bounded, steps increasing.
+        #expect(try parsed(Array(lines[...1]) + lines).restartLines == [3])
+        let decimated = try parsed(Array(lines[..<crash] + lines[resume...] + lines), maximumLength: 4)
+        #expect(decimated.stepCount == 30 && decimated.skippedStepCount == 2 && decimated.restartLines.count == 2)
+        #expect(decimated.steps.count < 4 && zip(decimated.steps, decimated.steps.dropFirst()).allSatisfy { $0.step < $1.step })
+        #expect(decimated.latestSample?.step == whole.latestSample?.step)
+    }
+
     @Test("a malformed log line is named by its number; a line cut off before its end is skipped and named")
     func malformedLogs() throws {
         func error(_ text: String) -> RunLogError? {
@@ -162,7 +196,8 @@ struct RunHistoryTests {
             #expect(history.cutLines == (whole < lines.count && length > ends[whole] - lines[whole].count ? [whole + 1] : []), "\(length)")
         }
         let joined = try RunHistory(parsing: Array(log.prefix(ends[1] - 5)) + [0x0A] + log)
-        #expect(joined.cutLines == [2] && joined.stepCount == 3 + isStep.prefix(1).filter { $0 }.count)
+        #expect(joined.cutLines == [2] && joined.stepCount == 3)
+        #expect(joined.restartLines == (isStep[0] ? [3] : []))
         #expect(throws: RunLogError.self) { try RunHistory(parsing: Array(#"{"type":"step",}"#.utf8) + [0x0A] + log) }
         // Cut inside an escape or a surrogate pair, or before the CR of a CR LF line: still a cut line.
         let escaped = Array(#"{"type":"step","step":1,"loss":1,"note":"\ud83d\ude00 \u00e9\n"}"#.utf8)

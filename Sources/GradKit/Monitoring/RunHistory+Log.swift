@@ -61,12 +61,26 @@ extension RunHistory {
     /// A line that ends before its JSON value does — a record cut off by a
     /// crash, a full disk or a copy still in progress — is skipped, and its
     /// number kept in ``cutLines``; any other malformed line is an error.
+    ///
+    /// Steps only grow within a run, so a `step` or `layers` record whose step
+    /// is not above the previous record of its type starts a later run: a run
+    /// resumed from a checkpoint older than the log's end, or a new run logged
+    /// to the same file. The records from that step on that came before it are
+    /// dropped (TensorBoard's `purge_step`) and its line kept in ``restartLines``.
     /// - Throws: ``RunLogError`` with the line number of the first malformed line.
     public init(parsing bytes: [UInt8], maximumLength: Int = 10_000) throws {
         guard maximumLength >= 2 else { throw RunLogError(line: nil, reason: "maximumLength must be >= 2, got \(maximumLength)") }
         self.init(layers: [], maximumLength: maximumLength)
         var sawLayers = false
         var lineNumber = 0
+        // The step records kept so far, in increasing step order: what a restart leaves.
+        var recorded: [(step: Int, skipped: Bool)] = []
+        func restart(at step: Int) {
+            let kept = recorded.firstIndex { $0.step >= step } ?? recorded.endIndex
+            recorded.removeSubrange(kept...)
+            dropRecords(fromStep: step, stepCount: recorded.count, skippedStepCount: recorded.filter(\.skipped).count)
+            restartLines.append(lineNumber)
+        }
         var start = bytes.startIndex
         while start < bytes.endIndex {
             lineNumber += 1
@@ -82,9 +96,13 @@ extension RunHistory {
             }
             switch try reader.string(object, "type") {
             case "step":
-                append(try Step(reader, object))
+                let step = try Step(reader, object)
+                if let last = recorded.last, step.step <= last.step { restart(at: step.step) }
+                recorded.append((step.step, step.skipped))
+                append(step)
             case "layers":
                 let (sample, layers) = try RunHistory.sample(reader, object)
+                if let last = latestSample, sample.step <= last.step { restart(at: sample.step) }
                 if !sawLayers {
                     self.layers = layers
                     sawLayers = true

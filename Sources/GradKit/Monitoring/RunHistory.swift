@@ -131,6 +131,12 @@ public struct RunHistory: Sendable {
     /// skipped because they ended before their record did (empty for a
     /// history recorded in memory).
     public internal(set) var cutLines: [Int] = []
+    /// The 1-based numbers of the log lines where ``init(parsing:maximumLength:)``
+    /// found a restart: a record whose step is not above the step before it
+    /// (a run resumed from an earlier checkpoint, or a new run appended to the
+    /// same log). The records from that step on that came before it were
+    /// dropped: the later run replaces them, as TensorBoard's `purge_step` does.
+    public internal(set) var restartLines: [Int] = []
 
     var stepSeries: DecimatedSeries<Step>
     var sampleSeries: DecimatedSeries<Sample>
@@ -160,6 +166,19 @@ public struct RunHistory: Sendable {
         latestSample = sample
         latestSampleIsKept = sampleSeries.offer(sample)
         return latestSampleIsKept
+    }
+
+    /// Drops the steps and samples from `step` on, leaving `stepCount` steps
+    /// recorded (`skippedStepCount` of them skipped): a log's restart.
+    mutating func dropRecords(fromStep step: Int, stepCount: Int, skippedStepCount: Int) {
+        stepSeries.removeTrailing { $0.step >= step }
+        sampleSeries.removeTrailing { $0.step >= step }
+        if let latest = latestSample, latest.step >= step {
+            latestSample = sampleSeries.elements.last
+            latestSampleIsKept = latestSample != nil
+        }
+        self.stepCount = stepCount
+        self.skippedStepCount = skippedStepCount
     }
 
     /// Replaces ``latestSample`` (and its kept copy): the monitor completes a
@@ -206,6 +225,13 @@ struct DecimatedSeries<Element: Sendable>: Sendable {
         offersSinceKept = survives ? 0 : stride
         stride *= 2
         return survives
+    }
+
+    /// Removes the kept entries at the end that `isDropped` holds for; the
+    /// next entry offered is kept.
+    mutating func removeTrailing(where isDropped: (Element) -> Bool) {
+        while let last = elements.last, isDropped(last) { elements.removeLast() }
+        offersSinceKept = stride - 1
     }
 
     mutating func replaceLast(with element: Element) {

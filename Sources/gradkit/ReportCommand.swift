@@ -9,6 +9,10 @@ func reportCommand(_ arguments: ParsedArguments) throws {
     files.directory(Option.reportOutput.flagName, output, writes: ["report.md", "figures/"])
     try files.check()
     let history = try RunHistory(jsonLinesAt: log)
+    guard history.stepCount > 0 || history.latestSample != nil else {
+        throw CommandError("\(log.shownInMessage) holds no step or layers records: nothing to report (give the --log of a gradkit train "
+            + "run, or a log written with the GradientMonitor's records)")
+    }
     if let first = history.cutLines.first {
         let more = history.cutLines.count > 1 ? " and \(history.cutLines.count - 1) more" : ""
         printError("note: skipped line \(first)\(more) of \(log.shownInMessage): cut off before the end of its record")

@@ -168,6 +168,11 @@ struct CommandLineStrictnessTests {
         try FileIO.writeAtomically(Array("{\"type\":\"step\"}\n{\"type\":\"step\",\"epoch\":0".utf8), to: directory + "/bad.jsonl").get()
         let report = runGradkit("report", directory + "/bad.jsonl", "--output", directory + "/report")
         #expect(report.status == 1 && report.error.contains("line 1"), "\(report)")
+        // A log with no step records (empty, or epochs only) is refused before anything is written.
+        try FileIO.writeAtomically(Array("\n{\"type\":\"epoch\",\"epoch\":1}\n".utf8), to: directory + "/empty.jsonl").get()
+        let empty = runGradkit("report", directory + "/empty.jsonl", "--output", directory + "/empty-report")
+        #expect(empty.status == 1 && empty.error.contains("holds no step or layers records"), "\(empty)")
+        #expect(FileIO.identity(of: directory + "/empty-report") == nil)
     }
 }
 

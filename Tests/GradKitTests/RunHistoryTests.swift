@@ -206,6 +206,17 @@ struct RunHistoryTests {
             #expect(try RunHistory(parsing: text).cutLines == [2], "\(String(decoding: escaped.prefix(length), as: UTF8.self))")
         }
         #expect(try RunHistory(parsing: escaped + [0x0D, 0x0A]).stepCount == 1)
+        // A crash's unwritten tail of zero bytes: a line of zeros is a cut line, zeros after a record are ignored,
+        // zeros after a cut record leave it cut. A byte-order mark at the start is not part of the first record.
+        let zeros = [UInt8](repeating: 0, count: 4096)
+        let zeroTail = try RunHistory(parsing: Array(log) + zeros)
+        #expect(zeroTail.stepCount == 3 && zeroTail.cutLines == [lines.count + 1])
+        #expect(try RunHistory(parsing: Array(log) + zeros + [0x0A] + log).cutLines == [lines.count + 1])
+        #expect(try RunHistory(parsing: Array(step.utf8) + zeros).cutLines.isEmpty)
+        #expect(try RunHistory(parsing: Array(step.utf8.dropLast(3)) + zeros).cutLines == [1])
+        #expect(error("{\"type\":\"step\",\u{0}\"step\":0}")?.line == 1)
+        #expect(try RunHistory(parsing: [0xEF, 0xBB, 0xBF] + log).stepCount == 3)
+        #expect(error("\n\u{FEFF}" + step)?.line == 2)
         #expect(throws: RunLogError(path: "/nonexistent/run.jsonl", line: nil, reason: "cannot read: No such file or directory")) {
             try RunHistory(jsonLinesAt: "/nonexistent/run.jsonl")
         }

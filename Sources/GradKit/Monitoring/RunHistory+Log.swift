@@ -60,7 +60,10 @@ extension RunHistory {
     ///
     /// A line that ends before its JSON value does — a record cut off by a
     /// crash, a full disk or a copy still in progress — is skipped, and its
-    /// number kept in ``cutLines``; any other malformed line is an error.
+    /// number kept in ``cutLines``; so is a line of zero bytes only (the
+    /// unwritten tail a crash can leave), and zero bytes that end a line are
+    /// ignored. Any other malformed line is an error. A UTF-8 byte-order mark
+    /// at the start is ignored.
     ///
     /// Steps only grow within a run, so a `step` or `layers` record whose step
     /// is not above the previous record of its type starts a later run: a run
@@ -81,14 +84,26 @@ extension RunHistory {
             dropRecords(fromStep: step, stepCount: recorded.count, skippedStepCount: recorded.filter(\.skipped).count)
             restartLines.append(lineNumber)
         }
-        var start = bytes.startIndex
+        // A byte-order mark, which some editors put first, is not part of the first record.
+        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.startIndex + 3 : bytes.startIndex
         while start < bytes.endIndex {
             lineNumber += 1
             let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.endIndex
             // A line ends at LF or CR LF: a cut line keeps the CR of its CR LF.
-            let line = end > start && bytes[end - 1] == 0x0D ? bytes[start..<(end - 1)] : bytes[start..<end]
+            var line = end > start && bytes[end - 1] == 0x0D ? bytes[start..<(end - 1)] : bytes[start..<end]
             start = end < bytes.endIndex ? end + 1 : end
-            guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
+            // Zeros at a line's end are a crash's unwritten tail (a file system that had extended the
+            // file but not written its data): a line of zeros only is a cut line; the rest is read.
+            let isBlank = { (line: ArraySlice<UInt8>) in line.allSatisfy { [0x20, 0x09, 0x0D].contains($0) } }
+            let zeros = line.reversed().prefix { $0 == 0 }.count
+            if zeros > 0 {
+                line = line.dropLast(zeros)
+                if isBlank(line) {
+                    cutLines.append(lineNumber)
+                    continue
+                }
+            }
+            guard !isBlank(line) else { continue }
             let reader = RecordReader(line: lineNumber)
             guard let object = try reader.object(line) else {
                 cutLines.append(lineNumber)

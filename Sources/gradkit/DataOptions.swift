@@ -118,7 +118,8 @@ struct DataOptions {
     var testSource: DataSource?
     var labelColumn = -1
     var separator: Character = ","
-    /// `--header`: the CSV's first row is declared a header (otherwise a first row without a number is one).
+    /// `--header`: the CSV's first row is declared a header (otherwise a first row without a number, or
+    /// reading 0,1,2,..., is one).
     var header = false
     var regression = false
     var testFraction = 0.2

@@ -138,7 +138,7 @@ enum OptionTable {
         .init(.idx, "idx", .inputFiles, "IMAGES,LABELS", "a pair of IDX files (MNIST layout); pixels scaled by 1/255", group: .data),
         .init(.csv, "csv", .inputFile, "PATH", "numeric CSV, optional header", group: .data),
         .init(.separator, "separator", .separator, "C", "the CSV's field separator: one character, or 'tab' (default ,)", group: .data),
-        .init(.header, "header", .flag, "the CSV's first row is a header, even with names that are numbers (default: when it has no number)", group: .data),
+        .init(.header, "header", .flag, "the CSV's first row is a header, even with names that are numbers (default: when it has no number, or reads 0,1,2,... as pandas names unnamed columns)", group: .data),
         .init(.labelColumn, "label-column", .integer(-1_000_000...1_000_000), "N",
               "the CSV's label column from 0; negative counts from the end (default -1: the last)", group: .data),
         .init(.regression, "regression", .flag, "the CSV's label column is a float target (mean squared error)", group: .data),

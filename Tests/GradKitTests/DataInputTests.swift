@@ -273,6 +273,21 @@ struct DataInputTests {
         #expect(try csv("\n  \nx,y\n1,0\n").count == 1)
     }
 
+    @Test("a first row 0,1,2,... of three or more fields is pandas' header for unnamed columns; hasHeader: false reads it as data")
+    func indexHeader() throws {
+        // pandas.DataFrame(x).to_csv(index=False) with the label as the last unnamed column.
+        let pandas = try csv("0,1,2,3\n0.5,1,2,1\n4,5,6,0\n")
+        #expect(pandas.count == 2 && pandas.labels == [1, 0] && pandas.classCount == 2)
+        let asData = try csv("0,1,2,3\n0.5,1,2,1\n4,5,6,0\n", hasHeader: false)
+        #expect(asData.count == 3 && asData.labels == [3, 1, 0])
+        // Not the pattern: two fields, another order, other spellings, a gap.
+        for text in ["0,1\n2,1\n", "1,2,3\n4,5,0\n", "0,2,1\n4,5,0\n", "0,1.0,2\n4,5,0\n", "00,1,2\n4,5,0\n"] {
+            #expect(try csv(text).count == 2, "\(text.debugDescription)")
+        }
+        // Quotes and spaces around the names are the fields' own, as for any header.
+        #expect(try csv("\"0\", 1 ,2\n4,5,0\n").count == 1)
+    }
+
     @Test("NUL bytes are errors with their row and column")
     func nulBytes() {
         expectCSVFailure("1,0\n2\u{0},1\n", row: 2, column: 1, "NUL")

@@ -23,7 +23,7 @@ extension Dataset {
                 "\(file.shownInMessage): label column \(labelColumn) is outside its \(width) columns (0..<\(width), or -\(width)...-1 counting from the end)")
         }
         let label = labelColumn < 0 ? width + labelColumn : labelColumn
-        let header = hasHeader ?? !fields.contains { reader.looksNumeric($0) }
+        let header = hasHeader ?? (!fields.contains { reader.looksNumeric($0) } || reader.namesColumnsByIndex(fields))
         // Only a first row that was taken for data without being declared can
         // be a header with a numeric name: say so when it fails.
         let headerHint = hasHeader == nil ? "; if row \(first.row) is a header, declare it (Swift: hasHeader: true; gradkit: --header)" : ""
@@ -181,6 +181,12 @@ struct CSVReader {
     /// hexadecimal, `nan`, `inf`): a first row with such a field is not a header.
     func looksNumeric(_ field: Field) -> Bool {
         Float(text(field.content)) != nil
+    }
+
+    /// Whether three or more fields read exactly `0`, `1`, `2`, ... in order: the
+    /// names pandas' `to_csv` writes for a frame's unnamed columns.
+    func namesColumnsByIndex(_ fields: [Field]) -> Bool {
+        fields.count >= 3 && fields.indices.allSatisfy { text(fields[$0].content) == String($0) }
     }
 
     /// The value of a numeric field.

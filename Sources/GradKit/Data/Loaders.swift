@@ -114,8 +114,11 @@ extension Dataset {
     /// The format, as GradKit reads it:
     /// - UTF-8 (a byte-order mark is skipped) or ASCII; line ends `\n`, `\r\n`
     ///   or `\r`; blank lines are skipped; row numbers in errors count every line.
-    /// - A header is detected when every field of the first row is text; a first
-    ///   row of numbers and text is an error (declare a header with `hasHeader: true`).
+    /// - A header is detected when every field of the first row is text, or when
+    ///   the first row of three or more fields reads exactly `0,1,2,...` (the
+    ///   names pandas' `to_csv` gives unnamed columns); a first row of numbers and
+    ///   text is an error (declare a header with `hasHeader: true`). `hasHeader:
+    ///   false` reads the first row as data whatever it holds.
     /// - Numbers are decimal: `1`, `+1.5`, `-.5`, `2e-3`; spaces around them and
     ///   RFC 4180 double quotes (`"1.5"`) are allowed. NaN, infinity,
     ///   hexadecimal numbers, empty fields (missing values) and values beyond

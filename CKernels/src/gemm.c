@@ -435,7 +435,7 @@ CK_THROUGHPUT_LOOP(vdpbf16ps_cycles, CK_TARGET_AVX512_BF16, dot_hardware)
 
 // vdpbf16ps's multiply-add rate over the FMA's on this core: each of its lanes
 // does two multiply-adds, an FMA lane one, so 2 x FMA time / vdpbf16ps time for
-// the same count. The fastest of 9 alternating runs of each (about 30 us in all)
+// the same count. The fastest of 9 alternating runs of each (under 0.1 ms in all)
 // keeps an interruption or the clock's warm-up out of the figure.
 static double vdpbf16ps_measured_rate(void) {
     uint64_t fma = UINT64_MAX, dot = UINT64_MAX;

@@ -84,6 +84,7 @@ extension RunHistory {
             dropRecords(fromStep: step, stepCount: recorded.count, skippedStepCount: recorded.filter(\.skipped).count)
             restartLines.append(lineNumber)
         }
+        func isBlank(_ line: ArraySlice<UInt8>) -> Bool { line.allSatisfy { [0x20, 0x09, 0x0D].contains($0) } }
         // A byte-order mark, which some editors put first, is not part of the first record.
         var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.startIndex + 3 : bytes.startIndex
         while start < bytes.endIndex {
@@ -94,7 +95,6 @@ extension RunHistory {
             start = end < bytes.endIndex ? end + 1 : end
             // Zeros at a line's end are a crash's unwritten tail (a file system that had extended the
             // file but not written its data): a line of zeros only is a cut line; the rest is read.
-            let isBlank = { (line: ArraySlice<UInt8>) in line.allSatisfy { [0x20, 0x09, 0x0D].contains($0) } }
             let zeros = line.reversed().prefix { $0 == 0 }.count
             if zeros > 0 {
                 line = line.dropLast(zeros)

@@ -10,7 +10,15 @@ import Glibc
 #endif
 @_spi(Benchmarks) import GradKit
 
+/// Ends the program with a usage error on standard error (exit status 2, as gradkit's).
+func usageError(_ message: String) -> Never {
+    let line = "gradkit-bench: \(message) (see --help)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
 var arguments = Array(CommandLine.arguments.dropFirst())
+var seen: Set<String> = []
 var filter: String?
 var json = false
 var quick = false
@@ -20,28 +28,29 @@ var bf16Dot = Kernels.detectedBFloat16DotProduct
 nonisolated(unsafe) var onlyBackend: KernelBackend?
 while let argument = arguments.first {
     arguments.removeFirst()
+    guard seen.insert(argument).inserted else { usageError("\(argument) is given twice") }
     switch argument {
     case "--filter":
-        guard let value = arguments.first else { fatalError("--filter needs a NAME") }
+        guard let value = arguments.first else { usageError("--filter needs a NAME") }
         filter = value
         arguments.removeFirst()
     case "--threads":
-        guard let value = arguments.first, let count = Int(value), count > 0 else { fatalError("--threads needs a count") }
+        guard let value = arguments.first, let count = Int(value), count > 0 else { usageError("--threads needs a count") }
         Kernels.threadCount = count
         arguments.removeFirst()
     case "--backend":
-        guard let value = arguments.first, let backend = KernelBackend(rawValue: value) else { fatalError("--backend needs c or swift") }
+        guard let value = arguments.first, let backend = KernelBackend(rawValue: value) else { usageError("--backend needs c or swift") }
         onlyBackend = backend
         arguments.removeFirst()
     case "--matmul-precision":
         guard let value = arguments.first, let precision = MatmulPrecision(name: value) else {
-            fatalError("--matmul-precision needs float32 (fp32) or bfloat16 (bf16)")
+            usageError("--matmul-precision needs float32 (fp32) or bfloat16 (bf16)")
         }
         Kernels.matmulPrecision = precision
         arguments.removeFirst()
     case "--bf16-dot":
         let kinds: [String: Kernels.BFloat16DotProduct] = ["fma": .fusedMultiplyAdd, "vdpbf16ps": .vdpbf16ps, "emulated": .emulatedVDPBF16PS]
-        guard let value = arguments.first, let kind = kinds[value] else { fatalError("--bf16-dot needs fma, vdpbf16ps or emulated") }
+        guard let value = arguments.first, let kind = kinds[value] else { usageError("--bf16-dot needs fma, vdpbf16ps or emulated") }
         bf16Dot = kind
         arguments.removeFirst()
     case "--unsplit": Kernels.splitsSmallProducts = false
@@ -60,8 +69,7 @@ while let argument = arguments.first {
         print("  --roofline: each step workload's time against its FLOPs at this machine's best SGEMM rate")
         exit(0)
     default:
-        print("gradkit-bench: unknown argument \(argument) (see --help)")
-        exit(2)
+        usageError("unknown argument \(argument)")
     }
 }
 let budget = quick ? 0.1 : 0.5

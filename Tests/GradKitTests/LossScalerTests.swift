@@ -20,10 +20,10 @@ private func scaledRegressionTrainer() throws -> (Trainer, Linear) {
     return (trainer, model)
 }
 
-private func regression() throws -> (Dataset, Linear) {
+private func regression(targetScale: Float = 1) throws -> (Dataset, Linear) {
     let x = randomTensor([24, 3], seed: 5)
     let w: [Float] = [0.5, -1.5, 2]
-    let y = (0..<24).map { i in (0..<3).reduce(Float(0.25)) { $0 + w[$1] * x.scalars[i * 3 + $1] } }
+    let y = (0..<24).map { i in targetScale * (0..<3).reduce(Float(0.25)) { $0 + w[$1] * x.scalars[i * 3 + $1] } }
     let data = try Dataset(features: x, targets: Tensor(shape: [24, 1], scalars: y))
     let model = withManualSeed(3) { Linear(inputSize: 3, outputSize: 1) }
     return (data, model)
@@ -121,6 +121,33 @@ struct LossScalerTests {
             let halvings = skipped.prefix(t + 1).filter { $0 }.count
             #expect(scales[t] == Float(sign: .plus, exponent: 127 - halvings, significand: 1), "step \(t): \(scales[t])")
         }
+    }
+
+    @Test("backing off from an overflowing scale is not divergence: only steps skipped at a scale of 1 or less count toward the limit")
+    func calibrationIsNotDivergence() throws {
+        // Targets of order 2^40 make gradients of order 2^41: the scale must fall from 2^127 below about 2^87,
+        // some 40 skipped steps in a row, before a step is taken. The default limit is 10.
+        let (data, model) = try regression(targetScale: 0x1p40), (plain, _) = try regression()
+        let trainer = Trainer(
+            model: model, optimizer: SGD(model.parameters, learningRate: 1e-30), loss: .meanSquaredError,
+            options: TrainingOptions(epochs: 40, batchSize: 8, progress: .silent))
+        trainer.lossScaler = LossScaler(initialScale: 0x1p127)
+        let history = try trainer.fit(data)
+        let leadingSkips = history.steps.prefix { $0.skipped }.count
+        #expect(!history.diverged && history.steps.count == 120 && leadingSkips > 10, "\(history)")
+        #expect(history.steps.dropFirst(leadingSkips).contains { !$0.skipped })
+        #expect(leadingSkips >= 30 && trainer.lossScaler!.scale < 0x1p90, "\(leadingSkips), \(trainer.lossScaler!.scale)")
+
+        // Gradients that are NaN whatever the scale: 16 back-offs from 2^16 to 1 (not counted), then 10 skips
+        // at a scale of 1 or less end the run as diverged.
+        let poisoned = withManualSeed(3) { Sequential([Linear(inputSize: 3, outputSize: 1), Poison(on: Set(1...10_000))]) }
+        let diverging = Trainer(
+            model: poisoned, optimizer: SGD(poisoned.parameters, learningRate: 0.01), loss: .meanSquaredError,
+            options: TrainingOptions(epochs: 40, batchSize: 8, progress: .silent))
+        diverging.lossScaler = LossScaler()
+        let stopped = try diverging.fit(plain)
+        #expect(stopped.diverged && stopped.steps.count == 26 && stopped.skippedSteps == 26, "\(stopped)")
+        #expect(diverging.lossScaler!.scale == 0x1p-10)
     }
 
     @Test("the scaler's scale and growth tracker are kept in checkpoints; a checkpoint without them leaves the scaler as it is")

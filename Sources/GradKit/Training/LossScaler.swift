@@ -21,9 +21,12 @@
 /// otherwise:  optimizer step;           t = t + 1
 ///             if t == growthInterval:   S' = S · growthFactor;  S = S' if S' is finite;  t = 0
 /// ```
-/// S starts at `initialScale`. It is not bounded below (as in PyTorch): a
-/// run whose gradients stay non-finite keeps halving it, and
-/// ``TrainingOptions/maximumConsecutiveSkippedSteps`` ends such a run.
+/// S starts at `initialScale`. A run whose gradients stay non-finite keeps
+/// halving it, down to ``State/smallestScale`` (PyTorch has no floor; see
+/// ``update(foundNonFinite:)``). With a ``Trainer``,
+/// ``TrainingOptions/maximumConsecutiveSkippedSteps`` ends such a run, counting
+/// only the steps skipped at a scale of 1 or less, so the back-offs that find
+/// the scale's range are never taken for divergence.
 ///
 /// With a ``Trainer``, set ``Trainer/lossScaler``: every step then scales
 /// the loss, unscales the gradients before the monitor's non-finite guard,

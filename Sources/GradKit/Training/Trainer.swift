@@ -78,6 +78,9 @@ public final class Trainer {
     private var lastCorrect: Int?
     private var stopRequested: String?
     private var diverged = false
+    /// Skipped steps in a row that count toward ``TrainingOptions/maximumConsecutiveSkippedSteps``:
+    /// with a ``lossScaler``, only those taken at a scale of 1 or less.
+    private var divergingSkips = 0
 
     /// A trainer of `model` by `optimizer` on `loss`.
     ///
@@ -303,7 +306,12 @@ public final class Trainer {
         switch try monitor.inspectGradients(loss: stepLoss, learningRate: optimizer.learningRate) {
         case .step:
             lossScaler?.update(foundNonFinite: false)
+            divergingSkips = 0
         case .skip(let parameter), .stop(let parameter):
+            // Above a scale of 1 an overflow may be the scale's own (its back-off is the scaler finding
+            // its range, as PyTorch's GradScaler does from 2^16); at 1 or less the gradients themselves
+            // are not finite.
+            if (lossScaler?.scale ?? 1) <= 1 { divergingSkips += 1 }
             lossScaler?.update(foundNonFinite: true)
             record.skipped = true
             record.gradientNorm = .nan
@@ -311,8 +319,9 @@ public final class Trainer {
             if case .stop = monitor.policy {
                 stopRequested = "non-finite gradient in '\(parameter)' at step \(step)"
                 diverged = true
-            } else if let limit = options.maximumConsecutiveSkippedSteps, monitor.consecutiveSkips >= limit {
-                stopRequested = "\(monitor.consecutiveSkips) steps in a row had NaN or infinite gradients (last in '\(parameter)', step \(step)): training diverged"
+            } else if let limit = options.maximumConsecutiveSkippedSteps, divergingSkips >= limit {
+                let scaled = lossScaler == nil ? "" : " at a loss scale of 1 or less"
+                stopRequested = "\(divergingSkips) steps in a row had NaN or infinite gradients\(scaled) (last in '\(parameter)', step \(step)): training diverged"
                 diverged = true
             }
             return record

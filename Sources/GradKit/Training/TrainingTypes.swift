@@ -170,7 +170,10 @@ public struct TrainingOptions: Sendable {
     /// End training when this many steps in a row were skipped for NaN or
     /// infinite gradients (Keras' `TerminateOnNaN`, which stops at the first):
     /// the run has diverged and further steps would all be skipped too.
-    /// ``History/diverged`` is then set. Nil never stops. Default 10.
+    /// ``History/diverged`` is then set. Nil never stops. Default 10. With a
+    /// ``Trainer/lossScaler``, only steps skipped at a scale of 1 or less
+    /// count: above it an overflow may be the scale's own, and backing off is
+    /// how the scaler finds its range (16 halvings from its default 2¹⁶).
     public var maximumConsecutiveSkippedSteps: Int?
     /// Run every step in anomaly mode (``withAnomalyDetection(_:)``): the first
     /// NaN or infinity ends training with an ``AnomalyError`` naming the

@@ -22,11 +22,14 @@ enum RecordedSettings {
         /// Nil when the checkpoint does not record the key.
         let recorded: String?
         let current: String
+        /// Whether `recorded` is ``implicit``'s value, the checkpoint recording none.
+        var assumed = false
 
-        /// `--seed 0 (now 1)`.
+        /// `--seed 0 (now 1)`; `--header false (not recorded: every run before the option had it; now true)`.
         var description: String {
             let name = Option.allCases.contains { $0.specification.name == key } ? "--" + key : key
-            return "\(name) \(recorded?.shownInMessage ?? "(not recorded)") (now \(current.shownInMessage))"
+            let was = recorded.map { $0.shownInMessage + (assumed ? " (not recorded: every run before the option had it; " : " (") }
+            return "\(name) \(was ?? "(not recorded) (")now \(current.shownInMessage))"
         }
     }
 
@@ -48,8 +51,10 @@ enum RecordedSettings {
         let hyperparameterKeys = Set(OptimizerOptions.hyperparameterOptions.map { $0.0.specification.name })
         return current.compactMap { setting in
             if otherOptimizer, hyperparameterKeys.contains(setting.key) { return nil }
-            let recorded = configuration[prefix + setting.key] ?? implicit[setting.key]
-            return recorded == setting.value ? nil : Difference(key: setting.key, recorded: recorded, current: setting.value)
+            let recorded = configuration[prefix + setting.key]
+            let value = recorded ?? implicit[setting.key]
+            return value == setting.value
+                ? nil : Difference(key: setting.key, recorded: value, current: setting.value, assumed: recorded == nil && value != nil)
         }
     }
 

@@ -168,7 +168,8 @@ final class TrainingRun {
         if resumedNothingToTrain != nil { return nil }
         if !configuration.outputs.quiet {
             let counts = "\(data.validation?.count ?? 0) validation, " + (data.test.map { "\($0.count) test" } ?? "no test set")
-            print("training \(widths.map(String.init).joined(separator: "-")) \(configuration.model.activation.rawValue) MLP on \(data.train.count) examples (\(counts)), \(configuration.optimizer.kind.rawValue)")
+            let precision = configuration.plan.matmulPrecision == .float32 ? "" : ", \(configuration.plan.matmulPrecision) matmuls"
+            print("training \(widths.map(String.init).joined(separator: "-")) \(configuration.model.activation.rawValue) MLP on \(data.train.count) examples (\(counts)), \(configuration.optimizer.kind.rawValue)\(precision)")
         }
         return try trainer.fit(data.train, validation: data.validation)
     }

@@ -16,6 +16,8 @@ struct TrainResult {
     /// Training ended because its gradients stayed non-finite (the process exits with status 1).
     var diverged: Bool
     var report: GradientMonitor.Report
+    /// How the run's matrix products computed (`--matmul-precision`).
+    var matmulPrecision: MatmulPrecision
 
     /// The `--json` line's object; numbers that do not apply (or are not finite) are null.
     func json(totalSeconds: Double) -> JSON {
@@ -29,6 +31,7 @@ struct TrainResult {
             "epochs": .number(Double(epochs)), "epochs_this_run": .number(Double(epochsThisRun)), "steps": .number(Double(steps)),
             "skipped_steps": .number(Double(skippedSteps)), "seconds": .number(trainingSeconds), "total_seconds": .number(totalSeconds),
             "stopped": stopped.map(JSON.string) ?? .null, "diverged": .bool(diverged), "healthy": .bool(report.isHealthy), "layers": .array(layers),
+            "matmul_precision": .string(matmulPrecision.rawValue),
         ])
     }
 }
@@ -47,7 +50,8 @@ extension TrainingRun {
             validationAccuracy: history?.epochs.last?.validationAccuracy ?? data.validation.flatMap { trainer.evaluate($0).accuracy },
             epochs: trainer.completedEpochs, epochsThisRun: history?.epochs.count ?? 0,
             steps: trainer.completedSteps, skippedSteps: trainer.monitor.report.skippedSteps, trainingSeconds: trainingSeconds,
-            stopped: stopped, diverged: history?.diverged ?? false, report: trainer.monitor.report)
+            stopped: stopped, diverged: history?.diverged ?? false, report: trainer.monitor.report,
+            matmulPrecision: configuration.plan.matmulPrecision)
     }
 
     /// How the run stopped, the test figures (or that there is no test set) and the gradient-health report.

@@ -28,9 +28,10 @@ public enum MatmulPrecision: String, Sendable, CaseIterable, CustomStringConvert
     case float32
     /// Both operands rounded to bfloat16 (8 significant bits, to nearest even),
     /// the products summed in FP32 in the order of AVX512_BF16's `vdpbf16ps`:
-    /// k in pairs, the second of each pair first. The same bits on every code
-    /// path, thread count and backend; the exact contract, denormals included,
-    /// is in `ck_gemm.h` and docs/decisions.md.
+    /// k in pairs, the second of each pair first. Each GEMM gives the same
+    /// bits on every code path, thread count and backend (a whole model's
+    /// other operations may still differ between backends, as in FP32); the
+    /// exact contract, denormals included, is in `ck_gemm.h` and docs/decisions.md.
     case bfloat16
 
     /// The raw value: `"float32"` or `"bfloat16"`.
@@ -342,7 +343,7 @@ public enum Kernels {
         "CPU \(cpuName); \(threadCount) thread\(threadCount == 1 ? "" : "s"); \(instructionSet) (detected \(detectedInstructionSet)); "
             + "build \(isNativeOpenMPBuild ? "NativeOpenMP" : "default"); backend \(activeBackend)"
             + (splitsSmallProducts ? "" : "; small products unsplit")
-            + (activeMatmulPrecision == .float32 ? "" : "; matmul \(activeMatmulPrecision)")
+            + (activeMatmulPrecision == .float32 ? "" : "; matmul \(activeMatmulPrecision) (\(bfloat16DotProduct))")
             + (flushesSubnormals ? "; subnormals flushed" : "")
     }
 }

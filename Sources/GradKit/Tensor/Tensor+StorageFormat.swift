@@ -15,6 +15,11 @@
 /// conversion on a GPU does): fp16 flushes magnitudes below 2⁻²⁵ to ±0 and
 /// turns magnitudes of 65520 and above into ±∞; bfloat16 keeps Float's
 /// exponent range and only shortens the mantissa. NaN stays NaN.
+///
+/// bfloat16 storage keeps Float's subnormals (rounded like any value), as
+/// PyTorch's `tensor.to(torch.bfloat16)` does. The operand rounding of
+/// ``MatmulPrecision/bfloat16`` differs there: it is `vcvtneps2bf16`'s, which
+/// turns every Float subnormal (magnitudes below 2⁻¹²⁶) into a signed zero.
 public enum StorageFormat: String, Sendable, CaseIterable {
     /// IEEE 754 binary16 (`Float16`, PyTorch's `torch.float16`).
     case float16

@@ -269,6 +269,10 @@ struct DataInputTests {
         // A field holding another common separator gets a hint in the library's and the tool's words.
         expectCSVFailure("1;2,0\n3;4,1\n", row: 1, column: 1, #"is the file ';'-separated? (Swift: separator: ";"; gradkit: --separator ';')"#)
         expectCSVFailure("1\t2,0\n3\t4,1\n", row: 1, column: 1, #"(Swift: separator: "\t"; gradkit: --separator tab)"#)
+        // A decimal comma in a ';'-separated file: the hint is about the comma, not another separator.
+        expectCSVFailure("a;b;label\n1,5;2;1\n", row: 2, column: 1, "'1,5' has a decimal comma", "decimal='.'", separator: ";")
+        expectCSVFailure("1;-,5e3;1\n", row: 1, column: 2, "'-,5e3' has a decimal comma", separator: ";")
+        expectCSVFailure("1;1,5,2;1\n", row: 1, column: 2, "is the file ','-separated", separator: ";")
         // Blank lines before the first row do not change which row is the header.
         #expect(try csv("\n  \nx,y\n1,0\n").count == 1)
     }

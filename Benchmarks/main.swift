@@ -581,8 +581,8 @@ func recurrentLayers() {
     optimizers()
     trainingStep()
     endToEndSteps()
-    trainingStep()
     recurrentLayers()
+    if results.isEmpty, let filter = options.filter { usageError("no benchmark's name contains \(filter)") }
 
     if json {
         let items = results.map { m in

@@ -211,7 +211,6 @@ func printError(_ message: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
-
 /// Why `gradkit info`'s bfloat16 pairs are not `vdpbf16ps` on a CPU that has
 /// AVX512_BF16 on the AVX-512 path: its bits disagreed, or its measured rate
 /// does not pay. Empty otherwise.

@@ -108,9 +108,8 @@ func runRoofline() {
     // A step cannot take less than its own products: where the products timed alone took longer, the machine's
     // speed changed during the run, and every fraction of it is suspect.
     for row in rows where row.products > row.step * 1.05 {
-        let line = "gradkit-bench: note: \(row.name): its products alone took \(formatSeconds(row.products)), the whole step "
-            + "\(formatSeconds(row.step)): the machine's speed changed during the run; repeat it on a quieter machine\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
+        printError("note: \(row.name): its products alone took \(formatSeconds(row.products)), the whole step "
+            + "\(formatSeconds(row.step)): the machine's speed changed during the run; repeat it on a quieter machine")
     }
     if options.json {
         let items = rows.map { row in

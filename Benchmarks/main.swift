@@ -10,10 +10,15 @@ import Glibc
 #endif
 @_spi(Benchmarks) import GradKit
 
+/// Writes `gradkit-bench: MESSAGE` and a line break to standard error.
+func printError(_ message: String) {
+    let line = "gradkit-bench: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
 /// Ends the program with a usage error on standard error (exit status 2, as gradkit's).
 func usageError(_ message: String) -> Never {
-    let line = "gradkit-bench: \(message) (see --help)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    printError("\(message) (see --help)")
     exit(2)
 }
 

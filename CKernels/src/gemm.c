@@ -363,8 +363,7 @@ CK_TARGET_AVX512 static void pair_rows(float *panel, size_t kc, size_t width) {
 
 // ---------------------------------------------------------------- the bfloat16 dot product
 
-// -1 until first use; a thread's override (-1: none), as ck_isa_select.
-static _Atomic int detected_dot = -1;
+// A thread's override (-1: none), as ck_isa_select.
 static _Thread_local int thread_dot = -1;
 
 #if CK_HAVE_X86
@@ -478,12 +477,7 @@ double ck_bf16_dot_vdpbf16ps_rate(void) {
 }
 
 ck_bf16_dot ck_bf16_dot_detected(void) {
-    int dot = atomic_load_explicit(&detected_dot, memory_order_relaxed);
-    if (dot < 0) {
-        dot = ck_bf16_dot_vdpbf16ps_rate() >= CK_BF16_DOT_VDPBF16PS_MIN_RATE ? CK_BF16_DOT_VDPBF16PS : CK_BF16_DOT_FMA;
-        atomic_store_explicit(&detected_dot, dot, memory_order_relaxed);
-    }
-    return (ck_bf16_dot)dot;
+    return ck_bf16_dot_vdpbf16ps_rate() >= CK_BF16_DOT_VDPBF16PS_MIN_RATE ? CK_BF16_DOT_VDPBF16PS : CK_BF16_DOT_FMA;
 }
 
 ck_bf16_dot ck_bf16_dot_active(void) { return thread_dot >= 0 ? (ck_bf16_dot)thread_dot : ck_bf16_dot_detected(); }

@@ -225,11 +225,12 @@ struct CSVReader {
             let last = isLineEnd(field.raw.upperBound) && field.raw.lowerBound > 0 && bytes[field.raw.lowerBound - 1] == separator
             return "empty field: missing values are not supported" + (last ? " (the line ends with a separator)" : "")
         }
-        let word = text(content).lowercased().drop { $0 == "+" || $0 == "-" }
+        let field = text(content)
+        let word = field.lowercased().drop { $0 == "+" || $0 == "-" }
         if ["nan", "inf", "infinity"].contains(word) { return "\(quoted(content)) is not a finite number: NaN and infinity are not accepted" }
         if word.hasPrefix("0x") { return "\(quoted(content)) is hexadecimal: only decimal numbers are accepted" }
         // `1,5` in a file separated by something else: a decimal comma, which no separator fixes.
-        let pointed = String(text(content).map { $0 == "," ? "." : $0 })
+        let pointed = String(field.map { $0 == "," ? "." : $0 })
         if separator != UInt8(ascii: ","), bytes[content].filter({ $0 == UInt8(ascii: ",") }).count == 1,
            pointed.allSatisfy({ "0123456789+-.eE".contains($0) }), Float(pointed) != nil {
             return "\(quoted(content)) has a decimal comma: write decimal points (pandas: to_csv(..., decimal='.'))" + hint

@@ -190,17 +190,29 @@ struct GEMMTests {
 
     @Test("the result does not depend on the thread count")
     func threadCountIndependent() {
+        // Row splits with packed A (m = 300), and column splits whose parts pack
+        // their own panels of B and read A's rows in place (m a multiple of 8, not
+        // of 12): across k blocks, with partial column tiles, and past one NC block.
+        let cases = [
+            GEMMCase(transposeA: false, transposeB: true, m: 300, n: 310, k: 600, alpha: 1, beta: 0, pad: 1),
+            GEMMCase(transposeA: false, transposeB: true, m: 128, n: 256, k: 300, alpha: 1, beta: 0, pad: 0),
+            GEMMCase(transposeA: false, transposeB: false, m: 136, n: 200, k: 70, alpha: -0.5, beta: 1, pad: 3),
+            GEMMCase(transposeA: false, transposeB: false, m: 16, n: 2100, k: 80, alpha: 1, beta: 0, pad: 0),
+        ]
         withExclusiveThreadCount {
-            let c = GEMMCase(transposeA: false, transposeB: true, m: 300, n: 310, k: 600, alpha: 1, beta: 0, pad: 1)
-            let a = randomScalars(c.aCount, seed: 1), b = randomScalars(c.bCount, seed: 2)
-            let zeros = [Float](repeating: 0, count: c.cCount)
-            Kernels.threadCount = 1
-            let one = Kernels.withBackend(.c) { run(c, a, b, zeros) }
-            Kernels.threadCount = 3
-            let three = Kernels.withBackend(.c) { run(c, a, b, zeros) }
-            // Every C element is one micro-kernel's dot product in a fixed k order,
-            // whichever thread computes it.
-            expectIdentical(three, one, "threads 3 vs 1")
+            for (index, c) in cases.enumerated() {
+                let a = randomScalars(c.aCount, seed: UInt64(3 * index + 1)), b = randomScalars(c.bCount, seed: UInt64(3 * index + 2))
+                let c0 = randomScalars(c.cCount, seed: UInt64(3 * index + 3))
+                Kernels.threadCount = 1
+                let one = Kernels.withBackend(.c) { run(c, a, b, c0) }
+                // Every C element is one micro-kernel's dot product in a fixed k order,
+                // whichever thread computes it.
+                for threads in [2, 3] {
+                    Kernels.threadCount = threads
+                    let split = Kernels.withBackend(.c) { run(c, a, b, c0) }
+                    expectIdentical(split, one, "threads \(threads) vs 1, \(c)")
+                }
+            }
         }
     }
 

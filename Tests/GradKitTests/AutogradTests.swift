@@ -154,6 +154,51 @@ struct AutogradTests {
         #expect(w.gradient!.scalars == [3, 3])
     }
 
+    @Test("gradients written straight into an optimizer's flat buffer: the same bits as an unbound parameter's")
+    func gradientsIntoFlatBuffer() {
+        var generator = SeededGenerator(seed: 11)
+        let weight = Tensor(randomNormal: [5, 4], using: &generator), bias = Tensor(randomNormal: [5], using: &generator)
+        let x1 = Tensor(randomNormal: [6, 4], using: &generator), x2 = Tensor(randomNormal: [3, 4], using: &generator)
+        let bound = (w: Parameter(weight), b: Parameter(bias)), free = (w: Parameter(weight), b: Parameter(bias))
+        let optimizer = SGD([bound.w, bound.b], learningRate: 0.1) // binds values and gradients to its flat buffers
+        // The weight and bias are used twice: the second contribution adds to the first one's buffer.
+        func backward(_ p: (w: Parameter, b: Parameter)) {
+            let y1 = linearReLU(x1, weight: p.w.value, bias: p.b.value)
+            let y2 = linear(x2, weight: p.w.value, bias: p.b.value)
+            ((y1 * y1).sum() + (y2 * 0.5).sum()).backward()
+        }
+        backward(bound)
+        backward(free)
+        #expect(bound.w.gradient!.scalars == free.w.gradient!.scalars)
+        #expect(bound.b.gradient!.scalars == free.b.gradient!.scalars)
+        let held = bound.w.gradient!
+        // A second backward adds to the gradient there (PyTorch's accumulation).
+        backward(bound)
+        backward(free)
+        #expect(bound.w.gradient!.scalars == free.w.gradient!.scalars)
+        #expect(held.scalars != bound.w.gradient!.scalars)
+        // After zeroing, the next backward writes afresh into the buffer (whose old
+        // values must not leak in), and a gradient held from before keeps its values.
+        let heldValues = held.scalars
+        let viewing = bound.w.gradient! // shares the flat buffer's memory
+        let viewingValues = viewing.scalars
+        optimizer.zeroGradients()
+        free.w.gradient = nil
+        free.b.gradient = nil
+        let afterZero = bound.w.gradient
+        #expect(afterZero == nil)
+        let kept = bound.b.registerGradientHook { _ in nil } // observes: the gradient goes through the hook path
+        backward(bound)
+        backward(free)
+        #expect(held.scalars == heldValues)
+        #expect(viewing.scalars == viewingValues)
+        #expect(bound.w.gradient!.scalars == free.w.gradient!.scalars)
+        #expect(bound.b.gradient!.scalars == free.b.gradient!.scalars)
+        kept.remove()
+        optimizer.step()
+        #expect(bound.w.value.scalars != weight.scalars)
+    }
+
     @Test("a graph can be built on one thread and differentiated on another")
     func crossThread() {
         let w = Parameter(Tensor(shape: [2], scalars: [1, -1]))

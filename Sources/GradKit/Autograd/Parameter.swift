@@ -136,6 +136,23 @@ public final class Parameter {
         if !accumulatedHooks.isEmpty { for entry in accumulatedHooks.entries { entry.hook(self) } }
     }
 
+    /// The gradient buffer backward may write this step's gradient into
+    /// directly: when the gradient is a view of a flat buffer (an optimizer's),
+    /// there is no gradient yet to add to, and no hook must see it first. Made
+    /// exclusive first (a reader of an earlier gradient keeps its values).
+    func gradientBufferForDirectWrite() -> TensorStorage? {
+        guard gradientHooks.isEmpty, !hasGradient, gradientStorage?.isView == true else { return nil }
+        Parameter.makeExclusive(&gradientStorage!)
+        return gradientStorage
+    }
+
+    /// Backward wrote the whole gradient into ``gradientBufferForDirectWrite()``:
+    /// it is this parameter's gradient now, as after ``receiveGradient(_:)``.
+    func receiveGradientWrittenInPlace() {
+        hasGradient = true
+        if !accumulatedHooks.isEmpty { for entry in accumulatedHooks.entries { entry.hook(self) } }
+    }
+
     /// Runs `body` on the value's memory for writing, after making sure no
     /// tensor handed out earlier (or saved on the tape) sees the change.
     func updateValue(_ body: (FloatPointer) -> Void) {

@@ -78,6 +78,9 @@ final class Tape {
     private var nodeCount: Int32 = 0
     /// Gradients by node during a backward sweep.
     private var gradients: [Tensor?] = []
+    /// By node during a sweep: the gradient in `gradients` is a view of its
+    /// parameter's bound gradient buffer, written there by the pullbacks.
+    private var writtenInParameter: [Bool] = []
 
     /// > 0 inside `withoutGradients` (on this thread).
     var disabledDepth = 0
@@ -213,6 +216,8 @@ final class Tape {
         }
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: Int(nodeCount)))
+        writtenInParameter.removeAll(keepingCapacity: true)
+        writtenInParameter.append(contentsOf: repeatElement(false, count: Int(nodeCount)))
         gradients[Int(root)] = seed
         // In anomaly mode parameters receive nothing until the whole sweep is checked.
         let deliversEarly = anomalyDepth == 0
@@ -255,7 +260,26 @@ final class Tape {
         let i = Int(leaf.node)
         guard let gradient = gradients[i] else { return }
         gradients[i] = nil
-        leaf.parameter.receiveGradient(gradient)
+        if writtenInParameter[i] {
+            leaf.parameter.receiveGradientWrittenInPlace()
+        } else {
+            leaf.parameter.receiveGradient(gradient)
+        }
+    }
+
+    /// The parameter whose leaf is `node`, when its gradient may be written
+    /// straight into its bound buffer (``Parameter/gradientBufferForDirectWrite()``);
+    /// not in anomaly mode, where parameters receive nothing until the sweep is checked.
+    private func parameterWritableInPlace(_ node: Int32) -> Parameter? {
+        guard anomalyDepth == 0 else { return nil }
+        // Leaves are appended as their nodes are numbered: sorted by node.
+        var low = 0, high = leaves.count
+        while low < high {
+            let mid = (low + high) / 2
+            if leaves[mid].node < node { low = mid + 1 } else { high = mid }
+        }
+        guard low < leaves.count, leaves[low].node == node else { return nil }
+        return leaves[low].parameter
     }
 
     /// Registers a gradient hook on the recorded tensor at `node`.
@@ -297,7 +321,12 @@ final class Tape {
     /// Adds `gradient` to the gradient of `node`.
     fileprivate func accumulate(_ node: Int32, _ gradient: Tensor) {
         let i = Int(node)
-        if var existing = gradients[i] {
+        if writtenInParameter[i], let existing = gradients[i] {
+            // The parameter's own buffer, which no one else reads during the sweep.
+            withExtendedLifetime((existing, gradient)) {
+                Kernels.axpy(count: existing.scalarCount, output: existing.mutablePointer, alpha: 1, input: gradient.pointer)
+            }
+        } else if var existing = gradients[i] {
             gradients[i] = nil
             existing.addInPlace(gradient)
             gradients[i] = existing
@@ -312,11 +341,20 @@ final class Tape {
         _ node: Int32, shape: [Int], _ produce: (_ destination: FloatPointer, _ beta: Float) -> Void
     ) {
         let i = Int(node)
-        if var existing = gradients[i] {
+        if writtenInParameter[i], let existing = gradients[i] {
+            withExtendedLifetime(existing) { produce(existing.mutablePointer, 1) }
+        } else if var existing = gradients[i] {
             gradients[i] = nil
             existing.makeUniquelyOwned()
             produce(existing.mutablePointer, 1)
             gradients[i] = existing
+        } else if let parameter = parameterWritableInPlace(node), parameter.shape == shape,
+                  let buffer = parameter.gradientBufferForDirectWrite() {
+            // A parameter bound to a flat gradient buffer (an optimizer's) with no
+            // gradient yet: write there, instead of into a tensor copied there later.
+            withExtendedLifetime(buffer) { produce(buffer.base, 0) }
+            gradients[i] = Tensor(storage: buffer, shape: shape)
+            writtenInParameter[i] = true
         } else {
             let fresh = Tensor(uninitializedShape: shape)
             produce(fresh.mutablePointer, 0)

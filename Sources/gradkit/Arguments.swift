@@ -221,7 +221,12 @@ func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageE
     guard decimal, let value = Double(text), value.isFinite, Float(value).isFinite, range?.contains(value) ?? true else {
         throw UsageError("\(what) must be a number\(range.map { " in \($0)" } ?? " a Float can hold"), got \(text.quotedForMessage(limit: DisplayText.messageLimit))")
     }
-    // The Float it becomes must be in range too: 1e-300 is above 0, but its Float is 0.
+    // A number above 0 must not become 0 where 0 is allowed (--lr 1e-300 asked for a
+    // step, its Float takes none); where 0 is not, the range check below says so.
+    if value > 0, Float(value) == 0, range?.contains(0) ?? true {
+        throw UsageError("\(what) must be 0 or at least \(Float.leastNonzeroMagnitude) (the smallest Float above 0), got \(text.quotedForMessage(limit: DisplayText.messageLimit)), which a Float holds as 0")
+    }
+    // The Float it becomes must be in range too.
     if let range, !range.contains(Double(Float(value))) {
         throw UsageError("\(what) must be a number in \(range) as a Float, got \(text.quotedForMessage(limit: DisplayText.messageLimit)), which a Float holds as \(Float(value))")
     }

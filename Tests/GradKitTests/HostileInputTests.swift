@@ -214,6 +214,7 @@ struct HostileCommandLineTests {
     @Test("a number whose Float is within an option's range and the number not, or the other way round, or hexadecimal, is a usage error", arguments: [
         (["train", "--agc", "1e-300"], "as a Float"), (["lr-find", "--start", "1e-46"], "as a Float"),
         (["train", "--lr", "-1e-300"], "--lr must be in [0, ∞)"), (["train", "--optimizer", "sgd", "--momentum", "-1e-60"], "--momentum must be in"),
+        (["train", "--lr", "1e-300"], "which a Float holds as 0"), (["train", "--optimizer", "sgd", "--momentum", "1e-60"], "which a Float holds as 0"),
         (["train", "--lr", "0x10"], "--lr must be a number"), (["train", "--schedule", "step:2:0x1p-3"], "must be a number"),
     ])
     func numbersAsFloats(arguments: [String], message: String) {

@@ -199,6 +199,41 @@ struct AutogradTests {
         #expect(bound.w.value.scalars != weight.scalars)
     }
 
+    @Test("a hook registered or a gradient assigned while backward runs counts as it does for an unbound parameter")
+    func changesDuringBackward() {
+        let x = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        // w is used twice; the hook on the intermediate h runs between its two contributions.
+        func gradient(bound: Bool, change: @escaping (Parameter) -> Void) -> [Float] {
+            let w = Parameter(Tensor(shape: [2, 2], scalars: [0.5, -1, 2, 0.25]))
+            let optimizer: SGD? = bound ? SGD([w], learningRate: 0.1) : nil
+            let h = linear(x, weight: w.value) * 1
+            h.registerGradientHook { _ in change(w); return nil }
+            linear(h, weight: w.value).sum().backward()
+            withExtendedLifetime(optimizer) {}
+            return w.gradient!.scalars
+        }
+        let changes: [(String, (Parameter) -> Void)] = [
+            ("a gradient hook", { $0.registerGradientHook { $0 * 0 } }),
+            ("an assigned gradient", { $0.gradient = Tensor(ones: [2, 2]) }),
+            ("a new optimizer", { _ = SGD([$0], learningRate: 0.1) }),
+        ]
+        for (name, change) in changes {
+            #expect(gradient(bound: true, change: change) == gradient(bound: false, change: change), "\(name)")
+        }
+        #expect(gradient(bound: true) { $0.registerGradientHook { $0 * 0 } } == [0, 0, 0, 0])
+    }
+
+    @Test("a shared left factor times an empty batch has a zero gradient, not the last step's")
+    func emptyBatchSharedLeft() {
+        let a = Parameter(Tensor(shape: [2, 2], scalars: [1, 2, 3, 4]))
+        let optimizer = SGD([a], learningRate: 0.1)
+        a.value.matmul(Tensor(shape: [1, 2, 2], scalars: [1, 1, 1, 1])).sum().backward()
+        #expect(a.gradient!.scalars == [2, 2, 2, 2])
+        optimizer.zeroGradients()
+        a.value.matmul(Tensor(zeros: [0, 2, 2])).sum().backward()
+        #expect(a.gradient!.scalars == [0, 0, 0, 0])
+    }
+
     @Test("a graph can be built on one thread and differentiated on another")
     func crossThread() {
         let w = Parameter(Tensor(shape: [2], scalars: [1, -1]))

@@ -146,6 +146,13 @@ public final class Parameter {
         return gradientStorage
     }
 
+    /// Whether `gradient`, written into ``gradientBufferForDirectWrite()`` at
+    /// the start of a sweep, can simply become the gradient now: nothing
+    /// changed since (no hook registered, no gradient assigned, not rebound).
+    func stillTakesGradientWrittenInPlace(_ gradient: Tensor) -> Bool {
+        gradientHooks.isEmpty && !hasGradient && gradientStorage === gradient.storage
+    }
+
     /// Backward wrote the whole gradient into ``gradientBufferForDirectWrite()``:
     /// it is this parameter's gradient now, as after ``receiveGradient(_:)``.
     func receiveGradientWrittenInPlace() {

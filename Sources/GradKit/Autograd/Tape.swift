@@ -260,9 +260,11 @@ final class Tape {
         let i = Int(leaf.node)
         guard let gradient = gradients[i] else { return }
         gradients[i] = nil
-        if writtenInParameter[i] {
+        if writtenInParameter[i], leaf.parameter.stillTakesGradientWrittenInPlace(gradient) {
             leaf.parameter.receiveGradientWrittenInPlace()
         } else {
+            // Changed during the sweep (a hook registered, a gradient assigned, bound elsewhere):
+            // hand the sum over as any other gradient.
             leaf.parameter.receiveGradient(gradient)
         }
     }
@@ -323,6 +325,7 @@ final class Tape {
         let i = Int(node)
         if writtenInParameter[i], let existing = gradients[i] {
             // The parameter's own buffer, which no one else reads during the sweep.
+            precondition(existing.shape == gradient.shape, "backward: gradient of shape \(gradient.shape) for \(existing.shape)")
             withExtendedLifetime((existing, gradient)) {
                 Kernels.axpy(count: existing.scalarCount, output: existing.mutablePointer, alpha: 1, input: gradient.pointer)
             }

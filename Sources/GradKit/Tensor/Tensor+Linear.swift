@@ -97,6 +97,8 @@ extension Tensor {
                 let batch = b.scalarCount / Swift.max(k * n, 1)
                 let shared = mode == .sharedLeft
                 sink.accumulate(0, shape: a.shape) { dA, beta in
+                    // An empty batch sums nothing: a shared left factor's gradient is zero.
+                    if batch == 0, beta == 0 { dA.update(repeating: 0, count: a.scalarCount) }
                     for i in 0..<batch {
                         // A shared left factor sums its gradient over the batch.
                         let target = shared ? dA : dA + i * m * k

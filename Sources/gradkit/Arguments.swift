@@ -224,7 +224,7 @@ func parseNumber(_ text: String, range: ValueRange?, what: String) throws(UsageE
     // A number above 0 must not become 0 where 0 is allowed (--lr 1e-300 asked for a
     // step, its Float takes none); where 0 is not, the range check below says so.
     if value > 0, Float(value) == 0, range?.contains(0) ?? true {
-        throw UsageError("\(what) must be 0 or at least \(Float.leastNonzeroMagnitude) (the smallest Float above 0), got \(text.quotedForMessage(limit: DisplayText.messageLimit)), which a Float holds as 0")
+        throw UsageError("\(what) got \(text.quotedForMessage(limit: DisplayText.messageLimit)), which a Float holds as 0 (the smallest Float above 0 is \(Float.leastNonzeroMagnitude))")
     }
     // The Float it becomes must be in range too.
     if let range, !range.contains(Double(Float(value))) {

@@ -125,6 +125,71 @@ struct OptimizerTests {
         }
     }
 
+    /// Floats spread over every binade Adam can meet near the bottom of the range: zeros of both
+    /// signs, subnormals, the binades just above 2^-126, and ordinary magnitudes, in random order.
+    private static func spanningScalars(_ count: Int, seed: UInt64, exponents: ClosedRange<Int> = -99...1) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let sign: Float = Bool.random(using: &generator) ? -1 : 1
+            switch Int.random(in: 0..<8, using: &generator) {
+            case 0: return sign * 0
+            case 1, 2: return sign * Float(bitPattern: UInt32.random(in: 1..<0x0080_0000, using: &generator))
+            case 3: return sign * Float(sign: .plus, exponent: Int.random(in: -130 ... -100, using: &generator),
+                                        significand: Float.random(in: 1..<2, using: &generator))
+            default: return sign * Float(sign: .plus, exponent: Int.random(in: exponents, using: &generator),
+                                         significand: Float.random(in: 1..<2, using: &generator))
+            }
+        }
+    }
+
+    @Test("Adam and AdamW near and below Float's normal range: C and Swift agree bit for bit",
+          arguments: ["adam_plain", "adam_amsgrad", "adam_weight_decay", "adam_betas_eps", "adamw_plain", "adamw_amsgrad"])
+    func subnormalParity(name: String) throws {
+        // Moments of dead units decaying through the subnormals, squares of tiny gradients, clipping
+        // that scales gradients to 1e-30: the vector loops meet subnormal operands and results in every
+        // operation of the step, and must round them as the Swift twin's scalar code does.
+        let golden = OptimizerGoldens.cases.first { $0.name == name }!
+        var met = 0
+        func run(_ backend: KernelBackend) throws -> ([[Float]], OptimizerState) {
+            try Kernels.withBackend(backend) {
+                let sizes = [16 * 40 + 7, 5, 64 * 9]
+                let parameters = sizes.enumerated().map { i, n in
+                    Parameter(Tensor(shape: [n], scalars: Self.spanningScalars(n, seed: UInt64(10 + i))), name: "p\(i)")
+                }
+                let optimizer = makeOptimizer(golden.kind, golden.options, parameters)
+                for p in parameters { p.gradient = Tensor(zeros: p.shape) }
+                optimizer.step()
+                var state = optimizer.exportState()
+                for (i, entry) in state.parameters.enumerated() {
+                    for key in entry.buffers.keys.sorted() {
+                        var moments = Self.spanningScalars(sizes[i], seed: UInt64(20 + 3 * i + key.count))
+                        if key != "exp_avg" { moments = moments.map(abs) }
+                        state.parameters[i].buffers[key] = Tensor(shape: [sizes[i]], scalars: moments)
+                    }
+                }
+                try optimizer.restoreState(state)
+                for step in 0..<30 {
+                    for (i, p) in parameters.enumerated() {
+                        var g = Self.spanningScalars(sizes[i], seed: UInt64(1000 * step + i), exponents: -125 ... -30)
+                        // Dead units: runs of zero gradients, so moments decay through the subnormals.
+                        for j in g.indices where (j / 48 + step / 10) % 3 == 0 { g[j] = 0 }
+                        p.gradient = Tensor(shape: [sizes[i]], scalars: g)
+                    }
+                    if step % 4 == 3 { optimizer.step(clippingGradientNorm: 1e-30) } else { optimizer.step() }
+                    met += optimizer.exportState().parameters.flatMap { $0.buffers.values.flatMap(\.scalars) }
+                        .filter(\.isSubnormal).count
+                }
+                return (parameters.map(\.value.scalars), optimizer.exportState())
+            }
+        }
+        let c = try run(.c), swift = try run(.swift)
+        for (a, b) in zip(c.0, swift.0) { expectIdentical(a, b, "\(name) parameters") }
+        for (a, b) in zip(c.1.parameters, swift.1.parameters) {
+            for key in a.buffers.keys { expectIdentical(a.buffers[key]!.scalars, b.buffers[key]!.scalars, "\(name) \(key)") }
+        }
+        #expect(met > 600, "the moments stay in the subnormal range (\(met) subnormal after the steps of both runs)")
+    }
+
     @Test("a parameter without a gradient is untouched, state included")
     func skipsParametersWithoutGradient() {
         for golden in OptimizerGoldens.cases where golden.name.hasSuffix("_plain") || golden.name == "sgd_momentum" {

@@ -6,6 +6,9 @@
 #include "ck_optim.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
 
 // Each operation rounds separately, in the documented order: the Swift twins
 // must be able to reproduce every bit.
@@ -102,6 +105,8 @@ CK_INLINE void adam_body(size_t n, float *p, float *m, float *v, float *vmax, co
 
 // ---------------------------------------------------------------- per-ISA entry points
 
+static inline float *offset(float *x, size_t i) { return x ? x + i : NULL; }
+
 typedef struct optim_isa {
     void (*sgd)(size_t, float *, float *, const float *, ck_sgd_scalars);
     void (*adagrad)(size_t, float *, float *, const float *, ck_adagrad_scalars);
@@ -150,9 +155,205 @@ static const optim_isa avx2_isa = { sgd_avx2, adagrad_avx2, rmsprop_avx2, adam_a
 CK_TARGET_AVX512 static void sgd_avx512(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s) { sgd_dispatch(n, p, b, g, s); }
 CK_TARGET_AVX512 static void adagrad_avx512(size_t n, float *p, float *sum, const float *g, ck_adagrad_scalars s) { adagrad_body(n, p, sum, g, s); }
 CK_TARGET_AVX512 static void rmsprop_avx512(size_t n, float *p, float *sq, float *ga, float *b, const float *g, ck_rmsprop_scalars s) { rmsprop_dispatch(n, p, sq, ga, b, g, s); }
-CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g, ck_adam_scalars s) { adam_dispatch(n, p, m, v, vmax, g, s); }
+CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g, ck_adam_scalars s);
 static const optim_isa avx512_isa = { sgd_avx512, adagrad_avx512, rmsprop_avx512, adam_avx512 };
+
+// ---------------------------------------------------------------- Adam near and below Float's normal range
+//
+// Intel cores take a microcode assist (about 100 ns on Emerald Rapids) for each multiplication,
+// division, square root or fused multiply-add with a subnormal operand or result, lanes that hold
+// no subnormal included: once the moments of dying units decay through the range below 2^-126 (at
+// beta1 per step), Adam's vector loop took several times as long. Additions, comparisons and the
+// conversions between Float and double handle subnormals without one. So the AVX-512 kernel looks at
+// each 16 elements first (integer compares of the bits), and computes those where a parameter,
+// moment or gradient is small enough that some operation of the step may meet a subnormal in double,
+// where every Float value is a normal number: each Float operation of adam_body, in its order, is the
+// double operation rounded to Float by a conversion. That is the Float result: the double result of
+// +, -, *, / and sqrt on Float values, rounded to Float, is the correctly rounded Float result (53 >=
+// 2 * 24 + 2 bits), subnormal results included. The look only picks the speed: either way every
+// bit equals the plain loop's, and the Swift twin's. Whether the CPU has the slow path is measured once
+// (ck_adam_subnormal_path); where it has not, under flushing, and under a rounding mode other than to
+// nearest (MXCSR), the plain loop runs.
+
+// The double operation's result rounded to Float, as a double.
+CK_INLINE CK_TARGET_AVX512 __m512d exact_round(__m512d x) { return _mm512_cvtps_pd(_mm512_cvtpd_ps(x)); }
+
+#define EXACT_MUL(a, b) exact_round(_mm512_mul_pd((a), (b)))
+#define EXACT_ADD(a, b) exact_round(_mm512_add_pd((a), (b)))
+#define EXACT_SUB(a, b) exact_round(_mm512_sub_pd((a), (b)))
+#define EXACT_DIV(a, b) exact_round(_mm512_div_pd((a), (b)))
+
+// adam_body's operations, in its order, on 8 elements held in double.
+CK_INLINE CK_TARGET_AVX512 void adam_exact8(__m512d *p, __m512d *m, __m512d *v, __m512d *vmax, __m512d g,
+                                             ck_adam_scalars s) {
+#define EXACT_SCALAR(x) _mm512_set1_pd((double)(x))
+    __m512d pi = EXACT_MUL(*p, EXACT_SCALAR(s.decay_factor));
+    __m512d d = EXACT_MUL(g, EXACT_SCALAR(s.gradient_scale));
+    if (s.weight_decay != 0.0f) d = EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.weight_decay), pi));
+    __m512d difference = EXACT_SUB(d, *m), mi;
+    float weight = s.one_minus_beta1;
+    if (weight < 0.5f) mi = EXACT_ADD(*m, EXACT_MUL(EXACT_SCALAR(weight), difference));
+    else mi = EXACT_SUB(d, EXACT_MUL(difference, EXACT_SCALAR(1.0f - weight)));
+    __m512d vi = EXACT_ADD(EXACT_MUL(*v, EXACT_SCALAR(s.beta2)), EXACT_MUL(EXACT_MUL(EXACT_SCALAR(s.one_minus_beta2), d), d));
+    __m512d vd = vi;
+    if (s.amsgrad) {
+        __mmask8 take = _mm512_cmp_pd_mask(vi, *vmax, _CMP_GT_OQ) | _mm512_cmp_pd_mask(vi, vi, _CMP_UNORD_Q);
+        vd = _mm512_mask_blend_pd(take, *vmax, vi);
+        *vmax = vd;
+    }
+    __m512d root = exact_round(_mm512_sqrt_pd(vd));
+    __m512d denom = EXACT_ADD(EXACT_DIV(root, EXACT_SCALAR(s.bias_correction2_sqrt)), EXACT_SCALAR(s.epsilon));
+    *p = EXACT_ADD(pi, EXACT_DIV(EXACT_MUL(EXACT_SCALAR(-s.step_size), mi), denom));
+    *m = mi;
+    *v = vi;
+#undef EXACT_SCALAR
+}
+
+CK_INLINE CK_TARGET_AVX512 __m512 exact_join(__m512d low, __m512d high) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(low)), _mm512_cvtpd_ps(high), 1);
+}
+
+// Lanes whose magnitude is nonzero and below the threshold's (both as bits).
+CK_INLINE CK_TARGET_AVX512 __mmask16 below(__m512 x, __m512i threshold) {
+    __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff));
+    return _mm512_mask_cmplt_epu32_mask(_mm512_test_epi32_mask(magnitude, magnitude), magnitude, threshold);
+}
+
+static inline __m512i CK_TARGET_AVX512 below_bits(double x) {
+    float f = x < 0x1p127 ? (float)x : 0x1p127f;
+    int32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return _mm512_set1_epi32(bits);
+}
+
+static uint64_t optim_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// Nanoseconds of `count` dependent multiplications by one of a vector holding `x` (volatile: not folded).
+CK_TARGET_AVX512 static uint64_t multiply_chain_ns(float x, int count) {
+    volatile float one = 1.0f;
+    __m512 value = _mm512_set1_ps(x), factor = _mm512_set1_ps(one);
+    uint64_t start = optim_now_ns();
+    for (int i = 0; i < count; ++i) {
+        value = _mm512_mul_ps(value, factor);
+        __asm__ volatile("" : "+v"(value));
+    }
+    uint64_t elapsed = optim_now_ns() - start;
+    float sink[16];
+    _mm512_storeu_ps(sink, value);
+    __asm__ volatile("" : : "r"(sink) : "memory");
+    return elapsed;
+}
+
+// Whether this core takes a slow path for subnormal operands: 64 dependent multiplications of a
+// subnormal against 64 of a normal number, best of 5 each (about 20 µs where it does, once).
+CK_TARGET_AVX512 static int measure_subnormal_assist(void) {
+    uint64_t subnormal = UINT64_MAX, normal = UINT64_MAX;
+    for (int round = 0; round < 5; ++round) {
+        uint64_t a = multiply_chain_ns(1e-40f, 64), b = multiply_chain_ns(1.0f, 64);
+        if (a < subnormal) subnormal = a;
+        if (b < normal) normal = b;
+    }
+    return subnormal > 4 * normal + 200;
+}
+
+// The elements i ..< i + 16 (only the `lanes` of them) of adam_body with AVX-512 intrinsics, the same
+// operations in the same order, or with adam_exact8 if a parameter, moment or gradient is small.
+// `full` (all 16 lanes; a constant where inlined) takes unmasked loads and stores.
+typedef struct adam_vectors {
+    __m512 decay, gradient_scale, weight_decay, w, w_complement, beta2, one_minus_beta2, bc2, epsilon, neg_step;
+    __m512i small_g, small_m, small_v;
+} adam_vectors;
+
+CK_INLINE CK_TARGET_AVX512 void adam16(size_t i, __mmask16 lanes, int full, float *p, float *m, float *v, float *vmax,
+                                      const float *g, ck_adam_scalars s, const adam_vectors *k) {
+#define LOAD(x) (full ? _mm512_loadu_ps((x) + i) : _mm512_maskz_loadu_ps(lanes, (x) + i))
+#define STORE(x, value) (full ? _mm512_storeu_ps((x) + i, (value)) : _mm512_mask_storeu_ps((x) + i, lanes, (value)))
+    __m512 pv = LOAD(p), mv = LOAD(m), vv = LOAD(v), gv = LOAD(g), wv = s.amsgrad ? LOAD(vmax) : _mm512_setzero_ps();
+    if (below(gv, k->small_g) | below(mv, k->small_m) | below(vv, k->small_v)) {
+        __m512d pd[2], md[2], vd[2], wd[2];
+        for (int h = 0; h < 2; ++h) {
+#define HALF(x) _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps((x), 1) : _mm512_castps512_ps256(x))
+            pd[h] = HALF(pv), md[h] = HALF(mv), vd[h] = HALF(vv), wd[h] = HALF(wv);
+            adam_exact8(&pd[h], &md[h], &vd[h], &wd[h], HALF(gv), s);
+#undef HALF
+        }
+        pv = exact_join(pd[0], pd[1]), mv = exact_join(md[0], md[1]), vv = exact_join(vd[0], vd[1]);
+        wv = exact_join(wd[0], wd[1]);
+    } else {
+        __m512 pi = _mm512_mul_ps(pv, k->decay);
+        __m512 d = _mm512_mul_ps(gv, k->gradient_scale);
+        if (s.weight_decay != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(k->weight_decay, pi));
+        __m512 difference = _mm512_sub_ps(d, mv);
+        __m512 mi = s.one_minus_beta1 < 0.5f ? _mm512_add_ps(mv, _mm512_mul_ps(k->w, difference))
+                                              : _mm512_sub_ps(d, _mm512_mul_ps(difference, k->w_complement));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(vv, k->beta2), _mm512_mul_ps(_mm512_mul_ps(k->one_minus_beta2, d), d));
+        __m512 vd = vi;
+        if (s.amsgrad) {
+            __mmask16 take = _mm512_cmp_ps_mask(vi, wv, _CMP_GT_OQ) | _mm512_cmp_ps_mask(vi, vi, _CMP_UNORD_Q);
+            wv = vd = _mm512_mask_blend_ps(take, wv, vi);
+        }
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vd), k->bc2), k->epsilon);
+        pv = _mm512_add_ps(pi, _mm512_div_ps(_mm512_mul_ps(k->neg_step, mi), denom));
+        mv = mi;
+        vv = vi;
+    }
+    STORE(p, pv);
+    STORE(m, mv);
+    STORE(v, vv);
+    if (s.amsgrad) STORE(vmax, wv);
+#undef LOAD
+#undef STORE
+}
+
+CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g,
+                                         ck_adam_scalars s) {
+    if ((_mm_getcsr() & 0xE040u) != 0 || !ck_adam_subnormal_path()) { // FTZ, DAZ, a directed rounding mode
+        adam_dispatch(n, p, m, v, vmax, g, s);
+        return;
+    }
+    // Below these magnitudes an operation of the step may meet a subnormal: the first moment times
+    // (1 - beta1) or the step size, the second times beta2, the gradient times the gradient scale,
+    // (1 - beta2) d and (1 - beta2) d d. Twice as high, for the next step's decay.
+    double weight = s.one_minus_beta1 < 0.5f ? s.one_minus_beta1 : 1.0 - s.one_minus_beta1;
+    double m_factor = fmin(fmin(weight, s.step_size), 1.0), scale = fabs((double)s.gradient_scale);
+    double d_small = fmax(fmax(0x1p-126, 0x1p-126 / s.one_minus_beta2), sqrt(0x1p-126 / s.one_minus_beta2));
+    const adam_vectors k = {
+        .decay = _mm512_set1_ps(s.decay_factor), .gradient_scale = _mm512_set1_ps(s.gradient_scale),
+        .weight_decay = _mm512_set1_ps(s.weight_decay), .w = _mm512_set1_ps(s.one_minus_beta1),
+        .w_complement = _mm512_set1_ps(1.0f - s.one_minus_beta1), .beta2 = _mm512_set1_ps(s.beta2),
+        .one_minus_beta2 = _mm512_set1_ps(s.one_minus_beta2), .bc2 = _mm512_set1_ps(s.bias_correction2_sqrt),
+        .epsilon = _mm512_set1_ps(s.epsilon), .neg_step = _mm512_set1_ps(-s.step_size),
+        .small_m = below_bits(m_factor > 0 ? 0x1p-125 / m_factor : 0x1p-100),
+        .small_v = below_bits(s.beta2 > 0 ? 0x1p-125 / s.beta2 : 0x1p-100),
+        .small_g = below_bits(scale > 0 && s.one_minus_beta2 > 0 ? 2 * d_small / fmin(scale, 1.0) : 0x1p-100),
+    };
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) adam16(i, 0xffff, 1, p, m, v, vmax, g, s, &k);
+    if (i < n) adam16(i, (__mmask16)((1u << (n - i)) - 1u), 0, p, m, v, vmax, g, s, &k);
+}
 #endif
+
+static _Atomic int adam_subnormal_mode = -1;     // as set: -1 measure, 0 plain loop, 1 in double
+static _Atomic int adam_subnormal_measured = -1; // the measurement, once taken
+
+void ck_adam_set_subnormal_path(int mode) { adam_subnormal_mode = mode < 0 ? -1 : mode > 0; }
+
+int ck_adam_subnormal_path(void) {
+#if CK_HAVE_X86
+    if (ck_isa_active() < CK_ISA_AVX512) return 0;
+    int mode = adam_subnormal_mode;
+    if (mode >= 0) return mode;
+    int measured = adam_subnormal_measured;
+    if (measured < 0) adam_subnormal_measured = measured = measure_subnormal_assist();
+    return measured;
+#else
+    return 0;
+#endif
+}
 
 static const optim_isa *isa_table(void) { return CK_ISA_TABLE(portable_isa, avx2_isa, avx512_isa); }
 
@@ -168,7 +369,6 @@ typedef struct optim_job {
     ck_adam_scalars adam;
 } optim_job;
 
-static inline float *offset(float *x, size_t i) { return x ? x + i : NULL; }
 
 static void sgd_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;

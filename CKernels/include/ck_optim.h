@@ -75,7 +75,7 @@ typedef struct ck_adam_scalars {
     bool amsgrad;
 } ck_adam_scalars;
 
-/// How the AVX-512 Adam loop computes each 16 elements whose parameter, moments or gradient are
+/// How the AVX-512 Adam loop computes each 16 elements whose gradient or moments are
 /// small enough that an operation of the step may meet a subnormal: 1 in double, where no Float
 /// subnormal is an operand (each Float operation reproduced bit for bit); 0 in the plain vector
 /// loop; -1 (the default) 1 where this CPU was measured to compute subnormal operands slowly (Intel:

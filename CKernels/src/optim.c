@@ -165,15 +165,17 @@ static const optim_isa avx512_isa = { sgd_avx512, adagrad_avx512, rmsprop_avx512
 // no subnormal included: once the moments of dying units decay through the range below 2^-126 (at
 // beta1 per step), Adam's vector loop took several times as long. Additions, comparisons and the
 // conversions between Float and double handle subnormals without one. So the AVX-512 kernel looks at
-// each 16 elements first (integer compares of the bits), and computes those where a parameter,
-// moment or gradient is small enough that some operation of the step may meet a subnormal in double,
+// each 16 elements first (integer compares of the bits), and computes those where the gradient or a
+// moment is small enough that some operation of the step may meet a subnormal in double,
 // where every Float value is a normal number: each Float operation of adam_body, in its order, is the
 // double operation rounded to Float by a conversion. That is the Float result: the double result of
 // +, -, *, / and sqrt on Float values, rounded to Float, is the correctly rounded Float result (53 >=
 // 2 * 24 + 2 bits), subnormal results included. The look only picks the speed: either way every
-// bit equals the plain loop's, and the Swift twin's. Whether the CPU has the slow path is measured once
-// (ck_adam_subnormal_path); where it has not, under flushing, and under a rounding mode other than to
-// nearest (MXCSR), the plain loop runs.
+// bit equals the plain loop's, and the Swift twin's; a subnormal it does not foresee (a subnormal
+// parameter, or a small moment over a huge denominator) only costs its assist. Whether the CPU has the
+// slow path is measured once (ck_adam_subnormal_path); where it has not, under flushing, under a
+// rounding mode other than to nearest and with a floating-point exception unmasked (MXCSR), the
+// plain loop runs.
 
 // The double operation's result rounded to Float, as a double.
 CK_INLINE CK_TARGET_AVX512 __m512d exact_round(__m512d x) { return _mm512_cvtps_pd(_mm512_cvtpd_ps(x)); }
@@ -249,19 +251,23 @@ CK_TARGET_AVX512 static uint64_t multiply_chain_ns(float x, int count) {
 }
 
 // Whether this core takes a slow path for subnormal operands: 64 dependent multiplications of a
-// subnormal against 64 of a normal number, best of 5 each (about 20 µs where it does, once).
+// subnormal against 64 of a normal number, best of 5 each (about 20 µs where it does, once), in the
+// default floating-point mode (no flushing, exceptions masked, rounding to nearest).
 CK_TARGET_AVX512 static int measure_subnormal_assist(void) {
+    unsigned mode = _mm_getcsr();
+    _mm_setcsr(0x1F80u);
     uint64_t subnormal = UINT64_MAX, normal = UINT64_MAX;
     for (int round = 0; round < 5; ++round) {
         uint64_t a = multiply_chain_ns(1e-40f, 64), b = multiply_chain_ns(1.0f, 64);
         if (a < subnormal) subnormal = a;
         if (b < normal) normal = b;
     }
+    _mm_setcsr(mode);
     return subnormal > 4 * normal + 200;
 }
 
 // The elements i ..< i + 16 (only the `lanes` of them) of adam_body with AVX-512 intrinsics, the same
-// operations in the same order, or with adam_exact8 if a parameter, moment or gradient is small.
+// operations in the same order, or with adam_exact8 if the gradient or a moment is small.
 // `full` (all 16 lanes; a constant where inlined) takes unmasked loads and stores.
 typedef struct adam_vectors {
     __m512 decay, gradient_scale, weight_decay, w, w_complement, beta2, one_minus_beta2, bc2, epsilon, neg_step;
@@ -311,7 +317,8 @@ CK_INLINE CK_TARGET_AVX512 void adam16(size_t i, __mmask16 lanes, int full, floa
 
 CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g,
                                          ck_adam_scalars s) {
-    if ((_mm_getcsr() & 0xE040u) != 0 || !ck_adam_subnormal_path()) { // FTZ, DAZ, a directed rounding mode
+    unsigned mode = _mm_getcsr(); // FTZ, DAZ, a directed rounding mode, an unmasked exception: plain loop
+    if ((mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u || !ck_adam_subnormal_path()) {
         adam_dispatch(n, p, m, v, vmax, g, s);
         return;
     }
@@ -348,7 +355,11 @@ int ck_adam_subnormal_path(void) {
     int mode = adam_subnormal_mode;
     if (mode >= 0) return mode;
     int measured = adam_subnormal_measured;
-    if (measured < 0) adam_subnormal_measured = measured = measure_subnormal_assist();
+    if (measured < 0) { // threads measuring at once keep the first result stored
+        int expected = -1;
+        measured = measure_subnormal_assist();
+        if (!atomic_compare_exchange_strong(&adam_subnormal_measured, &expected, measured)) measured = expected;
+    }
     return measured;
 #else
     return 0;

@@ -1,7 +1,7 @@
 // gradkit-bench — C vs pure-Swift kernels, and autograd bookkeeping.
 // SPDX-License-Identifier: MIT
 //
-//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--adam-subnormals P] [--matmul-precision P] [--json] [--quick]
+//   swift run -c release gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--optimizer-subnormals P] [--matmul-precision P] [--json] [--quick]
 //   swift run -c release gradkit-bench --roofline [--threads N] [--json]   (Roofline.swift; FP32 and bfloat16)
 //   swift run -c release --traits NativeOpenMP gradkit-bench
 //   mpirun -np 2 .build-mpi/release/gradkit-bench --distributed --threads 1   (MPI trait; Distributed.swift)
@@ -31,8 +31,8 @@ var distributed = false
 var roofline = false
 var bf16Dot = Kernels.detectedBFloat16DotProduct
 nonisolated(unsafe) var onlyBackend: KernelBackend?
-/// --adam-subnormals: Adam's path for elements near subnormals (nil: measured).
-nonisolated(unsafe) var adamSubnormalsInDouble: Bool?
+/// --optimizer-subnormals: Adam's and SGD's path for elements near subnormals (nil: measured).
+nonisolated(unsafe) var optimizerSubnormalsInDouble: Bool?
 while let argument = arguments.first {
     arguments.removeFirst()
     guard seen.insert(argument).inserted else { usageError("\(argument) is given twice") }
@@ -62,22 +62,22 @@ while let argument = arguments.first {
         arguments.removeFirst()
     case "--unsplit": Kernels.splitsSmallProducts = false
     case "--flush-subnormals": Kernels.flushesSubnormals = true
-    case "--adam-subnormals":
+    case "--optimizer-subnormals":
         let paths: [String: Bool] = ["double": true, "plain": false]
-        guard let value = arguments.first, let inDouble = paths[value] else { usageError("--adam-subnormals needs double or plain") }
-        adamSubnormalsInDouble = inDouble
-        Kernels.setAdamSubnormalsInDouble(inDouble)
+        guard let value = arguments.first, let inDouble = paths[value] else { usageError("--optimizer-subnormals needs double or plain") }
+        optimizerSubnormalsInDouble = inDouble
+        Kernels.setOptimizerSubnormalsInDouble(inDouble)
         arguments.removeFirst()
     case "--json": json = true
     case "--quick": quick = true
     case "--distributed": distributed = true
     case "--roofline": roofline = true
     case "--help", "-h":
-        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--adam-subnormals P] [--matmul-precision P] [--bf16-dot K] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
+        print("usage: gradkit-bench [--filter NAME] [--threads N] [--unsplit] [--flush-subnormals] [--optimizer-subnormals P] [--matmul-precision P] [--bf16-dot K] [--backend c|swift] [--json] [--quick] [--distributed] [--roofline]")
         print("  --bf16-dot fma|vdpbf16ps|emulated: the kernel bfloat16 products use (Kernels.BFloat16DotProduct; default: this CPU's best)")
         print("  --unsplit: products of a few microseconds on one thread (Kernels.splitsSmallProducts = false)")
         print("  --flush-subnormals: subnormal numbers flushed to zero on the benchmark's thread and the kernels' (Kernels.flushesSubnormals)")
-        print("  --adam-subnormals double|plain: Adam's C kernel computes elements near subnormals in double or in its plain loop (default: measured)")
+        print("  --optimizer-subnormals double|plain: Adam's and SGD's C kernels compute elements near subnormals in double or in their plain loops (default: measured)")
         print("  --matmul-precision float32|bf16: GEMMs with operands rounded to bfloat16 (Kernels.matmulPrecision); --roofline measures both")
         print("  --distributed: data-parallel steps of the wide MLP under mpirun (MPI trait)")
         print("  --roofline: each step workload's time against its FLOPs at this machine's best SGEMM rate")
@@ -384,29 +384,35 @@ func optimizers() {
     }
 }
 
-/// Adam over the deep MLP's 83,850 parameters where a fifth of the gradients, scattered, are
-/// subnormal (as the first moments of units that stopped learning become while they decay): the
-/// C kernel's path in double for such elements (on CPUs that compute subnormals slowly), its plain
-/// vector loop, and the Swift twin. The moments stay subnormal from step to step.
-func subnormalAdam() {
-    let name = "optimizer adam, a fifth subnormal 84k"
-    guard selected(name) else { return }
-    var generator = SeededGenerator(seed: 5)
-    let parameter = Parameter(Tensor(randomNormal: [83_850], standardDeviation: 0.1, using: &generator), name: "p")
-    let normal = Tensor(randomNormal: [83_850], standardDeviation: 1e-3, using: &generator).scalars
-    parameter.gradient = Tensor(shape: [83_850], scalars: normal.enumerated().map { i, g in
-        (i &* 2_654_435_761) % 5 == 0 ? g * 1e-37 : g
-    })
-    let optimizer = Adam([parameter])
-    for (variant, inDouble) in [("c", nil), ("c plain loop", false)] as [(String, Bool?)] {
-        Kernels.setAdamSubnormalsInDouble(inDouble)
-        let t = Kernels.withBackend(.c) { time(budget: options.budget) { optimizer.step() } }
-        let label = variant == "c" && Kernels.adamSubnormalsInDouble ? "c in double" : variant
-        record(Measurement(name: name, variant: label, median: t.median, minimum: t.minimum, unit: .operations, work: 1))
+/// Adam and SGD with momentum over the deep MLP's 83,850 parameters where a fifth of the gradients,
+/// scattered, are subnormal (as the optimizer state of units that stopped learning becomes while it
+/// decays): the C kernel's path in double for such elements (on CPUs that compute subnormals
+/// slowly), its plain vector loop, and the Swift twin. The state stays subnormal from step to step.
+func subnormalOptimizers() {
+    let cases: [(String, ([Parameter]) -> Optimizer)] = [
+        ("adam", { Adam($0) }), ("sgd momentum", { SGD($0, learningRate: 1e-2, momentum: 0.9) }),
+    ]
+    for (label, make) in cases {
+        let name = "optimizer \(label), a fifth subnormal 84k"
+        guard selected(name) else { continue }
+        var generator = SeededGenerator(seed: 5)
+        let parameter = Parameter(Tensor(randomNormal: [83_850], standardDeviation: 0.1, using: &generator), name: "p")
+        let normal = Tensor(randomNormal: [83_850], standardDeviation: 1e-3, using: &generator).scalars
+        parameter.gradient = Tensor(shape: [83_850], scalars: normal.enumerated().map { i, g in
+            (i &* 2_654_435_761) % 5 == 0 ? g * 1e-37 : g
+        })
+        let optimizer = make([parameter])
+        optimizer.step() // SGD's first step creates its momentum buffer
+        for (variant, inDouble) in [("c", nil), ("c plain loop", false)] as [(String, Bool?)] {
+            Kernels.setOptimizerSubnormalsInDouble(inDouble)
+            let t = Kernels.withBackend(.c) { time(budget: options.budget) { optimizer.step() } }
+            let shown = variant == "c" && Kernels.optimizerSubnormalsInDouble ? "c in double" : variant
+            record(Measurement(name: name, variant: shown, median: t.median, minimum: t.minimum, unit: .operations, work: 1))
+        }
+        Kernels.setOptimizerSubnormalsInDouble(optimizerSubnormalsInDouble)
+        let t = Kernels.withBackend(.swift) { time(budget: options.budget) { optimizer.step() } }
+        record(Measurement(name: name, variant: "swift", median: t.median, minimum: t.minimum, unit: .operations, work: 1))
     }
-    Kernels.setAdamSubnormalsInDouble(adamSubnormalsInDouble)
-    let t = Kernels.withBackend(.swift) { time(budget: options.budget) { optimizer.step() } }
-    record(Measurement(name: name, variant: "swift", median: t.median, minimum: t.minimum, unit: .operations, work: 1))
 }
 
 // ------------------------------------------------------------------ training
@@ -618,7 +624,7 @@ func recurrentLayers() {
     autogradOverhead()
     kernels()
     optimizers()
-    subnormalAdam()
+    subnormalOptimizers()
     trainingStep()
     endToEndSteps()
     recurrentLayers()

@@ -75,14 +75,14 @@ typedef struct ck_adam_scalars {
     bool amsgrad;
 } ck_adam_scalars;
 
-/// How the AVX-512 Adam loop computes each 16 elements whose gradient or moments are
+/// How the AVX-512 Adam and SGD-with-momentum loops compute each 16 elements whose gradient or state is
 /// small enough that an operation of the step may meet a subnormal: 1 in double, where no Float
 /// subnormal is an operand (each Float operation reproduced bit for bit); 0 in the plain vector
 /// loop; -1 (the default) 1 where this CPU was measured to compute subnormal operands slowly (Intel:
 /// a microcode assist per instruction), else 0. Results are the same either way.
-void ck_adam_set_subnormal_path(int mode);
+void ck_optim_set_subnormal_path(int mode);
 /// The path in effect (0 or 1; 0 without AVX-512); measures once when the mode is -1.
-int ck_adam_subnormal_path(void);
+int ck_optim_subnormal_path(void);
 
 /// max_exp_avg_sq is NULL unless amsgrad.
 void ck_adam_step_f32(size_t n, float *CK_RESTRICT p, float *CK_RESTRICT exp_avg, float *CK_RESTRICT exp_avg_sq,

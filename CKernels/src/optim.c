@@ -152,13 +152,13 @@ CK_TARGET_AVX2 static void rmsprop_avx2(size_t n, float *p, float *sq, float *ga
 CK_TARGET_AVX2 static void adam_avx2(size_t n, float *p, float *m, float *v, float *vmax, const float *g, ck_adam_scalars s) { adam_dispatch(n, p, m, v, vmax, g, s); }
 static const optim_isa avx2_isa = { sgd_avx2, adagrad_avx2, rmsprop_avx2, adam_avx2 };
 
-CK_TARGET_AVX512 static void sgd_avx512(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s) { sgd_dispatch(n, p, b, g, s); }
+CK_TARGET_AVX512 static void sgd_avx512(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s);
 CK_TARGET_AVX512 static void adagrad_avx512(size_t n, float *p, float *sum, const float *g, ck_adagrad_scalars s) { adagrad_body(n, p, sum, g, s); }
 CK_TARGET_AVX512 static void rmsprop_avx512(size_t n, float *p, float *sq, float *ga, float *b, const float *g, ck_rmsprop_scalars s) { rmsprop_dispatch(n, p, sq, ga, b, g, s); }
 CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g, ck_adam_scalars s);
 static const optim_isa avx512_isa = { sgd_avx512, adagrad_avx512, rmsprop_avx512, adam_avx512 };
 
-// ---------------------------------------------------------------- Adam near and below Float's normal range
+// ---------------------------------------------------------------- Adam and SGD near and below Float's normal range
 //
 // Intel cores take a microcode assist (about 100 ns on Emerald Rapids) for each multiplication,
 // division, square root or fused multiply-add with a subnormal operand or result, lanes that hold
@@ -171,9 +171,10 @@ static const optim_isa avx512_isa = { sgd_avx512, adagrad_avx512, rmsprop_avx512
 // double operation rounded to Float by a conversion. That is the Float result: the double result of
 // +, -, *, / and sqrt on Float values, rounded to Float, is the correctly rounded Float result (53 >=
 // 2 * 24 + 2 bits), subnormal results included. The look only picks the speed: either way every
-// bit equals the plain loop's, and the Swift twin's; a subnormal it does not foresee (a subnormal
+// bit equals the plain loop's, and the Swift twin's (SGD with momentum likewise: its buffer decays at
+// the momentum per step); a subnormal it does not foresee (a subnormal
 // parameter, or a small moment over a huge denominator) only costs its assist. Whether the CPU has the
-// slow path is measured once (ck_adam_subnormal_path); where it has not, under flushing, under a
+// slow path is measured once (ck_optim_subnormal_path); where it has not, under flushing, under a
 // rounding mode other than to nearest and with a floating-point exception unmasked (MXCSR), the
 // plain loop runs.
 
@@ -318,7 +319,7 @@ CK_INLINE CK_TARGET_AVX512 void adam16(size_t i, __mmask16 lanes, int full, floa
 CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g,
                                          ck_adam_scalars s) {
     unsigned mode = _mm_getcsr(); // FTZ, DAZ, a directed rounding mode, an unmasked exception: plain loop
-    if ((mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u || !ck_adam_subnormal_path()) {
+    if ((mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u || !ck_optim_subnormal_path()) {
         adam_dispatch(n, p, m, v, vmax, g, s);
         return;
     }
@@ -342,23 +343,84 @@ CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v,
     for (; i + 16 <= n; i += 16) adam16(i, 0xffff, 1, p, m, v, vmax, g, s, &k);
     if (i < n) adam16(i, (__mmask16)((1u << (n - i)) - 1u), 0, p, m, v, vmax, g, s, &k);
 }
+
+// sgd_body's momentum step (not the first), in its order, on 8 elements held in double.
+CK_INLINE CK_TARGET_AVX512 void sgd_exact8(__m512d *p, __m512d *b, __m512d g, ck_sgd_scalars s) {
+#define EXACT_SCALAR(x) _mm512_set1_pd((double)(x))
+    __m512d d = EXACT_MUL(g, EXACT_SCALAR(s.gradient_scale));
+    if (s.weight_decay != 0.0f) d = EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.weight_decay), *p));
+    __m512d buffer = EXACT_ADD(EXACT_MUL(*b, EXACT_SCALAR(s.momentum)), EXACT_MUL(EXACT_SCALAR(s.one_minus_dampening), d));
+    __m512d u = s.nesterov ? EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.momentum), buffer)) : buffer;
+    *p = EXACT_ADD(*p, EXACT_MUL(EXACT_SCALAR(-s.learning_rate), u));
+    *b = buffer;
+#undef EXACT_SCALAR
+}
+
+// The elements i ..< i + 16 (the `lanes` of them) of sgd_body's momentum step with AVX-512
+// intrinsics, or with sgd_exact8 if the gradient or the momentum buffer is small (as adam16).
+CK_INLINE CK_TARGET_AVX512 void sgd16(size_t i, __mmask16 lanes, int full, float *p, float *b, const float *g,
+                                     ck_sgd_scalars s, __m512i small_g, __m512i small_b) {
+#define LOAD(x) (full ? _mm512_loadu_ps((x) + i) : _mm512_maskz_loadu_ps(lanes, (x) + i))
+#define STORE(x, value) (full ? _mm512_storeu_ps((x) + i, (value)) : _mm512_mask_storeu_ps((x) + i, lanes, (value)))
+    __m512 pv = LOAD(p), bv = LOAD(b), gv = LOAD(g);
+    if (below(gv, small_g) | below(bv, small_b)) {
+        __m512d pd[2], bd[2];
+        for (int h = 0; h < 2; ++h) {
+#define HALF(x) _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps((x), 1) : _mm512_castps512_ps256(x))
+            pd[h] = HALF(pv), bd[h] = HALF(bv);
+            sgd_exact8(&pd[h], &bd[h], HALF(gv), s);
+#undef HALF
+        }
+        pv = exact_join(pd[0], pd[1]), bv = exact_join(bd[0], bd[1]);
+    } else {
+        __m512 momentum = _mm512_set1_ps(s.momentum);
+        __m512 d = _mm512_mul_ps(gv, _mm512_set1_ps(s.gradient_scale));
+        if (s.weight_decay != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(_mm512_set1_ps(s.weight_decay), pv));
+        __m512 buffer = _mm512_add_ps(_mm512_mul_ps(bv, momentum), _mm512_mul_ps(_mm512_set1_ps(s.one_minus_dampening), d));
+        __m512 u = s.nesterov ? _mm512_add_ps(d, _mm512_mul_ps(momentum, buffer)) : buffer;
+        pv = _mm512_add_ps(pv, _mm512_mul_ps(_mm512_set1_ps(-s.learning_rate), u));
+        bv = buffer;
+    }
+    STORE(p, pv);
+    STORE(b, bv);
+#undef LOAD
+#undef STORE
+}
+
+CK_TARGET_AVX512 static void sgd_avx512(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s) {
+    unsigned mode = _mm_getcsr(); // as adam_avx512
+    if (s.momentum == 0.0f || s.first || (mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u ||
+        !ck_optim_subnormal_path()) {
+        sgd_dispatch(n, p, b, g, s);
+        return;
+    }
+    // Below these magnitudes an operation of the step may meet a subnormal: the buffer times the
+    // momentum or the learning rate, the gradient times the gradient scale and then those factors.
+    double factor = fmin(fmin(fabs((double)s.momentum), fabs((double)s.learning_rate)), 1.0);
+    double d_factor = fmin(factor, fabs((double)s.one_minus_dampening)) * fabs((double)s.gradient_scale);
+    __m512i small_b = below_bits(factor > 0 ? 0x1p-125 / factor : 0x1p-100);
+    __m512i small_g = below_bits(d_factor > 0 ? 0x1p-125 / fmin(d_factor, 1.0) : 0x1p-100);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) sgd16(i, 0xffff, 1, p, b, g, s, small_g, small_b);
+    if (i < n) sgd16(i, (__mmask16)((1u << (n - i)) - 1u), 0, p, b, g, s, small_g, small_b);
+}
 #endif
 
-static _Atomic int adam_subnormal_mode = -1;     // as set: -1 measure, 0 plain loop, 1 in double
-static _Atomic int adam_subnormal_measured = -1; // the measurement, once taken
+static _Atomic int optim_subnormal_mode = -1;     // as set: -1 measure, 0 plain loop, 1 in double
+static _Atomic int optim_subnormal_measured = -1; // the measurement, once taken
 
-void ck_adam_set_subnormal_path(int mode) { adam_subnormal_mode = mode < 0 ? -1 : mode > 0; }
+void ck_optim_set_subnormal_path(int mode) { optim_subnormal_mode = mode < 0 ? -1 : mode > 0; }
 
-int ck_adam_subnormal_path(void) {
+int ck_optim_subnormal_path(void) {
 #if CK_HAVE_X86
     if (ck_isa_active() < CK_ISA_AVX512) return 0;
-    int mode = adam_subnormal_mode;
+    int mode = optim_subnormal_mode;
     if (mode >= 0) return mode;
-    int measured = adam_subnormal_measured;
+    int measured = optim_subnormal_measured;
     if (measured < 0) { // threads measuring at once keep the first result stored
         int expected = -1;
         measured = measure_subnormal_assist();
-        if (!atomic_compare_exchange_strong(&adam_subnormal_measured, &expected, measured)) measured = expected;
+        if (!atomic_compare_exchange_strong(&optim_subnormal_measured, &expected, measured)) measured = expected;
     }
     return measured;
 #else

@@ -257,23 +257,24 @@ public enum Kernels {
         return try body()
     }
 
-    /// Whether the C backend's Adam and AdamW steps compute the elements where a
-    /// subnormal number may arise (the moments of units that stopped receiving
-    /// gradient decay through the range below 1.2e-38) in double precision,
+    /// Whether the C backend's Adam, AdamW and SGD-with-momentum steps compute
+    /// the elements where a subnormal number may arise (the state of units that
+    /// stopped receiving gradient decays through the range below 1.2e-38) in
+    /// double precision,
     /// where no Float subnormal is an operand: each Float operation is
     /// reproduced bit for bit, so results never differ. It pays on CPUs that
     /// compute subnormal operands slowly (Intel cores take a microcode assist of
-    /// about 100 ns per vector instruction), so by default (`nil`) the first Adam
+    /// about 100 ns per vector instruction), so by default (`nil`) the first such
     /// step measures that once and decides; `true` or `false` fixes the choice
     /// for the process. AVX-512 machines only; elsewhere, and while
     /// ``flushesSubnormals``, the plain loop runs.
-    @_spi(Benchmarks) public static func setAdamSubnormalsInDouble(_ inDouble: Bool?) {
-        ck_adam_set_subnormal_path(inDouble.map { $0 ? 1 : 0 } ?? -1)
+    @_spi(Benchmarks) public static func setOptimizerSubnormalsInDouble(_ inDouble: Bool?) {
+        ck_optim_set_subnormal_path(inDouble.map { $0 ? 1 : 0 } ?? -1)
     }
 
-    /// Whether Adam's C kernel computes elements near subnormals in double
-    /// (``setAdamSubnormalsInDouble(_:)``), measuring first if undecided.
-    @_spi(Benchmarks) public static var adamSubnormalsInDouble: Bool { ck_adam_subnormal_path() != 0 }
+    /// Whether the optimizers' C kernels compute elements near subnormals in double
+    /// (``setOptimizerSubnormalsInDouble(_:)``), measuring first if undecided.
+    @_spi(Benchmarks) public static var optimizerSubnormalsInDouble: Bool { ck_optim_subnormal_path() != 0 }
 
     /// Out-of-place elementwise kernels (maps, their pullbacks, broadcasting
     /// binary ops, fill) whose operands total more than this many bytes write

@@ -105,8 +105,6 @@ CK_INLINE void adam_body(size_t n, float *p, float *m, float *v, float *vmax, co
 
 // ---------------------------------------------------------------- per-ISA entry points
 
-static inline float *offset(float *x, size_t i) { return x ? x + i : NULL; }
-
 typedef struct optim_isa {
     void (*sgd)(size_t, float *, float *, const float *, ck_sgd_scalars);
     void (*adagrad)(size_t, float *, float *, const float *, ck_adagrad_scalars);
@@ -185,11 +183,35 @@ CK_INLINE CK_TARGET_AVX512 __m512d exact_round(__m512d x) { return _mm512_cvtps_
 #define EXACT_ADD(a, b) exact_round(_mm512_add_pd((a), (b)))
 #define EXACT_SUB(a, b) exact_round(_mm512_sub_pd((a), (b)))
 #define EXACT_DIV(a, b) exact_round(_mm512_div_pd((a), (b)))
+#define EXACT_SCALAR(x) _mm512_set1_pd((double)(x))
+
+// MXCSR in its default state: no flushing, rounding to nearest, every exception masked. The paths in
+// double reproduce Float arithmetic in this mode only.
+#define MXCSR_DEFAULT 0x1F80u
+CK_INLINE int fp_mode_is_default(void) { return (_mm_getcsr() & 0xFFC0u) == MXCSR_DEFAULT; }
+
+// 16 floats from x + i: all of them (`full`, a constant where inlined) or the `lanes`, the rest zero.
+CK_INLINE CK_TARGET_AVX512 __m512 load16(const float *x, size_t i, __mmask16 lanes, int full) {
+    return full ? _mm512_loadu_ps(x + i) : _mm512_maskz_loadu_ps(lanes, x + i);
+}
+
+CK_INLINE CK_TARGET_AVX512 void store16(float *x, size_t i, __mmask16 lanes, int full, __m512 value) {
+    if (full) _mm512_storeu_ps(x + i, value);
+    else _mm512_mask_storeu_ps(x + i, lanes, value);
+}
+
+// Half h (0: lanes 0-7, 1: lanes 8-15) of x in double, and two such halves back as Float.
+CK_INLINE CK_TARGET_AVX512 __m512d exact_half(__m512 x, int h) {
+    return _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(x, 1) : _mm512_castps512_ps256(x));
+}
+
+CK_INLINE CK_TARGET_AVX512 __m512 exact_join(__m512d low, __m512d high) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(low)), _mm512_cvtpd_ps(high), 1);
+}
 
 // adam_body's operations, in its order, on 8 elements held in double.
 CK_INLINE CK_TARGET_AVX512 void adam_exact8(__m512d *p, __m512d *m, __m512d *v, __m512d *vmax, __m512d g,
                                              ck_adam_scalars s) {
-#define EXACT_SCALAR(x) _mm512_set1_pd((double)(x))
     __m512d pi = EXACT_MUL(*p, EXACT_SCALAR(s.decay_factor));
     __m512d d = EXACT_MUL(g, EXACT_SCALAR(s.gradient_scale));
     if (s.weight_decay != 0.0f) d = EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.weight_decay), pi));
@@ -209,11 +231,6 @@ CK_INLINE CK_TARGET_AVX512 void adam_exact8(__m512d *p, __m512d *m, __m512d *v, 
     *p = EXACT_ADD(pi, EXACT_DIV(EXACT_MUL(EXACT_SCALAR(-s.step_size), mi), denom));
     *m = mi;
     *v = vi;
-#undef EXACT_SCALAR
-}
-
-CK_INLINE CK_TARGET_AVX512 __m512 exact_join(__m512d low, __m512d high) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(low)), _mm512_cvtpd_ps(high), 1);
 }
 
 // Lanes whose magnitude is nonzero and below the threshold's (both as bits).
@@ -245,9 +262,6 @@ CK_TARGET_AVX512 static uint64_t multiply_chain_ns(float x, int count) {
         __asm__ volatile("" : "+v"(value));
     }
     uint64_t elapsed = optim_now_ns() - start;
-    float sink[16];
-    _mm512_storeu_ps(sink, value);
-    __asm__ volatile("" : : "r"(sink) : "memory");
     return elapsed;
 }
 
@@ -256,7 +270,7 @@ CK_TARGET_AVX512 static uint64_t multiply_chain_ns(float x, int count) {
 // default floating-point mode (no flushing, exceptions masked, rounding to nearest).
 CK_TARGET_AVX512 static int measure_subnormal_assist(void) {
     unsigned mode = _mm_getcsr();
-    _mm_setcsr(0x1F80u);
+    _mm_setcsr(MXCSR_DEFAULT);
     uint64_t subnormal = UINT64_MAX, normal = UINT64_MAX;
     for (int round = 0; round < 5; ++round) {
         uint64_t a = multiply_chain_ns(1e-40f, 64), b = multiply_chain_ns(1.0f, 64);
@@ -268,58 +282,50 @@ CK_TARGET_AVX512 static int measure_subnormal_assist(void) {
 }
 
 // The elements i ..< i + 16 (only the `lanes` of them) of adam_body with AVX-512 intrinsics, the same
-// operations in the same order, or with adam_exact8 if the gradient or a moment is small.
-// `full` (all 16 lanes; a constant where inlined) takes unmasked loads and stores.
-typedef struct adam_vectors {
-    __m512 decay, gradient_scale, weight_decay, w, w_complement, beta2, one_minus_beta2, bc2, epsilon, neg_step;
-    __m512i small_g, small_m, small_v;
-} adam_vectors;
-
+// operations in the same order, or with adam_exact8 if the gradient or a moment is below its
+// threshold (small_g, small_m, small_v, as bits).
 CK_INLINE CK_TARGET_AVX512 void adam16(size_t i, __mmask16 lanes, int full, float *p, float *m, float *v, float *vmax,
-                                      const float *g, ck_adam_scalars s, const adam_vectors *k) {
-#define LOAD(x) (full ? _mm512_loadu_ps((x) + i) : _mm512_maskz_loadu_ps(lanes, (x) + i))
-#define STORE(x, value) (full ? _mm512_storeu_ps((x) + i, (value)) : _mm512_mask_storeu_ps((x) + i, lanes, (value)))
-    __m512 pv = LOAD(p), mv = LOAD(m), vv = LOAD(v), gv = LOAD(g), wv = s.amsgrad ? LOAD(vmax) : _mm512_setzero_ps();
-    if (below(gv, k->small_g) | below(mv, k->small_m) | below(vv, k->small_v)) {
+                                      const float *g, ck_adam_scalars s, const __m512i small[3]) {
+    __m512 pv = load16(p, i, lanes, full), mv = load16(m, i, lanes, full), vv = load16(v, i, lanes, full);
+    __m512 gv = load16(g, i, lanes, full), wv = s.amsgrad ? load16(vmax, i, lanes, full) : _mm512_setzero_ps();
+    if (below(gv, small[0]) | below(mv, small[1]) | below(vv, small[2])) {
         __m512d pd[2], md[2], vd[2], wd[2];
         for (int h = 0; h < 2; ++h) {
-#define HALF(x) _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps((x), 1) : _mm512_castps512_ps256(x))
-            pd[h] = HALF(pv), md[h] = HALF(mv), vd[h] = HALF(vv), wd[h] = HALF(wv);
-            adam_exact8(&pd[h], &md[h], &vd[h], &wd[h], HALF(gv), s);
-#undef HALF
+            pd[h] = exact_half(pv, h), md[h] = exact_half(mv, h), vd[h] = exact_half(vv, h), wd[h] = exact_half(wv, h);
+            adam_exact8(&pd[h], &md[h], &vd[h], &wd[h], exact_half(gv, h), s);
         }
         pv = exact_join(pd[0], pd[1]), mv = exact_join(md[0], md[1]), vv = exact_join(vd[0], vd[1]);
         wv = exact_join(wd[0], wd[1]);
     } else {
-        __m512 pi = _mm512_mul_ps(pv, k->decay);
-        __m512 d = _mm512_mul_ps(gv, k->gradient_scale);
-        if (s.weight_decay != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(k->weight_decay, pi));
+        __m512 pi = _mm512_mul_ps(pv, _mm512_set1_ps(s.decay_factor));
+        __m512 d = _mm512_mul_ps(gv, _mm512_set1_ps(s.gradient_scale));
+        if (s.weight_decay != 0.0f) d = _mm512_add_ps(d, _mm512_mul_ps(_mm512_set1_ps(s.weight_decay), pi));
         __m512 difference = _mm512_sub_ps(d, mv);
-        __m512 mi = s.one_minus_beta1 < 0.5f ? _mm512_add_ps(mv, _mm512_mul_ps(k->w, difference))
-                                              : _mm512_sub_ps(d, _mm512_mul_ps(difference, k->w_complement));
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(vv, k->beta2), _mm512_mul_ps(_mm512_mul_ps(k->one_minus_beta2, d), d));
+        __m512 mi = s.one_minus_beta1 < 0.5f
+            ? _mm512_add_ps(mv, _mm512_mul_ps(_mm512_set1_ps(s.one_minus_beta1), difference))
+            : _mm512_sub_ps(d, _mm512_mul_ps(difference, _mm512_set1_ps(1.0f - s.one_minus_beta1)));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(vv, _mm512_set1_ps(s.beta2)),
+                                  _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(s.one_minus_beta2), d), d));
         __m512 vd = vi;
         if (s.amsgrad) {
             __mmask16 take = _mm512_cmp_ps_mask(vi, wv, _CMP_GT_OQ) | _mm512_cmp_ps_mask(vi, vi, _CMP_UNORD_Q);
             wv = vd = _mm512_mask_blend_ps(take, wv, vi);
         }
-        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vd), k->bc2), k->epsilon);
-        pv = _mm512_add_ps(pi, _mm512_div_ps(_mm512_mul_ps(k->neg_step, mi), denom));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vd), _mm512_set1_ps(s.bias_correction2_sqrt)),
+                                     _mm512_set1_ps(s.epsilon));
+        pv = _mm512_add_ps(pi, _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(-s.step_size), mi), denom));
         mv = mi;
         vv = vi;
     }
-    STORE(p, pv);
-    STORE(m, mv);
-    STORE(v, vv);
-    if (s.amsgrad) STORE(vmax, wv);
-#undef LOAD
-#undef STORE
+    store16(p, i, lanes, full, pv);
+    store16(m, i, lanes, full, mv);
+    store16(v, i, lanes, full, vv);
+    if (s.amsgrad) store16(vmax, i, lanes, full, wv);
 }
 
 CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v, float *vmax, const float *g,
                                          ck_adam_scalars s) {
-    unsigned mode = _mm_getcsr(); // FTZ, DAZ, a directed rounding mode, an unmasked exception: plain loop
-    if ((mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u || !ck_optim_subnormal_path()) {
+    if (!fp_mode_is_default() || !ck_optim_subnormal_path()) {
         adam_dispatch(n, p, m, v, vmax, g, s);
         return;
     }
@@ -329,47 +335,36 @@ CK_TARGET_AVX512 static void adam_avx512(size_t n, float *p, float *m, float *v,
     double weight = s.one_minus_beta1 < 0.5f ? s.one_minus_beta1 : 1.0 - s.one_minus_beta1;
     double m_factor = fmin(fmin(weight, s.step_size), 1.0), scale = fabs((double)s.gradient_scale);
     double d_small = fmax(fmax(0x1p-126, 0x1p-126 / s.one_minus_beta2), sqrt(0x1p-126 / s.one_minus_beta2));
-    const adam_vectors k = {
-        .decay = _mm512_set1_ps(s.decay_factor), .gradient_scale = _mm512_set1_ps(s.gradient_scale),
-        .weight_decay = _mm512_set1_ps(s.weight_decay), .w = _mm512_set1_ps(s.one_minus_beta1),
-        .w_complement = _mm512_set1_ps(1.0f - s.one_minus_beta1), .beta2 = _mm512_set1_ps(s.beta2),
-        .one_minus_beta2 = _mm512_set1_ps(s.one_minus_beta2), .bc2 = _mm512_set1_ps(s.bias_correction2_sqrt),
-        .epsilon = _mm512_set1_ps(s.epsilon), .neg_step = _mm512_set1_ps(-s.step_size),
-        .small_m = below_bits(m_factor > 0 ? 0x1p-125 / m_factor : 0x1p-100),
-        .small_v = below_bits(s.beta2 > 0 ? 0x1p-125 / s.beta2 : 0x1p-100),
-        .small_g = below_bits(scale > 0 && s.one_minus_beta2 > 0 ? 2 * d_small / fmin(scale, 1.0) : 0x1p-100),
+    const __m512i small[3] = {
+        below_bits(scale > 0 && s.one_minus_beta2 > 0 ? 2 * d_small / fmin(scale, 1.0) : 0x1p-100),
+        below_bits(m_factor > 0 ? 0x1p-125 / m_factor : 0x1p-100),
+        below_bits(s.beta2 > 0 ? 0x1p-125 / s.beta2 : 0x1p-100),
     };
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) adam16(i, 0xffff, 1, p, m, v, vmax, g, s, &k);
-    if (i < n) adam16(i, (__mmask16)((1u << (n - i)) - 1u), 0, p, m, v, vmax, g, s, &k);
+    for (; i + 16 <= n; i += 16) adam16(i, 0xffff, 1, p, m, v, vmax, g, s, small);
+    if (i < n) adam16(i, (__mmask16)((1u << (n - i)) - 1u), 0, p, m, v, vmax, g, s, small);
 }
 
 // sgd_body's momentum step (not the first), in its order, on 8 elements held in double.
 CK_INLINE CK_TARGET_AVX512 void sgd_exact8(__m512d *p, __m512d *b, __m512d g, ck_sgd_scalars s) {
-#define EXACT_SCALAR(x) _mm512_set1_pd((double)(x))
     __m512d d = EXACT_MUL(g, EXACT_SCALAR(s.gradient_scale));
     if (s.weight_decay != 0.0f) d = EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.weight_decay), *p));
     __m512d buffer = EXACT_ADD(EXACT_MUL(*b, EXACT_SCALAR(s.momentum)), EXACT_MUL(EXACT_SCALAR(s.one_minus_dampening), d));
     __m512d u = s.nesterov ? EXACT_ADD(d, EXACT_MUL(EXACT_SCALAR(s.momentum), buffer)) : buffer;
     *p = EXACT_ADD(*p, EXACT_MUL(EXACT_SCALAR(-s.learning_rate), u));
     *b = buffer;
-#undef EXACT_SCALAR
 }
 
 // The elements i ..< i + 16 (the `lanes` of them) of sgd_body's momentum step with AVX-512
 // intrinsics, or with sgd_exact8 if the gradient or the momentum buffer is small (as adam16).
 CK_INLINE CK_TARGET_AVX512 void sgd16(size_t i, __mmask16 lanes, int full, float *p, float *b, const float *g,
                                      ck_sgd_scalars s, __m512i small_g, __m512i small_b) {
-#define LOAD(x) (full ? _mm512_loadu_ps((x) + i) : _mm512_maskz_loadu_ps(lanes, (x) + i))
-#define STORE(x, value) (full ? _mm512_storeu_ps((x) + i, (value)) : _mm512_mask_storeu_ps((x) + i, lanes, (value)))
-    __m512 pv = LOAD(p), bv = LOAD(b), gv = LOAD(g);
+    __m512 pv = load16(p, i, lanes, full), bv = load16(b, i, lanes, full), gv = load16(g, i, lanes, full);
     if (below(gv, small_g) | below(bv, small_b)) {
         __m512d pd[2], bd[2];
         for (int h = 0; h < 2; ++h) {
-#define HALF(x) _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps((x), 1) : _mm512_castps512_ps256(x))
-            pd[h] = HALF(pv), bd[h] = HALF(bv);
-            sgd_exact8(&pd[h], &bd[h], HALF(gv), s);
-#undef HALF
+            pd[h] = exact_half(pv, h), bd[h] = exact_half(bv, h);
+            sgd_exact8(&pd[h], &bd[h], exact_half(gv, h), s);
         }
         pv = exact_join(pd[0], pd[1]), bv = exact_join(bd[0], bd[1]);
     } else {
@@ -381,16 +376,12 @@ CK_INLINE CK_TARGET_AVX512 void sgd16(size_t i, __mmask16 lanes, int full, float
         pv = _mm512_add_ps(pv, _mm512_mul_ps(_mm512_set1_ps(-s.learning_rate), u));
         bv = buffer;
     }
-    STORE(p, pv);
-    STORE(b, bv);
-#undef LOAD
-#undef STORE
+    store16(p, i, lanes, full, pv);
+    store16(b, i, lanes, full, bv);
 }
 
 CK_TARGET_AVX512 static void sgd_avx512(size_t n, float *p, float *b, const float *g, ck_sgd_scalars s) {
-    unsigned mode = _mm_getcsr(); // as adam_avx512
-    if (s.momentum == 0.0f || s.first || (mode & 0xE040u) != 0 || (mode & 0x1F80u) != 0x1F80u ||
-        !ck_optim_subnormal_path()) {
+    if (s.momentum == 0.0f || s.first || !fp_mode_is_default() || !ck_optim_subnormal_path()) {
         sgd_dispatch(n, p, b, g, s);
         return;
     }
@@ -442,6 +433,7 @@ typedef struct optim_job {
     ck_adam_scalars adam;
 } optim_job;
 
+static inline float *offset(float *x, size_t i) { return x ? x + i : NULL; }
 
 static void sgd_part(void *ctx, size_t begin, size_t end, size_t part) {
     (void)part;
